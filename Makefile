@@ -1,0 +1,27 @@
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export IMBALANCE_GAN_DATA ?= $(abspath ../shared/data)
+
+.PHONY: install test test-slow lint bench clean
+
+install:
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "torch>=2.2,<=2.14.1" "torchvision>=0.17,<=0.29.1"
+	$(BIN)/pip install --quiet -e ".[dev,cluster]"
+
+test:
+	$(BIN)/python -m pytest -q
+
+test-slow:
+	$(BIN)/python -m pytest -q -m slow
+
+lint:
+	$(BIN)/ruff check imbalance_gan tests $(wildcard benchmarks)
+
+bench:
+	$(BIN)/python benchmarks/throughput.py --json bench.json
+
+clean:
+	rm -rf outputs multirun/*/ .pytest_cache

@@ -1,0 +1,116 @@
+"""The classifier LightningModule: the study's CNN, cross-entropy, metrics at epoch end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from imbalance_gan.errors import DivergenceError
+from imbalance_gan.metrics import classification_metrics, scalar_view
+
+
+class ClassifierModule(pl.LightningModule):
+    """Trains ``net`` with (optionally class-weighted) cross-entropy.
+
+    Validation and test predictions are gathered over the epoch and scored once at its end, so
+    the training step does no metric work and no host sync.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., object] | None = None,
+        class_weights: Sequence[float] | None = None,
+        monitor: str = "val/f1_macro",
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.monitor = monitor
+        self.channels_last = channels_last
+        weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
+        self.register_buffer("class_weights", weights, persistent=False)
+        self._outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._loss_sum = torch.zeros(())
+        self.test_metrics: dict = {}
+        self.test_probs: torch.Tensor | None = None
+        self.test_targets: torch.Tensor | None = None
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net(x)
+
+    # -- training ---------------------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        self._loss_sum = torch.zeros((), device=self.device)
+        self._loss_n = 0
+
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
+        x, y = batch
+        loss = F.cross_entropy(self(x), y, weight=self.class_weights)
+        self._loss_sum += loss.detach()
+        self._loss_n += 1
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        mean = self._loss_sum / max(self._loss_n, 1)
+        if not torch.isfinite(mean):
+            raise DivergenceError(f"train/loss is {mean.item()} in epoch {self.current_epoch + 1}")
+        self.log("train/loss", mean)
+
+    # -- evaluation -------------------------------------------------------------------------------
+    def _collect(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+        x, y = batch
+        self._outputs.append((self(x).float().softmax(dim=1), y))
+
+    def _gather(self) -> tuple[torch.Tensor, torch.Tensor]:
+        probs = torch.cat([p for p, _ in self._outputs])
+        target = torch.cat([t for _, t in self._outputs])
+        self._outputs = []
+        return probs, target
+
+    def on_validation_epoch_start(self) -> None:
+        self._outputs = []
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._collect(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        probs, target = self._gather()
+        metrics = classification_metrics(probs, target, prefix="val")
+        metrics["val/loss"] = F.nll_loss(probs.clamp_min(1e-12).log(), target).item()
+        self.log_dict({k: v for k, v in scalar_view(metrics).items() if "_c" not in k})
+
+    def on_test_epoch_start(self) -> None:
+        self._outputs = []
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._collect(batch)
+
+    def on_test_epoch_end(self) -> None:
+        probs, target = self._gather()
+        self.test_metrics = classification_metrics(probs, target, prefix="test")
+        self.test_probs, self.test_targets = probs.cpu(), target.cpu()
+        self.log_dict(scalar_view(self.test_metrics))
+
+    # -- optimization -----------------------------------------------------------------------------
+    def configure_optimizers(self) -> dict:
+        opt = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return {"optimizer": opt}
+        return {
+            "optimizer": opt,
+            "lr_scheduler": {"scheduler": self.scheduler_factory(opt), "monitor": self.monitor},
+        }

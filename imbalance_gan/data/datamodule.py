@@ -1,0 +1,225 @@
+"""One LightningDataModule for every model: the imbalanced train/val split and the test set."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import pytorch_lightning as pl
+import torch
+
+from imbalance_gan.data.imbalance import (
+    class_histogram,
+    resolve_class_counts,
+    select_imbalanced,
+    stratified_split,
+)
+from imbalance_gan.data.loader import TensorLoader
+from imbalance_gan.data.sources import check_dataset_name, default_root, load_split
+from imbalance_gan.errors import UserError
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 ``[N, H, W]`` or ``[N, 1, H, W]`` -> float32 ``[N, 1, H, W]`` in [-1, 1]."""
+    if images.ndim == 3:
+        images = images.unsqueeze(1)
+    return images.to(torch.float32).div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Float images in [-1, 1] -> uint8 in [0, 255] (the inverse of :func:`to_unit_range`)."""
+    return images.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+class ImbalancedDataModule(pl.LightningDataModule):
+    """The study's imbalanced split of an MNIST-like dataset.
+
+    ``prepare()`` loads and selects once (call it early: it validates the config). The training
+    part is the imbalanced training set minus a stratified validation part; scenarios add
+    ``(images, labels)`` to the training part only via :meth:`add_training_data`.
+    """
+
+    def __init__(
+        self,
+        dataset: str = "mnist",
+        root: str | None = None,
+        minority_classes: Sequence[int] = (0,),
+        minority_count: int = 300,
+        class_counts: Sequence[int] | None = None,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        num_classes: int = 10,
+        image_shape: Sequence[int] = (1, 28, 28),
+        batch_size: int = 256,
+        eval_batch_size: int = 1000,
+        on_device: bool = True,
+        download: bool = True,
+    ) -> None:
+        super().__init__()
+        check_dataset_name(dataset)
+        if int(batch_size) < 1:
+            raise UserError(f"batch_size={batch_size} must be at least 1")
+        self.dataset = dataset
+        self.root = os.fspath(root) if root else default_root()
+        self.minority_classes = list(minority_classes)
+        self.minority_count = int(minority_count)
+        self.class_counts = list(class_counts) if class_counts is not None else None
+        self.val_fraction = float(val_fraction)
+        self.seed = int(seed)
+        self.num_classes = int(num_classes)
+        self.image_shape = tuple(image_shape)
+        self.batch_size = int(batch_size)
+        self.eval_batch_size = int(eval_batch_size)
+        self.on_device = on_device
+        self.download = download
+        self.train_weights: torch.Tensor | None = None
+        self._prepared = False
+        self._extra_x: list[torch.Tensor] = []
+        self._extra_y: list[torch.Tensor] = []
+
+    # -- building -----------------------------------------------------------------------------
+    def prepare(self) -> ImbalancedDataModule:
+        """Load the raw splits, select the imbalanced training set, hold out validation."""
+        if self._prepared:
+            return self
+        images, labels = load_split(self.dataset, self.root, train=True, download=self.download)
+        test_images, test_labels = load_split(
+            self.dataset, self.root, train=False, download=self.download
+        )
+        if int(labels.max()) + 1 != self.num_classes:
+            raise UserError(
+                f"data.num_classes={self.num_classes} but {self.dataset} has "
+                f"{int(labels.max()) + 1} classes"
+            )
+        self.available_counts = class_histogram(labels, self.num_classes)
+        self.counts = resolve_class_counts(
+            self.available_counts, self.minority_classes, self.minority_count, self.class_counts
+        )
+        #: classes whose images were cut: the ones scenarios top up.
+        self.minority = [
+            c for c in range(self.num_classes) if self.counts[c] < self.available_counts[c]
+        ]
+        self.selected_idx = select_imbalanced(labels, self.counts, self.seed)
+        sel_labels = labels[self.selected_idx]
+        train_pos, val_pos = stratified_split(
+            sel_labels, self.val_fraction, self.seed, self.num_classes
+        )
+        self.train_idx = self.selected_idx[train_pos]
+        self.val_idx = self.selected_idx[val_pos]
+        self.train_x = to_unit_range(images[self.train_idx])
+        self.train_y = labels[self.train_idx]
+        self.val_x = to_unit_range(images[self.val_idx])
+        self.val_y = labels[self.val_idx]
+        self.test_x = to_unit_range(test_images)
+        self.test_y = test_labels
+        self._prepared = True
+        return self
+
+    def minority_images(
+        self, split: str = "train", classes: Sequence[int] | None = None
+    ) -> torch.Tensor:
+        """Real images of the minority classes in ``split`` (``train`` or ``test``), in [-1, 1]."""
+        self.prepare()
+        classes = self.minority if classes is None else list(classes)
+        x, y = (self.train_x, self.train_y) if split == "train" else (self.test_x, self.test_y)
+        mask = torch.isin(y, torch.tensor(classes, dtype=y.dtype))
+        return x[mask]
+
+    def add_training_data(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        """Append extra training examples (float in [-1, 1] or uint8); never touches val or test."""
+        self.prepare()
+        if images.dtype == torch.uint8:
+            images = to_unit_range(images)
+        if tuple(images.shape[1:]) != self.image_shape or len(images) != len(labels):
+            raise UserError(
+                f"extra training data has shape {tuple(images.shape)} with {len(labels)} labels; "
+                f"expected [N, {', '.join(map(str, self.image_shape))}] and N labels"
+            )
+        self._extra_x.append(images.to(torch.float32))
+        self._extra_y.append(labels.to(torch.int64))
+
+    # -- what the classifier trains on -----------------------------------------------------------
+    @property
+    def fit_x(self) -> torch.Tensor:
+        return torch.cat([self.train_x, *self._extra_x]) if self._extra_x else self.train_x
+
+    @property
+    def fit_y(self) -> torch.Tensor:
+        return torch.cat([self.train_y, *self._extra_y]) if self._extra_y else self.train_y
+
+    def train_counts(self) -> dict[str, list[int]]:
+        """Training class counts: ``real``, ``added`` and ``total``, one entry per class."""
+        self.prepare()
+        real = class_histogram(self.train_y, self.num_classes)
+        added = [0] * self.num_classes
+        for y in self._extra_y:
+            added = [
+                a + b for a, b in zip(added, class_histogram(y, self.num_classes), strict=True)
+            ]
+        return {
+            "real": real,
+            "added": added,
+            "total": [a + b for a, b in zip(real, added, strict=True)],
+        }
+
+    def gan_dataloader(
+        self, batch_size: int, minority_only: bool, class_balanced: bool = False
+    ) -> TensorLoader:
+        """Batches of the real training part for a GAN: minority images only, or all classes
+        (optionally drawn so every class is equally likely)."""
+        self.prepare()
+        x, y = self.train_x, self.train_y
+        if minority_only:
+            mask = torch.isin(y, torch.tensor(self.minority, dtype=y.dtype))
+            x, y = x[mask], y[mask]
+        weights = None
+        if class_balanced:
+            counts = torch.bincount(y, minlength=self.num_classes).float()
+            weights = (1.0 / counts.clamp_min(1))[y]
+        return TensorLoader((x, y), batch_size, shuffle=True, seed=self.seed, weights=weights)
+
+    # -- Lightning hooks --------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        self.prepare()
+        self._device = torch.device("cpu")
+        trainer = getattr(self, "trainer", None)
+        if self.on_device and trainer is not None:
+            self._device = trainer.strategy.root_device
+
+    def _loader(
+        self, tensors: tuple[torch.Tensor, ...], batch_size: int, shuffle: bool, **kw
+    ) -> TensorLoader:
+        loader = TensorLoader(tensors, batch_size, shuffle=shuffle, seed=self.seed, **kw)
+        return loader.to(getattr(self, "_device", torch.device("cpu")))
+
+    def train_dataloader(self) -> TensorLoader:
+        return self._loader(
+            (self.fit_x, self.fit_y), self.batch_size, shuffle=True, weights=self.train_weights
+        )
+
+    def val_dataloader(self) -> TensorLoader:
+        return self._loader((self.val_x, self.val_y), self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> TensorLoader:
+        return self._loader((self.test_x, self.test_y), self.eval_batch_size, shuffle=False)
+
+
+def datamodule_from_config(
+    cfg_data, batch_size: int, eval_batch_size: int = 1000
+) -> ImbalancedDataModule:
+    """Build and prepare the data module from the ``data`` config group (validates it)."""
+    return ImbalancedDataModule(
+        dataset=cfg_data.dataset,
+        root=cfg_data.root,
+        minority_classes=list(cfg_data.minority_classes),
+        minority_count=cfg_data.minority_count,
+        class_counts=None if cfg_data.class_counts is None else list(cfg_data.class_counts),
+        val_fraction=cfg_data.val_fraction,
+        seed=cfg_data.seed,
+        num_classes=cfg_data.num_classes,
+        image_shape=list(cfg_data.image_shape),
+        batch_size=batch_size,
+        eval_batch_size=eval_batch_size,
+        on_device=cfg_data.on_device,
+        download=cfg_data.download,
+    ).prepare()

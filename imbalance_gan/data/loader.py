@@ -1,0 +1,86 @@
+"""Batches as index slices of in-memory tensors: no per-item Python work in the loop."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+
+class EpochSampler:
+    """Yields one permutation (or weighted draw) per epoch, a pure function of (seed, epoch).
+
+    Lightning calls ``set_epoch`` at the start of every epoch, also after a resume, so the
+    data order of a resumed run equals that of an uninterrupted one.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        seed: int,
+        shuffle: bool = True,
+        weights: torch.Tensor | None = None,
+    ) -> None:
+        self.n = n
+        self.seed = int(seed)
+        self.shuffle = shuffle
+        self.weights = weights
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def indices(self) -> torch.Tensor:
+        if not self.shuffle:
+            return torch.arange(self.n)
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        if self.weights is not None:
+            return torch.multinomial(self.weights, self.n, replacement=True, generator=g)
+        return torch.randperm(self.n, generator=g)
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class TensorLoader:
+    """An iterable of batches sliced from tensors that share their first dimension.
+
+    Works as a Lightning dataloader: it has ``__len__`` and a ``sampler`` with ``set_epoch``.
+    The tensors may live on the GPU; then the indices do too and no batch crosses the bus.
+    """
+
+    def __init__(
+        self,
+        tensors: tuple[torch.Tensor, ...],
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+        weights: torch.Tensor | None = None,
+    ) -> None:
+        n = len(tensors[0])
+        if any(len(t) != n for t in tensors):
+            raise ValueError("all tensors must have the same length")
+        self.tensors = tensors
+        self.batch_size = int(batch_size)
+        self.drop_last = drop_last and n >= batch_size
+        self.sampler = EpochSampler(n, seed, shuffle, weights)
+        #: Lightning inspects these DataLoader attributes; batches come from ``sampler`` alone.
+        self.batch_sampler = None
+
+    def __len__(self) -> int:
+        n = len(self.sampler)
+        if self.drop_last:
+            return n // self.batch_size
+        return (n + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        idx = self.sampler.indices().to(self.tensors[0].device)
+        for i in range(len(self)):
+            sl = idx[i * self.batch_size : (i + 1) * self.batch_size]
+            yield tuple(t[sl] for t in self.tensors)
+
+    def to(self, device: torch.device | str) -> TensorLoader:
+        """Move the tensors (and so every future batch) to ``device``."""
+        self.tensors = tuple(t.to(device) for t in self.tensors)
+        return self

@@ -1,0 +1,43 @@
+"""User-facing errors: one clear line and a non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+#: Exit status of a run stopped by a user error (bad config, missing or corrupt file).
+EXIT_USER_ERROR = 2
+#: Exit status of a run stopped by SIGTERM/SIGINT after saving a resumable checkpoint.
+EXIT_PREEMPTED = 75
+#: Exit status of a run stopped because a loss became non-finite.
+EXIT_DIVERGED = 3
+
+
+class UserError(Exception):
+    """A problem the user can fix (a config value, a file); reported as one line."""
+
+
+class DivergenceError(Exception):
+    """A training loss became non-finite."""
+
+
+def report_user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn UserError into one line on stderr and exit 2 (traceback with IMBALANCE_GAN_DEBUG=1)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UserError as err:
+            if os.environ.get("IMBALANCE_GAN_DEBUG") or os.environ.get("HYDRA_FULL_ERROR"):
+                raise
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            sys.exit(EXIT_USER_ERROR)
+        except DivergenceError as err:
+            print(f"error: training diverged: {err}", file=sys.stderr, flush=True)
+            sys.exit(EXIT_DIVERGED)
+
+    return wrapper

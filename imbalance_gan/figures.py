@@ -1,0 +1,169 @@
+"""Report figures: plain matplotlib on the Agg canvas (no pyplot, no global backend state)."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from imbalance_gan.files import atomic_write, read_json
+
+#: One GAN run's selection history: (seed, epochs, scores, chosen epoch or None).
+History = tuple[int, Sequence[float], Sequence[float], float | None]
+
+
+def save(fig: Figure, path: str | os.PathLike) -> Path:
+    """Render ``fig`` to PNG and write it atomically."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+    return atomic_write(path, lambda f: f.write(buf.getvalue()))
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def class_metrics(
+    summary: Sequence[dict], metrics: dict[str, str], title: str, path: str | os.PathLike
+) -> Path:
+    """Dot-and-whisker plot of per-scenario means with 95% CI bars; ``metrics``: column -> label."""
+    fig = _figure(max(6.0, 1.0 + 0.9 * len(summary)), 4.5)
+    ax = fig.subplots()
+    x = np.arange(len(summary))
+    width = 0.5 / max(1, len(metrics))
+    for i, (name, label) in enumerate(metrics.items()):
+        mean = np.array([s.get(f"{name}/mean", math.nan) for s in summary], dtype=float)
+        low = np.array([s.get(f"{name}/ci_low", math.nan) for s in summary], dtype=float)
+        high = np.array([s.get(f"{name}/ci_high", math.nan) for s in summary], dtype=float)
+        # No interval (one seed) -> no whisker, rather than a misleading zero-width one.
+        err = np.nan_to_num(np.vstack([mean - low, high - mean]), nan=0.0)
+        offset = (i - (len(metrics) - 1) / 2) * width
+        ax.errorbar(x + offset, mean, yerr=err, fmt="o", capsize=4, label=label)
+    ax.set_xticks(x, [f"{s['scenario']}\n(n={s['n_seeds']})" for s in summary])
+    ax.set_xlabel("scenario (n = seeds)")
+    ax.set_ylabel("score on the test set (1 = perfect)")
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+    return save(fig, path)
+
+
+def confusion(matrix: np.ndarray, title: str, path: str | os.PathLike) -> Path:
+    """Confusion matrix (rows = true class), coloured by row share, annotated with counts."""
+    matrix = np.asarray(matrix, dtype=float)
+    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1e-12)
+    k = matrix.shape[0]
+    fig = _figure(8.0, 7.0)
+    ax = fig.subplots()
+    image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+    integral = np.allclose(matrix, np.round(matrix))
+    for i in range(k):
+        for j in range(k):
+            text = f"{matrix[i, j]:.0f}" if integral else f"{matrix[i, j]:.1f}"
+            color = "white" if share[i, j] > 0.5 else "black"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
+    ax.set_xticks(range(k))
+    ax.set_yticks(range(k))
+    ax.set_xlabel("predicted class (digit)")
+    ax.set_ylabel("true class (digit)")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label="share of the true class (row-normalised)")
+    return save(fig, path)
+
+
+def gan_selection(histories: dict[str, list[History]], path: str | os.PathLike) -> Path:
+    """One panel per GAN scenario: selection score per evaluated epoch, one line per seed."""
+    fig = _figure(5.0 * len(histories), 4.0)
+    axes = np.atleast_1d(fig.subplots(1, len(histories), squeeze=False)[0])
+    for ax, (scenario, runs) in zip(axes, histories.items(), strict=True):
+        for seed, epochs, scores, best in runs:
+            (line,) = ax.plot(epochs, scores, label=f"seed {seed}")
+            if best is not None and best in list(epochs):
+                ax.plot([best], [scores[list(epochs).index(best)]], "o", color=line.get_color())
+        ax.set_title(f"{scenario}: selection score (dot = chosen epoch)")
+        ax.set_xlabel("GAN training epoch")
+        ax.set_ylabel("selection score (Frechet distance, lower is better)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return save(fig, path)
+
+
+def write_figures(
+    rows: Sequence[dict],
+    summary: Sequence[dict],
+    out_dir: str | os.PathLike,
+    minority_class: int = 0,
+    baseline: str = "original",
+) -> list[tuple[str, str]]:
+    """Write every report figure under ``out_dir/figures``: (caption, path relative to out_dir)."""
+    out_dir, k = Path(out_dir), minority_class
+    made: list[tuple[str, str]] = []
+
+    def add(caption: str, name: str) -> Path:
+        made.append((caption, f"figures/{name}"))
+        return out_dir / "figures" / name
+
+    recall, f1 = f"test/recall_c{k}", f"test/f1_c{k}"
+    class_metrics(
+        summary,
+        {recall: f"class-{k} recall", f1: f"class-{k} F1"},
+        f"Class-{k} recall and F1 per scenario: mean ± 95% CI (Student t) over seeds",
+        add(f"Class-{k} recall and F1 per scenario (mean, 95% CI)", "class0_metrics.png"),
+    )
+    for scenario in _confusion_scenarios(summary, f1, baseline):
+        runs = [r for r in rows if r["scenario"] == scenario]
+        matrices = [_record(r)["metrics"]["test/confusion_matrix"] for r in runs]
+        title = f"Confusion matrix, {scenario}: test set, mean counts over {len(runs)} seed(s)"
+        confusion(
+            np.mean(np.asarray(matrices, dtype=float), axis=0),
+            title,
+            add(f"Confusion matrix: {scenario}", f"confusion_{scenario}.png"),
+        )
+    histories: dict[str, list[History]] = {}
+    for r in rows:
+        gan = _record(r).get("gan_run") or {}
+        history = (gan.get("metrics") or {}).get("score_history") or []
+        if history:
+            epochs, scores = zip(*history, strict=True)
+            histories.setdefault(r["scenario"], []).append(
+                (r["seed"], epochs, scores, r.get("gan/best_epoch"))
+            )
+    if histories:
+        gan_selection(histories, add("GAN selection score over training", "gan_selection.png"))
+    for gan, run in _first_seed_per_gan(rows).items():
+        samples = Path(run["gan_dir"]) / "samples.png"
+        if samples.is_file():
+            data = samples.read_bytes()
+            atomic_write(
+                add(f"Samples from the {gan} GAN (seed {run['seed']})", f"samples_{gan}.png"),
+                lambda f, d=data: f.write(d),
+            )
+    return made
+
+
+def _record(row: dict) -> dict:
+    return read_json(Path(row["run_dir"]) / "metrics.json")
+
+
+def _confusion_scenarios(summary: Sequence[dict], f1: str, baseline: str) -> list[str]:
+    """The baseline and the other scenario with the highest mean minority-class F1."""
+    names = [s["scenario"] for s in summary]
+    others = [s for s in summary if s["scenario"] != baseline and f"{f1}/mean" in s]
+    best = [max(others, key=lambda s: s[f"{f1}/mean"])["scenario"]] if others else []
+    return [baseline] * (baseline in names) + best
+
+
+def _first_seed_per_gan(rows: Sequence[dict]) -> dict[str, dict]:
+    first: dict[str, dict] = {}
+    for r in sorted(rows, key=lambda r: r["seed"]):
+        if r.get("gan") and r.get("gan_dir"):
+            first.setdefault(r["gan"], r)
+    return first

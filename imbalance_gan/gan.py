@@ -1,0 +1,205 @@
+"""The GAN LightningModule (manual optimization) and the callback that selects its best epoch."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchvision.utils import make_grid
+
+from imbalance_gan.errors import DivergenceError
+from imbalance_gan.losses import get_loss, gradient_penalty
+
+log = logging.getLogger("imbalance_gan.gan")
+
+
+class GANModule(pl.LightningModule):
+    """Trains a generator against a discriminator with the study's rule by default.
+
+    The discriminator steps on every batch for ``d_warmup_epochs`` epochs and then on every
+    ``d_every``-th batch; the generator steps on every batch. Losses act on logits.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        loss: str = "bce_gp",
+        gp_weight: float = 0.0,
+        lr_g: float = 1e-4,
+        lr_d: float = 5e-5,
+        betas: Sequence[float] = (0.5, 0.999),
+        d_warmup_epochs: int = 10,
+        d_every: int = 1,
+        sample_classes: Sequence[int] = (0,),
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.generator = generator
+        self.discriminator = discriminator
+        self.loss = get_loss(loss)
+        self.gp_weight = float(gp_weight)
+        self.lr_g, self.lr_d, self.betas = float(lr_g), float(lr_d), tuple(betas)
+        self.d_warmup_epochs, self.d_every = int(d_warmup_epochs), max(1, int(d_every))
+        self.conditional = bool(getattr(generator, "conditional", False))
+        self.sample_classes = list(sample_classes)
+
+    def sample(
+        self, n: int, classes: Sequence[int] | None = None, seed: int | None = None
+    ) -> torch.Tensor:
+        """``n`` generated images in [-1, 1], labels cycling over ``classes`` (eval mode, no grad)."""
+        classes = list(classes if classes is not None else self.sample_classes)
+        g = torch.Generator(device="cpu")
+        if seed is not None:
+            g.manual_seed(seed)
+        else:
+            g.seed()
+        z = torch.randn(n, self.generator.latent_dim, generator=g).to(self.device)
+        labels = torch.tensor(classes, device=self.device).repeat(math.ceil(n / len(classes)))[:n]
+        was_training = self.generator.training
+        self.generator.eval()
+        with torch.no_grad():
+            out = torch.cat(
+                [
+                    self.generator(zb, lb).float()
+                    for zb, lb in zip(z.split(1000), labels.split(1000), strict=True)
+                ]
+            )
+        self.generator.train(was_training)
+        return out
+
+    def on_train_epoch_start(self) -> None:
+        self._sums = torch.zeros(2, device=self.device)
+        self._counts = [0, 0]
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        real, y = batch
+        labels = y if self.conditional else None
+        opt_g, opt_d = self.optimizers()
+        z = torch.randn(len(real), self.generator.latent_dim, device=self.device)
+        fake = self.generator(z, labels)
+
+        if self.current_epoch < self.d_warmup_epochs or batch_idx % self.d_every == 0:
+            self.toggle_optimizer(opt_d)
+            fake_d = fake.detach()
+            d_loss = self.loss.d(
+                self.discriminator(real, labels), self.discriminator(fake_d, labels)
+            )
+            if self.gp_weight > 0:
+                d_loss = d_loss + self.gp_weight * gradient_penalty(
+                    self.discriminator, real, fake_d, labels
+                )
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            opt_d.step()
+            self.untoggle_optimizer(opt_d)
+            self._sums[0] += d_loss.detach()
+            self._counts[0] += 1
+
+        self.toggle_optimizer(opt_g)
+        g_loss = self.loss.g(self.discriminator(fake, labels))
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+        self._sums[1] += g_loss.detach()
+        self._counts[1] += 1
+
+    def on_train_epoch_end(self) -> None:
+        d_loss = self._sums[0] / max(self._counts[0], 1)
+        g_loss = self._sums[1] / max(self._counts[1], 1)
+        for name, value in (("train/d_loss", d_loss), ("train/g_loss", g_loss)):
+            if not torch.isfinite(value):
+                raise DivergenceError(f"{name} is {value.item()} in epoch {self.current_epoch + 1}")
+        self.log_dict({"train/d_loss": d_loss, "train/g_loss": g_loss})
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.lr_g, betas=self.betas)
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.lr_d, betas=self.betas)
+        return [opt_g, opt_d]
+
+
+def save_checkpoint(trainer: pl.Trainer, path: Path) -> None:
+    """``trainer.save_checkpoint`` to a temporary name, then rename: never a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    trainer.save_checkpoint(str(tmp))
+    os.replace(tmp, path)
+
+
+class SelectionCallback(pl.Callback):
+    """Every few epochs: score the generator, keep ``best.ckpt`` (lowest score), log a grid.
+
+    Also writes ``last.ckpt`` after every epoch, so a run can resume.
+    """
+
+    def __init__(
+        self,
+        selector,
+        ckpt_dir: Path,
+        every_n_epochs: int,
+        num_samples: int,
+        grid_classes: Sequence[int],
+        seed: int,
+    ) -> None:
+        self.selector = selector
+        self.ckpt_dir = Path(ckpt_dir)
+        self.every = max(1, int(every_n_epochs))
+        self.num_samples = int(num_samples)
+        self.grid_classes = list(grid_classes)
+        self.seed = int(seed)
+        self.history: list[tuple[int, float]] = []
+        self.best_score = math.inf
+        self.best_epoch = 0
+
+    def state_dict(self) -> dict:
+        return {
+            "history": self.history,
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.history = [tuple(h) for h in state["history"]]
+        self.best_score, self.best_epoch = state["best_score"], state["best_epoch"]
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: GANModule) -> None:
+        epoch = trainer.current_epoch + 1
+        if epoch % self.every == 0 or epoch == trainer.max_epochs:
+            self._evaluate(trainer, pl_module, epoch)
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(trainer, self.ckpt_dir / "last.ckpt")
+
+    def _evaluate(self, trainer: pl.Trainer, pl_module: GANModule, epoch: int) -> None:
+        # a fixed noise seed, so scores differ only because the generator did
+        fake = pl_module.sample(self.num_samples, seed=self.seed)
+        score = self.selector.score(fake)
+        self.history.append((epoch, score))
+        pl_module.log("select/fd_train", score)
+        if score < self.best_score:
+            self.best_score, self.best_epoch = score, epoch
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(trainer, self.ckpt_dir / "best.ckpt")
+        grid = sample_grid(pl_module, self.grid_classes, seed=self.seed)
+        for lg in trainer.loggers:
+            exp = getattr(lg, "experiment", None)
+            if hasattr(exp, "add_image"):
+                exp.add_image("samples", grid, global_step=epoch)
+
+
+def sample_grid(
+    pl_module: GANModule, classes: Sequence[int], per_row: int = 10, rows: int = 10, seed: int = 0
+) -> torch.Tensor:
+    """A [3, H, W] image grid in [0, 1]; for a conditional GAN one row per class."""
+    if pl_module.conditional:
+        imgs = torch.cat([pl_module.sample(per_row, [c], seed=seed) for c in classes])
+        nrow = per_row
+    else:
+        imgs = pl_module.sample(per_row * rows, seed=seed)
+        nrow = per_row
+    return make_grid(imgs.cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)

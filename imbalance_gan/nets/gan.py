@@ -1,0 +1,183 @@
+"""Generators and discriminators of the study: Vanilla GAN, DCGAN and Conditional GAN.
+
+The architectures follow the original study (docs in ``shared/reference/original-study-facts.md``)
+with one deliberate change: discriminators return raw logits of shape ``[N]`` instead of a
+Sigmoid probability, so the losses can use ``binary_cross_entropy_with_logits`` (numerically
+stable, and safe under mixed precision).
+
+All generators share ``forward(z, labels=None)`` and all discriminators ``forward(x, labels=None)``
+so that one LightningModule trains every variant; the unconditional ones ignore ``labels``.
+Images are ``[N, C, 28, 28]`` in ``[-1, 1]``. Discriminators avoid in-place activations because
+the gradient penalty differentiates through them twice (``create_graph=True``).
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import pairwise
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+# The DCGAN body upsamples 7 -> 14 -> 28, so its image side is fixed.
+_DCGAN_BASE = 7
+_DCGAN_CHANNELS = 128
+
+
+def _require_labels(labels: Tensor | None, who: str) -> Tensor:
+    """Return ``labels`` or fail loudly: a conditional net without labels is a wiring bug."""
+    if labels is None:
+        raise ValueError(f"{who} is conditional and needs `labels`")
+    return labels
+
+
+def _dcgan_generator_body(in_features: int, img_channels: int) -> nn.Sequential:
+    """Linear -> 128x7x7 -> two stride-2 transposed convs -> Tanh image [N, C, 28, 28]."""
+    return nn.Sequential(
+        nn.Linear(in_features, _DCGAN_CHANNELS * _DCGAN_BASE * _DCGAN_BASE),
+        nn.Unflatten(1, (_DCGAN_CHANNELS, _DCGAN_BASE, _DCGAN_BASE)),
+        # BatchNorm2d after the reshape normalises per feature map, as DCGAN intends.
+        nn.BatchNorm2d(_DCGAN_CHANNELS),
+        # The study has no activation here; a ReLU keeps the first conv's input non-linear.
+        nn.ReLU(inplace=True),
+        nn.ConvTranspose2d(_DCGAN_CHANNELS, 64, kernel_size=4, stride=2, padding=1),  # 7 -> 14
+        nn.BatchNorm2d(64),
+        nn.ReLU(inplace=True),
+        nn.ConvTranspose2d(64, img_channels, kernel_size=4, stride=2, padding=1),  # 14 -> 28
+        nn.Tanh(),
+    )
+
+
+class VanillaGenerator(nn.Module):
+    """MLP generator: z [N, latent_dim] -> image [N, *img_shape] in [-1, 1]."""
+
+    conditional = False
+
+    def __init__(self, latent_dim: int = 100, img_shape: tuple[int, int, int] = (1, 28, 28)):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.img_shape = tuple(img_shape)
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, 256),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(256, 512),
+            nn.BatchNorm1d(512),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(512, 1024),
+            nn.BatchNorm1d(1024),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(1024, math.prod(self.img_shape)),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Generate images [N, *img_shape]; ``labels`` is ignored."""
+        return self.net(z).view(z.shape[0], *self.img_shape)
+
+
+class VanillaDiscriminator(nn.Module):
+    """MLP discriminator: image [N, *img_shape] -> logits [N]."""
+
+    conditional = False
+
+    def __init__(self, img_shape: tuple[int, int, int] = (1, 28, 28), dropout: float = 0.3):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        widths = [math.prod(img_shape), 1024, 512, 256]
+        for w_in, w_out in pairwise(widths):
+            layers += [nn.Linear(w_in, w_out), nn.LeakyReLU(0.2), nn.Dropout(dropout)]
+        layers.append(nn.Linear(widths[-1], 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Score images: logits [N]; ``labels`` is ignored."""
+        return self.net(x).view(-1)
+
+
+class DCGANGenerator(nn.Module):
+    """Convolutional generator: z [N, latent_dim] -> image [N, img_channels, 28, 28]."""
+
+    conditional = False
+
+    def __init__(self, latent_dim: int = 100, img_channels: int = 1):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.net = _dcgan_generator_body(latent_dim, img_channels)
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Generate images [N, C, 28, 28]; ``labels`` is ignored."""
+        return self.net(z)
+
+
+class DCGANDiscriminator(nn.Module):
+    """Spectral-norm convolutional discriminator: image [N, C, 28, 28] -> logits [N]."""
+
+    conditional = False
+
+    def __init__(self, img_channels: int = 1):
+        super().__init__()
+        self.net = nn.Sequential(
+            spectral_norm(nn.Conv2d(img_channels, 64, kernel_size=4, stride=2, padding=1)),
+            nn.LeakyReLU(0.2),
+            spectral_norm(nn.Conv2d(64, 128, kernel_size=4, stride=2, padding=1)),
+            nn.LeakyReLU(0.2),
+            spectral_norm(nn.Conv2d(128, 1, kernel_size=_DCGAN_BASE)),
+        )
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Score images: logits [N]; ``labels`` is ignored."""
+        return self.net(x).view(-1)
+
+
+class CGANGenerator(nn.Module):
+    """Conditional DCGAN generator: (z [N, latent_dim], labels [N]) -> image [N, C, 28, 28]."""
+
+    conditional = True
+
+    def __init__(
+        self,
+        latent_dim: int = 100,
+        num_classes: int = 10,
+        embed_dim: int = 100,
+        img_channels: int = 1,
+    ):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.num_classes = num_classes
+        self.embed = nn.Embedding(num_classes, embed_dim)
+        self.net = _dcgan_generator_body(latent_dim + embed_dim, img_channels)
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Generate images of the given classes (labels: int64 [N])."""
+        labels = _require_labels(labels, type(self).__name__)
+        return self.net(torch.cat([z, self.embed(labels)], dim=1))
+
+
+class CGANDiscriminator(nn.Module):
+    """Conditional discriminator: (image [N, C, H, W], labels [N]) -> logits [N]."""
+
+    conditional = True
+
+    def __init__(self, num_classes: int = 10, img_shape: tuple[int, int, int] = (1, 28, 28)):
+        super().__init__()
+        channels, height, width = img_shape
+        self.num_classes = num_classes
+        self.map_shape = (1, height, width)
+        # The label becomes a learned H x W map stacked onto the image as an extra channel.
+        self.embed = nn.Embedding(num_classes, height * width)
+        self.net = nn.Sequential(
+            nn.Conv2d(channels + 1, 64, kernel_size=4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(64, 128, kernel_size=4, stride=2, padding=1),
+            nn.BatchNorm2d(128),
+            nn.LeakyReLU(0.2),
+            # Two stride-2 convs leave an (H/4) x (W/4) map; one kernel covers it all.
+            nn.Conv2d(128, 1, kernel_size=(height // 4, width // 4)),
+        )
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Score images given their claimed classes: logits [N]."""
+        labels = _require_labels(labels, type(self).__name__)
+        label_map = self.embed(labels).view(x.shape[0], *self.map_shape)
+        return self.net(torch.cat([x, label_map], dim=1)).view(-1)

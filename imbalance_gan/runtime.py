@@ -1,0 +1,106 @@
+"""What every entry point does around its model: output dir, seeding, the Trainer, logging."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from imbalance_gan.errors import UserError
+
+log = logging.getLogger("imbalance_gan")
+
+#: Keys of the trainer config that are ours, not Lightning's Trainer arguments.
+OUR_TRAINER_KEYS = ("channels_last", "compile")
+
+
+def output_dir(cfg: DictConfig) -> Path:
+    """The run's output dir, created and checked writable before any work starts."""
+    try:
+        out = Path(cfg.paths.output_dir)
+    except Exception as err:  # ${hydra:...} outside a Hydra app
+        raise UserError(
+            f"paths.output_dir cannot be resolved ({err}); set paths.output_dir=..."
+        ) from None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write_test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"output dir {out} is not writable: {err.strerror}") from None
+    return out
+
+
+def save_config(cfg: DictConfig, out: Path) -> None:
+    """Record the full resolved config of the run (``config.yaml``)."""
+    from imbalance_gan.files import write_text
+
+    write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def seed_all(seed: int) -> None:
+    """One seed for Python, NumPy and torch (initialization, dropout, sampling)."""
+    pl.seed_everything(int(seed), workers=True, verbose=False)
+
+
+def build_trainer(
+    cfg_trainer: DictConfig,
+    out: Path,
+    max_epochs: int,
+    callbacks: list[pl.Callback],
+    name: str = "tb",
+) -> pl.Trainer:
+    """A Lightning Trainer from the ``trainer`` config, logging to TensorBoard under ``out``."""
+    kwargs: dict[str, Any] = {
+        k: v
+        for k, v in OmegaConf.to_container(cfg_trainer, resolve=True).items()
+        if k not in OUR_TRAINER_KEYS
+    }
+    if kwargs.get("accelerator") == "gpu" and not torch.cuda.is_available():
+        raise UserError("trainer=gpu but no CUDA GPU is visible; use trainer=cpu")
+    logger = TensorBoardLogger(save_dir=str(out), name=name, version="", default_hp_metric=False)
+    return pl.Trainer(
+        max_epochs=int(max_epochs),
+        logger=logger,
+        callbacks=callbacks,
+        default_root_dir=str(out),
+        **kwargs,
+    )
+
+
+def hardware() -> str:
+    """A one-line description of the machine: CPU model, threads, GPU, torch version."""
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpu}, {torch.get_num_threads()} threads, {gpu}, torch {torch.__version__}"
+
+
+class Timer:
+    """Wall time since construction, in seconds."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def env_flag(name: str) -> bool:
+    """True when the environment variable ``name`` is set to something other than 0/false/empty."""
+    return os.environ.get(name, "").lower() not in ("", "0", "false", "no")

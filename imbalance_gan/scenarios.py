@@ -1,0 +1,123 @@
+"""Scenarios: what extra (images, labels) the classifier's training split gets.
+
+Each augmenter is a pure function of the real training part and a seed, selected by the
+scenario config's ``augment._target_``. GAN scenarios live in :mod:`imbalance_gan.synthetic`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from imbalance_gan.data.imbalance import class_histogram
+
+
+@dataclass
+class Augmentation:
+    """Extra training examples (float images in [-1, 1]) and where they came from."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    info: dict = field(default_factory=dict)
+
+
+def _deficits(
+    y: torch.Tensor, classes: Sequence[int], target: int, num_classes: int
+) -> dict[int, int]:
+    counts = class_histogram(y, num_classes)
+    return {c: max(0, int(target) - counts[c]) for c in classes}
+
+
+def _empty(x: torch.Tensor) -> Augmentation:
+    return Augmentation(x[:0], torch.zeros(0, dtype=torch.int64))
+
+
+def oversample(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    minority: Sequence[int],
+    num_classes: int,
+    seed: int,
+    target_count: int = 6000,
+) -> Augmentation:
+    """Repeat random real minority images until each minority class has ``target_count``."""
+    g = torch.Generator().manual_seed(int(seed))
+    xs, ys = [], []
+    for c, need in _deficits(y, minority, target_count, num_classes).items():
+        idx = torch.nonzero(y == c, as_tuple=True)[0]
+        pick = idx[torch.randint(len(idx), (need,), generator=g)]
+        xs.append(x[pick])
+        ys.append(y[pick])
+    return Augmentation(torch.cat(xs), torch.cat(ys)) if xs else _empty(x)
+
+
+def affine(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    minority: Sequence[int],
+    num_classes: int,
+    seed: int,
+    target_count: int = 6000,
+    degrees: float = 15.0,
+    translate: float = 0.1,
+    scale: Sequence[float] = (0.9, 1.1),
+) -> Augmentation:
+    """Top up with randomly rotated / shifted / scaled copies of real minority images (batched)."""
+    base = oversample(x, y, minority, num_classes, seed, target_count)
+    n = len(base.images)
+    if n == 0:
+        return base
+    g = torch.Generator().manual_seed(int(seed) + 7)
+    angle = (torch.rand(n, generator=g) * 2 - 1) * math.radians(degrees)
+    s = torch.empty(n).uniform_(float(scale[0]), float(scale[1]), generator=g)
+    # affine_grid works in [-1, 1] coordinates, so a shift of `translate` of the width is 2*translate
+    t = (torch.rand(n, 2, generator=g) * 2 - 1) * 2 * translate
+    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
+    theta = torch.stack(
+        [torch.stack([cos, -sin, t[:, 0]], 1), torch.stack([sin, cos, t[:, 1]], 1)], 1
+    )
+    grid = F.affine_grid(theta, list(base.images.shape), align_corners=False)
+    # background is -1 (black): sample from images shifted to 0-background, then shift back
+    warped = F.grid_sample(base.images + 1, grid, align_corners=False, padding_mode="zeros") - 1
+    return Augmentation(
+        warped.clamp(-1, 1), base.labels, {"degrees": degrees, "translate": translate}
+    )
+
+
+def smote(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    minority: Sequence[int],
+    num_classes: int,
+    seed: int,
+    target_count: int = 6000,
+    k_neighbors: int = 5,
+) -> Augmentation:
+    """Top up with imbalanced-learn's SMOTE on flattened pixels."""
+    from imblearn.over_sampling import SMOTE
+
+    need = _deficits(y, minority, target_count, num_classes)
+    strategy = {c: target_count for c, d in need.items() if d > 0}
+    if not strategy:
+        return _empty(x)
+    flat = x.reshape(len(x), -1).numpy()
+    labels = y.numpy()
+    sm = SMOTE(sampling_strategy=strategy, k_neighbors=k_neighbors, random_state=int(seed))
+    xr, yr = sm.fit_resample(flat, labels)
+    # imbalanced-learn appends the synthetic rows after the originals
+    new_x = torch.from_numpy(np.ascontiguousarray(xr[len(flat) :], dtype=np.float32))
+    new_y = torch.from_numpy(np.asarray(yr[len(flat) :], dtype=np.int64))
+    return Augmentation(
+        new_x.reshape(-1, *x.shape[1:]).clamp(-1, 1), new_y, {"k_neighbors": k_neighbors}
+    )
+
+
+def inverse_frequency_weights(counts: Sequence[int]) -> list[float]:
+    """Class weights ``N / (C * n_c)`` (sklearn's "balanced"); classes with no data get 0."""
+    total, k = sum(counts), len(counts)
+    return [total / (k * n) if n else 0.0 for n in counts]

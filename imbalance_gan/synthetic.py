@@ -1,0 +1,75 @@
+"""Synthetic minority images for the GAN scenarios: load them from the cache, or train the GAN."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+
+from imbalance_gan.cache import get_or_build
+from imbalance_gan.data import ImbalancedDataModule
+from imbalance_gan.errors import UserError
+from imbalance_gan.files import read_json
+
+log = logging.getLogger("imbalance_gan.synthetic")
+
+
+def load_synthetic(
+    path: Path, num_classes: int, image_shape: tuple[int, ...], classes: list[int] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read and check a ``synthetic.pt``: uint8 images ``[N, *image_shape]``, int64 labels."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        images, labels = blob["images"], blob["labels"]
+    except Exception as err:
+        raise UserError(
+            f"{path} is not a readable synthetic.pt ({type(err).__name__}: {err})"
+        ) from None
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
+        raise UserError(f"{path}: images must be a uint8 tensor")
+    if tuple(images.shape[1:]) != tuple(image_shape):
+        raise UserError(
+            f"{path}: images have shape {tuple(images.shape)}, expected [N, {', '.join(map(str, image_shape))}]"
+        )
+    if (
+        not isinstance(labels, torch.Tensor)
+        or labels.dtype != torch.int64
+        or labels.shape != (len(images),)
+    ):
+        raise UserError(f"{path}: labels must be an int64 tensor of length {len(images)}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise UserError(f"{path}: labels outside 0..{num_classes - 1}")
+    if classes is not None and len(labels) and not torch.isin(labels, torch.tensor(classes)).all():
+        raise UserError(
+            f"{path}: labels {sorted(set(labels.tolist()))} are not the minority classes {classes}"
+        )
+    return images, labels
+
+
+def synthetic_for_scenario(
+    cfg: DictConfig, dm: ImbalancedDataModule
+) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """The GAN scenario's synthetic images (uint8), labels, and the GAN run's info."""
+    from imbalance_gan.train import check_gan_config, train_gan
+
+    check_gan_config(cfg, dm)
+
+    def build(tmp: Path) -> None:
+        log.info(
+            "no finished %s GAN in the cache for this data/config/seed: training one", cfg.gan.name
+        )
+        train_gan(cfg, tmp, dm)
+
+    entry = get_or_build(cfg, build)
+    images, labels = load_synthetic(
+        entry / "synthetic.pt", dm.num_classes, dm.image_shape, dm.minority
+    )
+    metrics = read_json(entry / "metrics.json")
+    info = {
+        "dir": str(entry),
+        "gan": cfg.gan.name,
+        "metrics": {k: v for k, v in metrics.items() if k not in ("hardware",)},
+    }
+    return images, labels, info

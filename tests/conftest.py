@@ -1,0 +1,50 @@
+"""Shared fixtures: the real MNIST from ../shared/data and the project's real Hydra config."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+os.environ.setdefault("IMBALANCE_GAN_DATA", str(ROOT.parent / "shared" / "data"))
+DATA = Path(os.environ["IMBALANCE_GAN_DATA"]).resolve()
+
+
+def make_cfg(config_name: str, overrides: list[str], out: Path) -> DictConfig:
+    """Compose the real config with ``overrides``, writing into ``out``."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=overrides)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+        cfg.paths.artifact_dir = str(out.parent / "artifacts")
+    return cfg
+
+
+def run_module(
+    module: str, *args: str, cwd: Path | None = None, timeout: int = 300, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``python -m <module> args...`` and capture its output."""
+    full_env = {**os.environ, "IMBALANCE_GAN_DATA": str(DATA), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd or ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def mnist_dm():
+    """The default imbalanced MNIST data module, prepared once per test session."""
+    from imbalance_gan.data import ImbalancedDataModule
+
+    return ImbalancedDataModule(root=str(DATA), seed=0).prepare()

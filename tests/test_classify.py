@@ -1,0 +1,86 @@
+"""``classify``: every scenario runs end to end and writes what it promises; bad input is refused."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from imbalance_gan.classify import classify
+
+from .conftest import make_cfg, run_module
+
+NON_GAN = ["original", "oversample", "weighted", "affine", "smote", "full"]
+METRIC_KEYS = {
+    "test/accuracy",
+    "test/f1_macro",
+    "test/auroc_macro",
+    "test/balanced_accuracy",
+    "test/precision",
+    "test/recall",
+    "test/f1",
+    "test/confusion_matrix",
+}
+
+
+@pytest.mark.parametrize("scenario", NON_GAN)
+def test_scenario_writes_metrics_and_predictions(scenario, tmp_path):
+    out = tmp_path / "run"
+    classify(make_cfg("classify", [f"scenario={scenario}", "experiment=smoke"], out))
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["scenario"] == scenario and m["seed"] == 0
+    assert METRIC_KEYS <= set(m["metrics"])
+    for key in ("test/precision", "test/recall", "test/f1"):
+        assert len(m["metrics"][key]) == 10
+    assert np.array(m["metrics"]["test/confusion_matrix"]).sum() == 10_000
+    assert 1 <= m["best_epoch"] <= m["epochs"]
+    counts = m["train_counts"]
+    assert [r + a for r, a in zip(counts["real"], counts["added"], strict=True)] == counts["total"]
+    if scenario in ("oversample", "affine", "smote"):
+        assert counts["total"][0] == 6000 and counts["real"][0] == 270
+        assert counts["added"][1:] == [0] * 9
+    elif scenario == "full":
+        assert counts["real"][0] == 5331 and sum(counts["added"]) == 0  # 90% of 5,923
+    else:
+        assert counts["total"][0] == 270 and sum(counts["added"]) == 0
+    assert (m["class_weights"] is not None) == (scenario == "weighted")
+    pred = np.load(out / "predictions.npz")
+    assert pred["y_true"].shape == (10_000,) and pred["y_prob"].shape == (10_000, 10)
+    np.testing.assert_allclose(pred["y_prob"].sum(1), 1.0, atol=1e-4)
+    assert (out / "checkpoints" / "best.ckpt").exists()
+    assert any((out / "tb").glob("events.out.tfevents.*"))
+
+
+def test_same_seed_gives_identical_metrics(tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        classify(make_cfg("classify", ["experiment=smoke", "seed=3"], out))
+        runs.append(json.loads((out / "metrics.json").read_text())["metrics"])
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.minority_classes=[12]", "data.minority_classes"),
+        ("data.minority_count=100000", "data.minority_count"),
+        ("data.val_fraction=1.5", "data.val_fraction"),
+        ("data.root=/nonexistent/folder", "/nonexistent/folder"),
+        ("scenario=nonsense", "scenario"),
+    ],
+)
+def test_impossible_settings_exit_nonzero_with_one_clear_line(override, message, tmp_path):
+    out = tmp_path / "run"
+    proc = run_module(
+        "imbalance_gan.classify",
+        override,
+        "experiment=smoke",
+        f"hydra.run.dir={out}",
+        "data.download=false",
+    )
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (out / "metrics.json").exists()

@@ -1,0 +1,140 @@
+"""The imbalanced dataset: exact counts, seeded selection, stratified split, no test leakage."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from imbalance_gan.data import (
+    ImbalancedDataModule,
+    TensorLoader,
+    load_split,
+    resolve_class_counts,
+    select_imbalanced,
+    stratified_split,
+)
+from imbalance_gan.data.datamodule import to_uint8, to_unit_range
+from imbalance_gan.data.imbalance import class_histogram
+from imbalance_gan.errors import UserError
+
+from .conftest import DATA
+
+MNIST_TRAIN = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+STUDY_COUNTS = [300, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+
+
+@pytest.fixture(scope="module")
+def train_labels():
+    return load_split("mnist", DATA, train=True)[1]
+
+
+def test_default_selection_has_the_study_counts(train_labels):
+    counts = resolve_class_counts(class_histogram(train_labels, 10))
+    idx = select_imbalanced(train_labels, counts, seed=42)
+    assert class_histogram(train_labels[idx], 10) == STUDY_COUNTS
+    assert len(idx) == 54_377
+    assert len(torch.unique(idx)) == len(idx)
+
+
+def test_other_minority_settings(train_labels):
+    counts = resolve_class_counts(MNIST_TRAIN, minority_classes=[3, 7], minority_count=50)
+    idx = select_imbalanced(train_labels, counts, seed=1)
+    expected = list(MNIST_TRAIN)
+    expected[3] = expected[7] = 50
+    assert class_histogram(train_labels[idx], 10) == expected
+
+
+def test_explicit_class_counts_win(train_labels):
+    long_tail = [5000, 4000, 3000, 2000, 1000, 500, 250, 100, 50, 10]
+    counts = resolve_class_counts(MNIST_TRAIN, [0], 300, class_counts=long_tail)
+    idx = select_imbalanced(train_labels, counts, seed=0)
+    assert class_histogram(train_labels[idx], 10) == long_tail
+
+
+def test_selection_is_a_function_of_the_seed(train_labels):
+    counts = resolve_class_counts(MNIST_TRAIN)
+    a = select_imbalanced(train_labels, counts, seed=5)
+    b = select_imbalanced(train_labels, counts, seed=5)
+    c = select_imbalanced(train_labels, counts, seed=6)
+    assert torch.equal(a, b)
+    zeros_a = set(a[train_labels[a] == 0].tolist())
+    zeros_c = set(c[train_labels[c] == 0].tolist())
+    assert zeros_a != zeros_c
+
+
+def test_stratified_split_keeps_every_class_on_both_sides(train_labels):
+    counts = resolve_class_counts(MNIST_TRAIN)
+    idx = select_imbalanced(train_labels, counts, seed=0)
+    y = train_labels[idx]
+    tr, va = stratified_split(y, 0.1, seed=0, num_classes=10)
+    assert set(tr.tolist()).isdisjoint(va.tolist())
+    assert len(tr) + len(va) == len(y)
+    assert all(n > 0 for n in class_histogram(y[tr], 10))
+    assert all(n > 0 for n in class_histogram(y[va], 10))
+    assert class_histogram(y[va], 10)[0] == 30  # 10% of 300
+
+
+def test_datamodule_splits_are_disjoint_and_test_is_untouched(mnist_dm):
+    dm = mnist_dm
+    train, val = set(dm.train_idx.tolist()), set(dm.val_idx.tolist())
+    assert train.isdisjoint(val)
+    assert len(train) + len(val) == 54_377
+    # train and val come from the 60,000 training images only; test is the full 10,000
+    assert max(train | val) < 60_000
+    test_x, test_y = load_split("mnist", DATA, train=False)
+    assert len(dm.test_y) == 10_000
+    assert torch.equal(dm.test_y, test_y)
+    assert torch.equal(to_uint8(dm.test_x).squeeze(1), test_x)
+    assert dm.train_counts()["real"][0] + class_histogram(dm.val_y, 10)[0] == 300
+
+
+def test_pixels_are_scaled_once_to_minus_one_one(mnist_dm):
+    x = mnist_dm.train_x
+    assert x.dtype == torch.float32 and x.shape[1:] == (1, 28, 28)
+    assert x.min().item() == -1.0 and x.max().item() == 1.0
+    u = torch.tensor([[0, 255, 128]], dtype=torch.uint8)
+    assert torch.equal(to_uint8(to_unit_range(u)).squeeze(1), u)
+
+
+def test_extra_data_goes_to_training_only(mnist_dm):
+    dm = ImbalancedDataModule(root=str(DATA), seed=0).prepare()
+    n_val, n_test = len(dm.val_y), len(dm.test_y)
+    dm.add_training_data(
+        torch.zeros(7, 1, 28, 28, dtype=torch.uint8), torch.zeros(7, dtype=torch.int64)
+    )
+    counts = dm.train_counts()
+    assert counts["added"] == [7] + [0] * 9
+    assert counts["total"][0] == counts["real"][0] + 7
+    assert len(dm.fit_y) == len(dm.train_y) + 7
+    assert (len(dm.val_y), len(dm.test_y)) == (n_val, n_test)
+
+
+def test_loader_slices_a_seeded_permutation_per_epoch():
+    x = torch.arange(10).float()
+    loader = TensorLoader((x, x.long()), batch_size=4, shuffle=True, seed=3)
+    assert len(loader) == 3
+    e0 = torch.cat([b[0] for b in loader])
+    assert sorted(e0.tolist()) == list(range(10))
+    assert torch.equal(e0, torch.cat([b[0] for b in loader]))  # same epoch, same order
+    loader.sampler.set_epoch(1)
+    e1 = torch.cat([b[0] for b in loader])
+    assert not torch.equal(e0, e1)
+    assert [len(b[0]) for b in loader] == [4, 4, 2]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"minority_classes": [10]}, "data.minority_classes"),
+        ({"minority_count": 0}, "data.minority_count"),
+        ({"minority_count": 6000}, "data.minority_count"),
+        ({"class_counts": [1] * 9}, "data.class_counts"),
+        ({"class_counts": [7000] + [1] * 9}, "data.class_counts[0]"),
+        ({"val_fraction": 0.0}, "data.val_fraction"),
+        ({"minority_count": 1}, "data.val_fraction"),
+        ({"dataset": "cifar"}, "data.dataset"),
+    ],
+)
+def test_impossible_settings_name_the_key(kwargs, message):
+    with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        ImbalancedDataModule(root=str(DATA), **kwargs).prepare()

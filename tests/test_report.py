@@ -1,0 +1,349 @@
+"""Aggregation and report: statistics against scipy, files and CLI behaviour on hand-made runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imsave
+from scipy import stats as sps
+
+from imbalance_gan.errors import UserError
+from imbalance_gan.report import (
+    collect_runs,
+    compare_to_baseline,
+    main,
+    run_columns,
+    summarize,
+    write_report,
+)
+from imbalance_gan.stats import holm, mean_ci, paired_difference
+
+from .conftest import run_module
+
+PNG = b"\x89PNG\r\n\x1a\n"
+SEEDS = (0, 1, 2)
+# Known per-seed class-0 (F1, recall) for each scenario.
+KNOWN = {
+    "original": ([0.970, 0.975, 0.968], [0.950, 0.960, 0.945]),
+    "dcgan": ([0.980, 0.978, 0.985], [0.970, 0.972, 0.975]),
+    "oversample": ([0.972, 0.974, 0.970], [0.955, 0.958, 0.951]),
+}
+
+
+def _t_interval(values: list[float]) -> tuple[float, float, float]:
+    m = float(np.mean(values))
+    low, high = sps.t.interval(0.95, len(values) - 1, loc=m, scale=sps.sem(values))
+    return m, float(low), float(high)
+
+
+def _metrics_json(run_dir: Path, scenario: str, seed: int, gan_dir: Path | None = None) -> None:
+    f1, recall = KNOWN[scenario][0][seed], KNOWN[scenario][1][seed]
+    confusion = (np.eye(10, dtype=int) * 950 + seed + 1).tolist()
+    gan_run = None
+    if gan_dir is not None:
+        gan_dir.mkdir(parents=True, exist_ok=True)
+        imsave(gan_dir / "samples.png", np.zeros((8, 8)))
+        gan_run = {
+            "dir": str(gan_dir),
+            "gan": "dcgan",
+            "metrics": {
+                "best_epoch": 6 + seed,
+                "selection/fd_train": 3.0 + seed,
+                "eval/fd_test": 4.0,
+                "eval/precision": 0.8,
+                "eval/recall": 0.7,
+                "wall_time_s": 300.0,
+                "score_history": [[2, 10.0], [4, 8.0 - seed], [6, 5.0], [8, 6.0]],
+            },
+        }
+    record = {
+        "kind": "classify",
+        "scenario": scenario,
+        "seed": seed,
+        "experiment": "quick",
+        "best_epoch": 4,
+        "wall_time_s": 80.0,
+        "device": "cpu",
+        "epochs": 5,
+        "train_counts": {
+            "real": [270] + [6000] * 9,
+            "added": [5730 * (gan_dir is not None)] + [0] * 9,
+            "total": [6000] * 10,
+        },
+        "gan_run": gan_run,
+        "metrics": {
+            "test/accuracy": 0.98 + seed / 1000,
+            "test/f1_macro": 0.97,
+            "test/auroc_macro": 0.999,
+            "test/balanced_accuracy": 0.975,
+            "test/precision": [0.99 - seed / 100] + [0.98] * 9,
+            "test/recall": [recall] + [0.98] * 9,
+            "test/f1": [f1] + [0.98] * 9,
+            "test/confusion_matrix": confusion,
+        },
+    }
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "metrics.json").write_text(json.dumps(record))
+
+
+def make_study(root: Path, seeds=SEEDS, scenarios=tuple(KNOWN)) -> Path:
+    """A study layout: <root>/runs/seed<s>/<scenario>/, GAN runs under <root>/gans/."""
+    for seed in seeds:
+        for scenario in scenarios:
+            gan = root / "gans" / f"seed{seed}" / "dcgan" if scenario == "dcgan" else None
+            _metrics_json(root / "runs" / f"seed{seed}" / scenario, scenario, seed, gan)
+            if gan is not None:  # the GAN run's own metrics.json must not count as a run
+                (gan / "metrics.json").write_text('{"kind": "gan"}')
+    return root
+
+
+def make_multirun(root: Path) -> Path:
+    """A Hydra multirun layout: <root>/0/, <root>/1/, ... one folder per job."""
+    jobs = [(s, seed) for s in ("original", "oversample") for seed in SEEDS]
+    for job, (scenario, seed) in enumerate(jobs):
+        _metrics_json(root / str(job), scenario, seed)
+    return root
+
+
+def _fail(run_dir: Path, scenario: str, seed: int, error: str) -> None:
+    run_dir.mkdir(parents=True)
+    record = {"kind": "classify", "scenario": scenario, "seed": seed, "error": error}
+    (run_dir / "failed.json").write_text(json.dumps(record))
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
+
+
+# --- stats ---------------------------------------------------------------------------------------
+
+
+def test_mean_ci_matches_scipy_t_interval() -> None:
+    values = [0.970, 0.975, 0.968, 0.981]
+    assert mean_ci(values) == pytest.approx(_t_interval(values), rel=1e-12)
+    m, low, high = mean_ci(values, confidence=0.99)
+    assert (low, high) == pytest.approx(
+        sps.t.interval(0.99, 3, loc=np.mean(values), scale=sps.sem(values)), rel=1e-12
+    )
+
+
+def test_mean_ci_degenerate_inputs() -> None:
+    m, low, high = mean_ci([0.5])
+    assert m == 0.5 and math.isnan(low) and math.isnan(high)
+    assert mean_ci([0.3, 0.3, 0.3]) == (0.3, 0.3, 0.3)
+    assert all(math.isnan(v) for v in mean_ci([]))
+
+
+def test_paired_difference_matches_ttest_rel() -> None:
+    a, b = KNOWN["dcgan"][0], KNOWN["original"][0]
+    res = paired_difference(a, b)
+    diff = np.subtract(a, b).tolist()
+    m, low, high = _t_interval(diff)
+    assert res["n"] == 3
+    assert (res["mean_diff"], res["low"], res["high"]) == pytest.approx((m, low, high), rel=1e-9)
+    assert res["p_value"] == pytest.approx(sps.ttest_rel(a, b).pvalue, rel=1e-9)
+
+
+def test_paired_difference_zero_variance_is_documented_convention() -> None:
+    shifted = paired_difference([1.0, 2.0, 3.0], [0.5, 1.5, 2.5])
+    assert shifted["p_value"] == 0.0 and shifted["low"] == shifted["high"] == 0.5
+    same = paired_difference([1.0, 2.0], [1.0, 2.0])
+    assert same["p_value"] == 1.0 and same["mean_diff"] == 0.0
+
+
+def test_paired_difference_single_pair_and_bad_lengths() -> None:
+    res = paired_difference([0.9], [0.8])
+    assert res["n"] == 1 and math.isnan(res["p_value"]) and math.isnan(res["low"])
+    with pytest.raises(ValueError):
+        paired_difference([0.9, 0.8], [0.8])
+
+
+def test_holm_step_down() -> None:
+    adjusted = holm([0.01, 0.04, float("nan"), 0.03])
+    assert adjusted[0] == pytest.approx(0.03)
+    assert adjusted[3] == pytest.approx(0.06) and adjusted[1] == pytest.approx(0.06)
+    assert math.isnan(adjusted[2])
+
+
+# --- collection and aggregation ------------------------------------------------------------------
+
+
+def test_collect_runs_nested_study(tmp_path: Path) -> None:
+    rows, failures = collect_runs(make_study(tmp_path))
+    assert failures == [] and len(rows) == 9  # the GAN's own metrics.json is not a classify run
+    assert [r["scenario"] for r in rows[:3]] == ["original"] * 3  # original first, by seed
+    dcgan = next(r for r in rows if r["scenario"] == "dcgan" and r["seed"] == 1)
+    assert dcgan["test/f1_c0"] == KNOWN["dcgan"][0][1]
+    assert dcgan["test/recall_c0"] == KNOWN["dcgan"][1][1]
+    assert dcgan["n_real_c0"] == 270 and dcgan["n_added_c0"] == 5730
+    assert dcgan["gan/best_epoch"] == 7 and dcgan["gan/selection/fd_train"] == 4.0
+    assert "gan/best_epoch" not in rows[0]
+
+
+def test_collect_runs_flat_multirun_and_minority_class(tmp_path: Path) -> None:
+    rows, _ = collect_runs(make_multirun(tmp_path), minority_class=3)
+    assert len(rows) == 6
+    assert rows[0]["test/recall_c3"] == 0.98 and "test/recall_c0" not in rows[0]
+
+
+def test_collect_runs_rejects_duplicate_runs(tmp_path: Path) -> None:
+    make_study(tmp_path / "a")
+    make_study(tmp_path / "b")
+    with pytest.raises(UserError, match="two runs"):
+        collect_runs(tmp_path)
+
+
+def test_summarize_matches_independent_statistics(tmp_path: Path) -> None:
+    rows, _ = collect_runs(make_study(tmp_path))
+    summary = {s["scenario"]: s for s in summarize(rows)}
+    assert list(summary) == list(KNOWN)
+    for scenario, (f1, recall) in KNOWN.items():
+        s = summary[scenario]
+        assert s["n_seeds"] == 3
+        got = (s["test/f1_c0/mean"], s["test/f1_c0/ci_low"], s["test/f1_c0/ci_high"])
+        assert got == pytest.approx(_t_interval(f1), rel=1e-9)
+        assert s["test/recall_c0/mean"] == pytest.approx(np.mean(recall))
+
+
+def test_compare_to_baseline_pairs_only_shared_seeds(tmp_path: Path) -> None:
+    make_study(tmp_path, seeds=(0, 1, 2), scenarios=("original",))
+    make_study(tmp_path, seeds=(1, 2), scenarios=("dcgan",))
+    rows, _ = collect_runs(tmp_path)
+    (f1,) = [c for c in compare_to_baseline(rows) if c["metric"] == "test/f1_c0"]
+    a, b = KNOWN["dcgan"][0][1:], KNOWN["original"][0][1:]
+    assert f1["n"] == 2 and not f1["tested"]
+    assert f1["mean_diff"] == pytest.approx(np.mean(np.subtract(a, b)))
+    assert f1["p_value"] == pytest.approx(sps.ttest_rel(a, b).pvalue)
+
+
+def test_compare_to_baseline_holm_over_tested_comparisons() -> None:
+    base = [0.90, 0.91, 0.92, 0.93]
+    better, same = [0.95, 0.97, 0.96, 0.99], [0.91, 0.90, 0.93, 0.93]
+    rows = [
+        {"scenario": s, "seed": i, "m": v}
+        for s, values in (("original", base), ("better", better), ("same", same))
+        for i, v in enumerate(values)
+    ]
+    out = compare_to_baseline(rows, metrics=("m",))
+    p = [sps.ttest_rel(better, base).pvalue, sps.ttest_rel(same, base).pvalue]
+    assert [c["scenario"] for c in out] == ["better", "same"]
+    assert [c["p_holm"] for c in out] == pytest.approx(holm(p))
+    assert out[0]["p_holm"] < 0.05 < out[1]["p_holm"]
+    assert compare_to_baseline(rows, baseline="nothing", metrics=("m",)) == []
+
+
+# --- files and CLI -------------------------------------------------------------------------------
+
+
+def test_write_report_files(tmp_path: Path) -> None:
+    root, out = make_study(tmp_path / "study"), tmp_path / "out"
+    report = write_report(root, out)
+    assert report == out / "report.md"
+    columns, results = _read_csv(out / "results.csv")
+    assert columns == list(run_columns()) and len(results) == 9
+    assert {(r["scenario"], r["seed"]) for r in results} == {
+        (s, str(n)) for s in KNOWN for n in SEEDS
+    }
+    columns, summary = _read_csv(out / "summary.csv")
+    assert [s["scenario"] for s in summary] == list(KNOWN)
+    assert {"n_seeds", "test/f1_c0/mean", "test/f1_c0/ci_low", "test/f1_c0/ci_high"} <= set(columns)
+    text = report.read_text()
+    for scenario in KNOWN:
+        assert f"| {scenario} |" in text
+    for heading in (
+        "## Protocol",
+        "## Results",
+        "## Paired comparison vs original",
+        "single run, no interval",
+        "## GAN quality",
+        "## Figures",
+    ):
+        assert heading in text
+    assert "Failed runs" not in text
+    figures = [
+        "class0_metrics.png",
+        "confusion_original.png",
+        "confusion_dcgan.png",
+        "gan_selection.png",
+        "samples_dcgan.png",
+    ]
+    for name in figures:
+        data = (out / "figures" / name).read_bytes()
+        assert data.startswith(PNG) and len(data) > 100
+        assert f"(figures/{name})" in text
+    assert (out / "figures" / "samples_dcgan.png").read_bytes() == (
+        root / "gans" / "seed0" / "dcgan" / "samples.png"
+    ).read_bytes()
+
+
+def test_write_report_defaults_to_root_and_reads_study_json(tmp_path: Path) -> None:
+    root = make_study(tmp_path)
+    study = {
+        "experiment": "quick",
+        "seeds": [0, 1, 2, 3],
+        "scenarios": list(KNOWN),
+        "hardware": "test box",
+        "wall_time_s": 7200,
+        "deviations": ["fewer epochs"],
+    }
+    (root / "study.json").write_text(json.dumps(study))
+    text = write_report(root).read_text()
+    assert "test box" in text and "fewer epochs" in text and "2 h 00 min" in text
+    assert "seed 3" not in text and "| original | 3 |" in text  # missing runs are listed
+    assert text.count("missing: no metrics.json") == 3
+
+
+def test_failed_run_is_reported_and_cli_exits_1(tmp_path: Path, capsys) -> None:
+    root = make_study(tmp_path)
+    _fail(root / "runs" / "seed0" / "smote", "smote", 0, "CUDA out of memory")
+    assert main([str(root)]) == 1
+    captured = capsys.readouterr()
+    assert str(root / "report.md") in captured.out and "| dcgan |" in captured.out
+    assert "smote seed 0: CUDA out of memory" in captured.err
+    text = (root / "report.md").read_text()
+    assert "## Failed runs" in text and "| smote | 0 | CUDA out of memory |" in text
+
+
+def test_failure_superseded_by_finished_run_is_dropped(tmp_path: Path) -> None:
+    root = make_study(tmp_path)
+    _fail(root / "retry" / "original0", "original", 0, "preempted")
+    assert collect_runs(root)[1] == []
+
+
+def test_unreadable_or_malformed_files_count_as_failures(tmp_path: Path) -> None:
+    root = make_study(tmp_path)
+    (root / "torn").mkdir()
+    (root / "torn" / "metrics.json").write_text('{"kind": "classi')
+    (root / "short").mkdir()
+    (root / "short" / "metrics.json").write_text('{"kind": "classify", "scenario": "smote"}')
+    errors = sorted(f["error"].split(":")[0] for f in collect_runs(root)[1])
+    assert errors == ["malformed metrics.json", "unreadable metrics.json"]
+
+
+@pytest.mark.parametrize("kind", ["empty", "missing"])
+def test_cli_without_runs_exits_2_and_writes_nothing(tmp_path: Path, capsys, kind: str) -> None:
+    target = tmp_path / "runs"
+    if kind == "empty":
+        target.mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(target), "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["runs"] if kind == "empty" else [])
+    assert kind == "missing" or list(target.iterdir()) == []
+
+
+def test_module_entry_point(tmp_path: Path) -> None:
+    proc = run_module("imbalance_gan.report", str(tmp_path), timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: no finished classify runs")
+    proc = run_module("imbalance_gan.report", str(make_multirun(tmp_path)), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == str(tmp_path / "report.md")
