@@ -128,7 +128,7 @@ class GANModule(pl.LightningModule):
 def save_checkpoint(trainer: pl.Trainer, path: Path) -> None:
     """``trainer.save_checkpoint`` to a temporary name, then rename: never a half-written file."""
     tmp = path.with_name(f".{path.name}.tmp")
-    trainer.save_checkpoint(str(tmp))
+    trainer.save_checkpoint(str(tmp), weights_only=False)
     os.replace(tmp, path)
 
 

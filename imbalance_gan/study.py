@@ -1,0 +1,138 @@
+"""``python -m imbalance_gan.study``: every scenario over every seed, then the report.
+
+Resumable: a run whose ``metrics.json`` exists is skipped, so the same command with the same
+output dir (``hydra.run.dir=...``) redoes only what is missing. One failed run writes
+``failed.json``, shows up in the report and the exit status, and does not stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import traceback
+from pathlib import Path
+
+import hydra
+from hydra import compose
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from imbalance_gan.classify import classify
+from imbalance_gan.data import datamodule_from_config
+from imbalance_gan.errors import UserError, report_user_errors
+from imbalance_gan.files import read_json, write_json
+from imbalance_gan.runtime import Timer, hardware, output_dir
+
+log = logging.getLogger("imbalance_gan.study")
+
+
+def run_dir(root: Path, seed: int, scenario: str) -> Path:
+    """Where one run of the study lives."""
+    return root / "runs" / f"seed{seed}" / scenario
+
+
+def plan_runs(cfg: DictConfig, overrides: list[str], root: Path) -> list[tuple[int, str, DictConfig]]:
+    """Compose the classify config of every (seed, scenario); fails on a bad name before any work."""
+    seeds = [int(s) for s in cfg.study.seeds]
+    scenarios = list(cfg.study.scenarios)
+    if not seeds or not scenarios:
+        raise UserError("study.seeds and study.scenarios must each name at least one value")
+    if len(set(seeds)) != len(seeds) or len(set(scenarios)) != len(scenarios):
+        raise UserError("study.seeds and study.scenarios must not repeat a value")
+    keep = [o for o in overrides if not o.lstrip("+~").startswith(("study.", "seed=", "scenario=", "hydra"))]
+    runs = []
+    for seed in seeds:
+        for scenario in scenarios:
+            try:
+                run_cfg = compose(config_name="classify", overrides=[*keep, f"scenario={scenario}", f"seed={seed}"])
+            except Exception as err:
+                raise UserError(f"study.scenarios: cannot compose scenario={scenario}: {str(err).splitlines()[0]}") from None
+            with open_dict(run_cfg):
+                run_cfg.paths.output_dir = str(run_dir(root, seed, scenario))
+                run_cfg.paths.artifact_dir = str(Path(cfg.paths.artifact_dir).resolve())
+                run_cfg.resume = bool(cfg.resume)
+            runs.append((seed, scenario, run_cfg))
+    return runs
+
+
+def run_one(run_cfg: DictConfig, resume: bool) -> bool:
+    """One classify run into its dir; True when it finished. Failures leave ``failed.json``."""
+    out = Path(run_cfg.paths.output_dir)
+    if (out / "metrics.json").is_file():
+        return True
+    (out / "failed.json").unlink(missing_ok=True)
+    if out.exists() and not resume:
+        shutil.rmtree(out)  # an unfinished run without resume: start it clean
+    try:
+        classify(run_cfg)
+        return True
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as err:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "error.log").write_text(traceback.format_exc())
+        message = f"{type(err).__name__}: {err}".splitlines()[0]
+        write_json(out / "failed.json", {
+            "kind": "classify", "scenario": run_cfg.scenario.name, "seed": int(run_cfg.seed),
+            "error": message,
+        })
+        log.error("%s seed %d failed: %s (traceback in %s)", run_cfg.scenario.name, run_cfg.seed,
+                  message, out / "error.log")
+        return False
+
+
+def study(cfg: DictConfig, overrides: list[str]) -> int:
+    """Run the study into the output dir and write the report; returns the exit status."""
+    from imbalance_gan.report import write_report
+
+    timer = Timer()
+    root = output_dir(cfg)
+    runs = plan_runs(cfg, overrides, root)
+    datamodule_from_config(cfg.data, cfg.classifier.batch_size)  # data and counts valid?
+    previous = read_json(root / "study.json") if (root / "study.json").is_file() else {}
+    info = {
+        "experiment": cfg.get("profile"),
+        "seeds": [int(s) for s in cfg.study.seeds],
+        "scenarios": list(cfg.study.scenarios),
+        "baseline": cfg.study.baseline,
+        "classifier_epochs": int(cfg.classifier.max_epochs),
+        "hardware": hardware(),
+        "deviations": list(cfg.get("deviations") or []),
+        "overrides": overrides,
+        "wall_time_s": previous.get("wall_time_s", 0.0),
+    }
+    write_json(root / "study.json", info)
+    OmegaConf.save(cfg, root / "study_config.yaml", resolve=True)
+
+    failed = 0
+    for k, (seed, scenario, run_cfg) in enumerate(runs, 1):
+        done = (Path(run_cfg.paths.output_dir) / "metrics.json").is_file()
+        log.info("[%d/%d] seed %d, %s%s (elapsed %s)", k, len(runs), seed, scenario,
+                 " already finished, skipped" if done else "", _hms(timer.elapsed))
+        failed += not run_one(run_cfg, resume=bool(cfg.resume))
+        info["wall_time_s"] = round(previous.get("wall_time_s", 0.0) + timer.elapsed, 1)
+        write_json(root / "study.json", info)
+
+    report = write_report(root)
+    log.info("study finished in %s: %d of %d runs failed; report: %s", _hms(timer.elapsed), failed,
+             len(runs), report)
+    return 1 if failed else 0
+
+
+def _hms(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="study")
+@report_user_errors
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point; exits 1 when a run failed."""
+    status = study(cfg, list(HydraConfig.get().overrides.task))
+    if status:
+        sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""``study``: a smoke study writes the report; it resumes; one failed run does not sink the rest."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from .conftest import run_module
+
+SCENARIOS = ["original", "dcgan", "weighted"]
+
+
+@pytest.fixture(scope="module")
+def smoke_study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    out = root / "out"
+    args = ["experiment=smoke", f"study.scenarios=[{','.join(SCENARIOS)}]", "study.seeds=[0,1]",
+            f"hydra.run.dir={out}", f"paths.artifact_dir={root / 'artifacts'}"]
+    proc = run_module("imbalance_gan.study", *args, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out, args
+
+
+def test_study_writes_the_report(smoke_study):
+    out, _ = smoke_study
+    for name in ("report.md", "results.csv", "summary.csv", "study.json"):
+        assert (out / name).stat().st_size > 0
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((r["scenario"], int(r["seed"])) for r in rows) == sorted(
+        (s, seed) for s in SCENARIOS for seed in (0, 1)
+    )
+    with open(out / "summary.csv") as f:
+        assert sorted(r["scenario"] for r in csv.DictReader(f)) == sorted(SCENARIOS)
+    report = (out / "report.md").read_text()
+    assert all(s in report for s in SCENARIOS)
+    figures = {p.name for p in (out / "figures").glob("*.png")}
+    assert {"class0_metrics.png", "confusion_original.png", "gan_selection.png",
+            "samples_dcgan.png"} <= figures
+    assert json.loads((out / "study.json").read_text())["seeds"] == [0, 1]
+
+
+def test_restart_redoes_only_unfinished_runs(smoke_study):
+    out, args = smoke_study
+    killed = out / "runs" / "seed1" / "weighted"
+    (killed / "metrics.json").unlink()  # as if the study was killed during this run
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/metrics.json")}
+    assert len(stamps) == 5
+    proc = run_module("imbalance_gan.study", *args, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (killed / "metrics.json").is_file()
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # finished runs untouched
+    assert "already finished, skipped" in proc.stderr + proc.stdout
+
+
+def test_one_failed_run_is_reported_and_the_others_finish(tmp_path):
+    out = tmp_path / "out"
+    # 4 training zeros: SMOTE with 5 neighbours cannot run; original can
+    proc = run_module(
+        "imbalance_gan.study", "experiment=smoke", "study.scenarios=[original,smote]",
+        "study.seeds=[0]", "data.minority_count=5", "data.val_fraction=0.2",
+        f"hydra.run.dir={out}", f"paths.artifact_dir={tmp_path / 'artifacts'}", timeout=600,
+    )
+    assert proc.returncode == 1
+    assert (out / "runs" / "seed0" / "original" / "metrics.json").is_file()
+    failed = json.loads((out / "runs" / "seed0" / "smote" / "failed.json").read_text())
+    assert failed["scenario"] == "smote"
+    report = (out / "report.md").read_text()
+    assert "smote" in report and "fail" in report.lower()
+
+
+def test_unknown_scenario_fails_before_any_run(tmp_path):
+    out = tmp_path / "out"
+    proc = run_module("imbalance_gan.study", "experiment=smoke", "study.scenarios=[original,bogus]",
+                      f"hydra.run.dir={out}")
+    assert proc.returncode == 2
+    assert "bogus" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (out / "runs").exists()
+    shutil.rmtree(out, ignore_errors=True)
