@@ -119,10 +119,11 @@ class EntryLock:
 
 
 def get_or_build(cfg: DictConfig, build) -> Path:
-    """The finished entry for ``cfg``; calls ``build(tmp_dir)`` to make it if nobody has.
+    """The finished entry for ``cfg``; calls ``build(partial_dir)`` to make it if nobody has.
 
     While another live process builds the same entry, waits for it; if that process dies, takes
-    over the claim and builds it here.
+    over the claim and builds it here. The partial dir has a fixed name, so with
+    ``cfg.resume`` a build interrupted earlier continues from its checkpoint.
     """
     entry = entry_dir(cfg)
     lock = EntryLock(entry)
@@ -131,8 +132,9 @@ def get_or_build(cfg: DictConfig, build) -> Path:
             try:
                 if is_finished(entry):
                     break
-                tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
-                shutil.rmtree(tmp, ignore_errors=True)
+                tmp = entry.with_name(f".{entry.name}.partial")
+                if not cfg.get("resume", False):
+                    shutil.rmtree(tmp, ignore_errors=True)
                 build(tmp)
                 if entry.exists():  # an unfinished leftover: never taken as finished
                     shutil.rmtree(entry)

@@ -38,7 +38,9 @@ class ClassifierModule(pl.LightningModule):
         weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
         self._outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        # running sums for the epoch's mean loss (kept across a mid-epoch resume's missing hooks)
         self._loss_sum = torch.zeros(())
+        self._loss_n = 0
         self.test_metrics: dict = {}
         self.test_probs: torch.Tensor | None = None
         self.test_targets: torch.Tensor | None = None
@@ -51,21 +53,18 @@ class ClassifierModule(pl.LightningModule):
         return self.net(x)
 
     # -- training ---------------------------------------------------------------------------------
-    def on_train_epoch_start(self) -> None:
-        self._loss_sum = torch.zeros((), device=self.device)
-        self._loss_n = 0
-
     def training_step(
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> torch.Tensor:
         x, y = batch
         loss = F.cross_entropy(self(x), y, weight=self.class_weights)
-        self._loss_sum += loss.detach()
+        self._loss_sum = self._loss_sum.to(loss.device) + loss.detach()
         self._loss_n += 1
         return loss
 
     def on_train_epoch_end(self) -> None:
         mean = self._loss_sum / max(self._loss_n, 1)
+        self._loss_sum, self._loss_n = torch.zeros((), device=self.device), 0
         if not torch.isfinite(mean):
             raise DivergenceError(f"train/loss is {mean.item()} in epoch {self.current_epoch + 1}")
         self.log("train/loss", mean)

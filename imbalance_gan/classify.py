@@ -14,7 +14,8 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from imbalance_gan.classifier import ClassifierModule
 from imbalance_gan.data import ImbalancedDataModule, datamodule_from_config
 from imbalance_gan.errors import report_user_errors
-from imbalance_gan.files import savez, write_json
+from imbalance_gan.files import read_json, savez, write_json
+from imbalance_gan.resilience import check_checkpoint
 from imbalance_gan.runtime import Timer, build_trainer, hardware, output_dir, save_config, seed_all
 from imbalance_gan.scenarios import Augmentation, inverse_frequency_weights
 
@@ -44,6 +45,9 @@ def classify(cfg: DictConfig) -> dict:
     """
     timer = Timer()
     out = output_dir(cfg)
+    if cfg.resume and (out / "metrics.json").is_file():
+        log.info("%s is finished; resume=true keeps its results", out)
+        return read_json(out / "metrics.json")
     seed_all(cfg.seed)
     dm = datamodule_from_config(cfg.data, cfg.classifier.batch_size, cfg.classifier.eval_batch_size)
     gan_info = build_training_data(cfg, dm)
@@ -80,11 +84,10 @@ def classify(cfg: DictConfig) -> dict:
     )
     trainer = build_trainer(cfg.trainer, out, cfg.classifier.max_epochs, [best])
     resume_from = ckpt_dir / "last.ckpt"
-    trainer.fit(
-        model,
-        datamodule=dm,
-        ckpt_path=str(resume_from) if cfg.resume and resume_from.exists() else None,
-    )
+    resume = bool(cfg.resume) and resume_from.exists()
+    if resume:
+        check_checkpoint(resume_from, model)
+    trainer.fit(model, datamodule=dm, ckpt_path=str(resume_from) if resume else None)
     best_path = best.best_model_path or str(resume_from)
     trainer.test(model, datamodule=dm, ckpt_path=best_path, verbose=False)
     best_epoch = int(torch.load(best_path, map_location="cpu", weights_only=False)["epoch"]) + 1

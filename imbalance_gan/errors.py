@@ -24,6 +24,13 @@ class DivergenceError(Exception):
     """A training loss became non-finite."""
 
 
+class Preempted(BaseException):  # noqa: N818 - not an error: a requested stop
+    """Raised after a resumable checkpoint was saved because a stop signal arrived.
+
+    A BaseException, so that code catching ``Exception`` (a study's per-run guard) lets it pass.
+    """
+
+
 def report_user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn UserError into one line on stderr and exit 2 (traceback with IMBALANCE_GAN_DEBUG=1)."""
 
@@ -39,5 +46,8 @@ def report_user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except DivergenceError as err:
             print(f"error: training diverged: {err}", file=sys.stderr, flush=True)
             sys.exit(EXIT_DIVERGED)
+        except Preempted as err:
+            print(f"stopped: {err}", file=sys.stderr, flush=True)
+            sys.exit(EXIT_PREEMPTED)
 
     return wrapper

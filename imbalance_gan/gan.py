@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,6 +48,12 @@ class GANModule(pl.LightningModule):
         self.d_warmup_epochs, self.d_every = int(d_warmup_epochs), max(1, int(d_every))
         self.conditional = bool(getattr(generator, "conditional", False))
         self.sample_classes = list(sample_classes)
+        self._reset_sums()
+
+    def _reset_sums(self) -> None:
+        # epoch sums of the D and G losses; reset at epoch end (a mid-epoch resume skips the start)
+        self._sums = torch.zeros(2)
+        self._counts = [0, 0]
 
     def sample(
         self, n: int, classes: Sequence[int] | None = None, seed: int | None = None
@@ -74,13 +79,10 @@ class GANModule(pl.LightningModule):
         self.generator.train(was_training)
         return out
 
-    def on_train_epoch_start(self) -> None:
-        self._sums = torch.zeros(2, device=self.device)
-        self._counts = [0, 0]
-
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         real, y = batch
         labels = y if self.conditional else None
+        self._sums = self._sums.to(real.device)
         opt_g, opt_d = self.optimizers()
         z = torch.randn(len(real), self.generator.latent_dim, device=self.device)
         fake = self.generator(z, labels)
@@ -114,6 +116,7 @@ class GANModule(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         d_loss = self._sums[0] / max(self._counts[0], 1)
         g_loss = self._sums[1] / max(self._counts[1], 1)
+        self._reset_sums()
         for name, value in (("train/d_loss", d_loss), ("train/g_loss", g_loss)):
             if not torch.isfinite(value):
                 raise DivergenceError(f"{name} is {value.item()} in epoch {self.current_epoch + 1}")
@@ -126,10 +129,8 @@ class GANModule(pl.LightningModule):
 
 
 def save_checkpoint(trainer: pl.Trainer, path: Path) -> None:
-    """``trainer.save_checkpoint`` to a temporary name, then rename: never a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    trainer.save_checkpoint(str(tmp), weights_only=False)
-    os.replace(tmp, path)
+    """Save a full checkpoint (atomically: the Trainer's checkpoint IO writes then renames)."""
+    trainer.save_checkpoint(str(path), weights_only=False)
 
 
 class SelectionCallback(pl.Callback):
@@ -178,6 +179,8 @@ class SelectionCallback(pl.Callback):
     def _evaluate(self, trainer: pl.Trainer, pl_module: GANModule, epoch: int) -> None:
         # a fixed noise seed, so scores differ only because the generator did
         fake = pl_module.sample(self.num_samples, seed=self.seed)
+        if not torch.isfinite(fake).all():
+            raise DivergenceError(f"the generator's output is not finite in epoch {epoch}")
         score = self.selector.score(fake)
         self.history.append((epoch, score))
         pl_module.log("select/fd_train", score)

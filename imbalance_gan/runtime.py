@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from imbalance_gan.errors import UserError
+from imbalance_gan.resilience import AtomicCheckpointIO, ResumeCallback
 
 log = logging.getLogger("imbalance_gan")
 
@@ -67,10 +68,12 @@ def build_trainer(
     if kwargs.get("accelerator") == "gpu" and not torch.cuda.is_available():
         raise UserError("trainer=gpu but no CUDA GPU is visible; use trainer=cpu")
     logger = TensorBoardLogger(save_dir=str(out), name=name, version="", default_hp_metric=False)
+    resume = ResumeCallback(out / "checkpoints" / "last.ckpt")
     return pl.Trainer(
         max_epochs=int(max_epochs),
         logger=logger,
-        callbacks=callbacks,
+        callbacks=[*callbacks, resume],
+        plugins=[AtomicCheckpointIO()],
         default_root_dir=str(out),
         **kwargs,
     )

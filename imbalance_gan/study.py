@@ -32,7 +32,9 @@ def run_dir(root: Path, seed: int, scenario: str) -> Path:
     return root / "runs" / f"seed{seed}" / scenario
 
 
-def plan_runs(cfg: DictConfig, overrides: list[str], root: Path) -> list[tuple[int, str, DictConfig]]:
+def plan_runs(
+    cfg: DictConfig, overrides: list[str], root: Path
+) -> list[tuple[int, str, DictConfig]]:
     """Compose the classify config of every (seed, scenario); fails on a bad name before any work."""
     seeds = [int(s) for s in cfg.study.seeds]
     scenarios = list(cfg.study.scenarios)
@@ -40,14 +42,23 @@ def plan_runs(cfg: DictConfig, overrides: list[str], root: Path) -> list[tuple[i
         raise UserError("study.seeds and study.scenarios must each name at least one value")
     if len(set(seeds)) != len(seeds) or len(set(scenarios)) != len(scenarios):
         raise UserError("study.seeds and study.scenarios must not repeat a value")
-    keep = [o for o in overrides if not o.lstrip("+~").startswith(("study.", "seed=", "scenario=", "hydra"))]
+    keep = [
+        o
+        for o in overrides
+        if not o.lstrip("+~").startswith(("study.", "seed=", "scenario=", "hydra"))
+    ]
     runs = []
     for seed in seeds:
         for scenario in scenarios:
             try:
-                run_cfg = compose(config_name="classify", overrides=[*keep, f"scenario={scenario}", f"seed={seed}"])
+                run_cfg = compose(
+                    config_name="classify",
+                    overrides=[*keep, f"scenario={scenario}", f"seed={seed}"],
+                )
             except Exception as err:
-                raise UserError(f"study.scenarios: cannot compose scenario={scenario}: {str(err).splitlines()[0]}") from None
+                raise UserError(
+                    f"study.scenarios: cannot compose scenario={scenario}: {str(err).splitlines()[0]}"
+                ) from None
             with open_dict(run_cfg):
                 run_cfg.paths.output_dir = str(run_dir(root, seed, scenario))
                 run_cfg.paths.artifact_dir = str(Path(cfg.paths.artifact_dir).resolve())
@@ -73,12 +84,22 @@ def run_one(run_cfg: DictConfig, resume: bool) -> bool:
         out.mkdir(parents=True, exist_ok=True)
         (out / "error.log").write_text(traceback.format_exc())
         message = f"{type(err).__name__}: {err}".splitlines()[0]
-        write_json(out / "failed.json", {
-            "kind": "classify", "scenario": run_cfg.scenario.name, "seed": int(run_cfg.seed),
-            "error": message,
-        })
-        log.error("%s seed %d failed: %s (traceback in %s)", run_cfg.scenario.name, run_cfg.seed,
-                  message, out / "error.log")
+        write_json(
+            out / "failed.json",
+            {
+                "kind": "classify",
+                "scenario": run_cfg.scenario.name,
+                "seed": int(run_cfg.seed),
+                "error": message,
+            },
+        )
+        log.error(
+            "%s seed %d failed: %s (traceback in %s)",
+            run_cfg.scenario.name,
+            run_cfg.seed,
+            message,
+            out / "error.log",
+        )
         return False
 
 
@@ -108,15 +129,27 @@ def study(cfg: DictConfig, overrides: list[str]) -> int:
     failed = 0
     for k, (seed, scenario, run_cfg) in enumerate(runs, 1):
         done = (Path(run_cfg.paths.output_dir) / "metrics.json").is_file()
-        log.info("[%d/%d] seed %d, %s%s (elapsed %s)", k, len(runs), seed, scenario,
-                 " already finished, skipped" if done else "", _hms(timer.elapsed))
+        log.info(
+            "[%d/%d] seed %d, %s%s (elapsed %s)",
+            k,
+            len(runs),
+            seed,
+            scenario,
+            " already finished, skipped" if done else "",
+            _hms(timer.elapsed),
+        )
         failed += not run_one(run_cfg, resume=bool(cfg.resume))
         info["wall_time_s"] = round(previous.get("wall_time_s", 0.0) + timer.elapsed, 1)
         write_json(root / "study.json", info)
 
     report = write_report(root)
-    log.info("study finished in %s: %d of %d runs failed; report: %s", _hms(timer.elapsed), failed,
-             len(runs), report)
+    log.info(
+        "study finished in %s: %d of %d runs failed; report: %s",
+        _hms(timer.elapsed),
+        failed,
+        len(runs),
+        report,
+    )
     return 1 if failed else 0
 
 

@@ -16,6 +16,7 @@ from imbalance_gan.data.datamodule import to_uint8
 from imbalance_gan.errors import UserError, report_user_errors
 from imbalance_gan.files import atomic_write, torch_save, write_json
 from imbalance_gan.gan import GANModule, SelectionCallback, sample_grid
+from imbalance_gan.resilience import check_checkpoint
 from imbalance_gan.runtime import Timer, build_trainer, hardware, output_dir, save_config, seed_all
 from imbalance_gan.selection import Selector, load_or_train_feature_net
 
@@ -99,6 +100,8 @@ def train_gan(cfg: DictConfig, out: Path, dm: ImbalancedDataModule | None = None
         loader.to(trainer.strategy.root_device)
     last = ckpt_dir / "last.ckpt"
     resume = cfg.get("resume", False) and last.exists()
+    if resume:
+        check_checkpoint(last, model)
     trainer.fit(model, train_dataloaders=loader, ckpt_path=str(last) if resume else None)
 
     # generate from the selected checkpoint

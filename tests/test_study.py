@@ -17,8 +17,13 @@ SCENARIOS = ["original", "dcgan", "weighted"]
 def smoke_study(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
     out = root / "out"
-    args = ["experiment=smoke", f"study.scenarios=[{','.join(SCENARIOS)}]", "study.seeds=[0,1]",
-            f"hydra.run.dir={out}", f"paths.artifact_dir={root / 'artifacts'}"]
+    args = [
+        "experiment=smoke",
+        f"study.scenarios=[{','.join(SCENARIOS)}]",
+        "study.seeds=[0,1]",
+        f"hydra.run.dir={out}",
+        f"paths.artifact_dir={root / 'artifacts'}",
+    ]
     proc = run_module("imbalance_gan.study", *args, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return out, args
@@ -38,8 +43,12 @@ def test_study_writes_the_report(smoke_study):
     report = (out / "report.md").read_text()
     assert all(s in report for s in SCENARIOS)
     figures = {p.name for p in (out / "figures").glob("*.png")}
-    assert {"class0_metrics.png", "confusion_original.png", "gan_selection.png",
-            "samples_dcgan.png"} <= figures
+    assert {
+        "class0_metrics.png",
+        "confusion_original.png",
+        "gan_selection.png",
+        "samples_dcgan.png",
+    } <= figures
     assert json.loads((out / "study.json").read_text())["seeds"] == [0, 1]
 
 
@@ -60,9 +69,15 @@ def test_one_failed_run_is_reported_and_the_others_finish(tmp_path):
     out = tmp_path / "out"
     # 4 training zeros: SMOTE with 5 neighbours cannot run; original can
     proc = run_module(
-        "imbalance_gan.study", "experiment=smoke", "study.scenarios=[original,smote]",
-        "study.seeds=[0]", "data.minority_count=5", "data.val_fraction=0.2",
-        f"hydra.run.dir={out}", f"paths.artifact_dir={tmp_path / 'artifacts'}", timeout=600,
+        "imbalance_gan.study",
+        "experiment=smoke",
+        "study.scenarios=[original,smote]",
+        "study.seeds=[0]",
+        "data.minority_count=5",
+        "data.val_fraction=0.2",
+        f"hydra.run.dir={out}",
+        f"paths.artifact_dir={tmp_path / 'artifacts'}",
+        timeout=600,
     )
     assert proc.returncode == 1
     assert (out / "runs" / "seed0" / "original" / "metrics.json").is_file()
@@ -74,8 +89,12 @@ def test_one_failed_run_is_reported_and_the_others_finish(tmp_path):
 
 def test_unknown_scenario_fails_before_any_run(tmp_path):
     out = tmp_path / "out"
-    proc = run_module("imbalance_gan.study", "experiment=smoke", "study.scenarios=[original,bogus]",
-                      f"hydra.run.dir={out}")
+    proc = run_module(
+        "imbalance_gan.study",
+        "experiment=smoke",
+        "study.scenarios=[original,bogus]",
+        f"hydra.run.dir={out}",
+    )
     assert proc.returncode == 2
     assert "bogus" in proc.stderr and "Traceback" not in proc.stderr
     assert not (out / "runs").exists()

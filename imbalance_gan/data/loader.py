@@ -67,6 +67,9 @@ class TensorLoader:
         self.sampler = EpochSampler(n, seed, shuffle, weights)
         #: Lightning inspects these DataLoader attributes; batches come from ``sampler`` alone.
         self.batch_sampler = None
+        #: batches of the current epoch already used; saved in checkpoints for a mid-epoch resume
+        self.consumed = 0
+        self._resume_at = 0
 
     def __len__(self) -> int:
         n = len(self.sampler)
@@ -76,9 +79,20 @@ class TensorLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         idx = self.sampler.indices().to(self.tensors[0].device)
-        for i in range(len(self)):
+        start, self._resume_at = self._resume_at, 0
+        for i in range(start, len(self)):
+            self.consumed = i + 1
             sl = idx[i * self.batch_size : (i + 1) * self.batch_size]
             yield tuple(t[sl] for t in self.tensors)
+
+    def state_dict(self) -> dict:
+        """Where in the epoch the loader is (Lightning stores it in checkpoints)."""
+        return {"epoch": self.sampler.epoch, "consumed": self.consumed}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue a checkpointed epoch after its already-used batches."""
+        consumed = int(state.get("consumed", 0))
+        self._resume_at = consumed if consumed < len(self) else 0
 
     def to(self, device: torch.device | str) -> TensorLoader:
         """Move the tensors (and so every future batch) to ``device``."""

@@ -1,0 +1,133 @@
+"""Surviving interruptions: atomic checkpoints, exact resume, and clean preemption.
+
+A run checkpoints ``last.ckpt`` (atomically) at the end of every epoch. On SIGTERM (what clusters
+send before killing a job) or SIGINT it also checkpoints at the next step boundary, including
+the data position and the random state, and exits with :data:`EXIT_PREEMPTED`; started again
+with ``resume=true`` it continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from imbalance_gan.errors import Preempted
+from imbalance_gan.files import atomic_write
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints go to a temporary name and are renamed: a crash leaves the previous one."""
+
+    def save_checkpoint(self, checkpoint: dict, path: Any, storage_options: Any = None) -> None:
+        atomic_write(Path(path), lambda f: torch.save(checkpoint, f))
+
+
+def rng_state() -> dict:
+    """Python, NumPy and torch random states, as plain types (checkpoints load weights-only)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": [name, torch.from_numpy(keys.copy()), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` returned."""
+    random.setstate(
+        tuple(state["python"][:1]) + (tuple(state["python"][1]),) + tuple(state["python"][2:])
+    )
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy(), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class ResumeCallback(pl.Callback):
+    """Saves the random state with every checkpoint, and turns SIGTERM/SIGINT into a checkpoint
+    at the next step boundary followed by :class:`Preempted`."""
+
+    def __init__(self, ckpt_path: Path) -> None:
+        self.ckpt_path = Path(ckpt_path)
+        self.requested: int | None = None
+        self._previous: dict[int, Any] = {}
+        # tests provoke a real SIGTERM at an exact step with this variable
+        self._self_signal_at = int(os.environ.get("IMBALANCE_GAN_SIGTERM_AT_STEP", "0"))
+        self._batches = 0
+
+    def state_dict(self) -> dict:
+        return {"rng": rng_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        set_rng_state(state["rng"])
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.requested = signum
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handler)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        self._batches += 1
+        if self._batches == self._self_signal_at:
+            os.kill(os.getpid(), signal.SIGTERM)
+        if self.requested is not None:
+            loader = trainer.train_dataloader
+            if hasattr(loader, "consumed"):
+                loader.consumed = batch_idx + 1
+            self._stop(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.requested is not None:
+            self._stop(trainer)
+
+    def _stop(self, trainer: pl.Trainer) -> None:
+        trainer.save_checkpoint(str(self.ckpt_path), weights_only=False)
+        name = signal.Signals(self.requested).name
+        raise Preempted(
+            f"{name} received: checkpoint saved to {self.ckpt_path}; run the same "
+            "command with resume=true to continue"
+        )
+
+
+def check_checkpoint(path: Path, module: torch.nn.Module) -> None:
+    """Refuse a checkpoint whose weights do not fit ``module`` (another architecture or config)."""
+    from imbalance_gan.errors import UserError
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    except Exception as err:
+        raise UserError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from None
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [k for k in own.keys() & state.keys() if tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or unexpected or wrong:
+        detail = (missing or unexpected or wrong)[:3]
+        raise UserError(
+            f"checkpoint {path} does not fit this model (different architecture or config; "
+            f"e.g. {detail}); use another output dir or resume=false"
+        )

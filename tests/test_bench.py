@@ -1,0 +1,75 @@
+"""The benchmark compares like with like, and ``--smoke`` writes every promised number."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import torch
+from torch.utils.data import DataLoader, Subset
+from torchvision import datasets, transforms
+
+from imbalance_gan.data import TensorLoader
+
+from .conftest import DATA, ROOT
+
+
+def notebook_mnist() -> datasets.MNIST:
+    """MNIST as the study's notebook read it: per-item ToTensor + Normalize((0.5,), (0.5,))."""
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+    return datasets.MNIST(str(DATA), train=True, transform=tf, download=False)
+
+
+def test_fast_path_yields_the_notebooks_images_and_labels(mnist_dm):
+    ds = notebook_mnist()
+    g = torch.Generator().manual_seed(0)
+    pos = torch.randperm(len(mnist_dm.train_idx), generator=g)[:500]
+    items = [ds[int(i)] for i in mnist_dm.train_idx[pos]]
+    x = torch.stack([img for img, _ in items])
+    y = torch.tensor([label for _, label in items])
+    assert mnist_dm.train_x.dtype == torch.float32
+    torch.testing.assert_close(mnist_dm.train_x[pos], x, atol=1e-6, rtol=0)
+    assert torch.equal(mnist_dm.train_y[pos], y)
+
+
+def test_a_tensor_loader_batch_equals_the_dataloader_batch_in_the_same_order(mnist_dm):
+    fast = TensorLoader((mnist_dm.train_x, mnist_dm.train_y), 256, shuffle=True, seed=3)
+    order = fast.sampler.indices().tolist()
+    slow = DataLoader(
+        Subset(notebook_mnist(), mnist_dm.train_idx.tolist()), batch_size=256, sampler=order
+    )
+    (fx, fy), (sx, sy) = next(iter(fast)), next(iter(slow))
+    assert fx.shape == sx.shape == (256, 1, 28, 28)
+    torch.testing.assert_close(fx, sx, atol=1e-6, rtol=0)
+    assert torch.equal(fy, sy)
+
+
+def test_smoke_run_writes_every_promised_key_as_a_number(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "benchmarks/throughput.py", "--smoke", "--json", str(out)],
+        cwd=ROOT,
+        env={**os.environ, "IMBALANCE_GAN_DATA": str(DATA)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    r = json.loads(out.read_text())
+    assert set(r["machine"]) == {"cpu", "threads", "torch", "device"}
+    assert isinstance(r["machine"]["threads"], int) and r["machine"]["device"] == "cpu"
+    sections = {
+        "classifier": {"project", "bare", "notebook", "project_vs_bare", "project_vs_notebook"},
+        "dcgan": {"project", "bare", "project_vs_bare"},
+        "cgan": {"project", "bare", "project_vs_bare"},
+    }
+    for name, keys in sections.items():
+        assert set(r[name]) == keys, name
+        for key in keys:
+            value = r[name][key]
+            assert isinstance(value, float | int) and math.isfinite(value) and value > 0, key
+    assert "peak_rss_mb" in r and r["peak_rss_mb"] is None  # --smoke skips the RSS run
+    assert "PASS" in done.stdout or "FAIL" in done.stdout

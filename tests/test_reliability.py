@@ -1,0 +1,265 @@
+"""Failure modes: preemption and resume, divergence, bad input, corrupt files, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+
+import pytest
+import torch
+
+from imbalance_gan.classify import classify
+from imbalance_gan.data.sources import verify_idx_file
+from imbalance_gan.errors import EXIT_PREEMPTED, DivergenceError, Preempted, UserError
+from imbalance_gan.files import write_json
+from imbalance_gan.runtime import output_dir
+from imbalance_gan.synthetic import load_synthetic
+from imbalance_gan.train import train_gan
+
+from .conftest import DATA, make_cfg, run_module
+
+RESUME_ARGS = ["experiment=smoke", "trainer.limit_train_batches=6", "seed=1"]
+
+
+def _metrics(out):
+    return json.loads((out / "metrics.json").read_text())["metrics"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference") / "run"
+    classify(make_cfg("classify", RESUME_ARGS, out))
+    return _metrics(out)
+
+
+def test_sigterm_mid_epoch_then_resume_matches_uninterrupted(uninterrupted, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    monkeypatch.setenv("IMBALANCE_GAN_SIGTERM_AT_STEP", "4")  # a real SIGTERM, in epoch 1 of 2
+    with pytest.raises(Preempted, match="resume=true"):
+        classify(make_cfg("classify", RESUME_ARGS, out))
+    assert (out / "checkpoints" / "last.ckpt").exists()
+    assert not (out / "metrics.json").exists()
+    assert signal.getsignal(signal.SIGTERM) is not None  # handlers restored after the run
+    monkeypatch.delenv("IMBALANCE_GAN_SIGTERM_AT_STEP")
+    classify(make_cfg("classify", [*RESUME_ARGS, "resume=true"], out))
+    assert _metrics(out) == uninterrupted
+
+
+@pytest.mark.slow
+def test_sigterm_subprocess_exits_resumable_and_sigkill_resumes(uninterrupted, tmp_path):
+    out = tmp_path / "term"
+    proc = run_module(
+        "imbalance_gan.classify",
+        *RESUME_ARGS,
+        f"hydra.run.dir={out}",
+        env={"IMBALANCE_GAN_SIGTERM_AT_STEP": "8"},
+    )
+    assert proc.returncode == EXIT_PREEMPTED and "resume=true" in proc.stderr
+    proc = run_module("imbalance_gan.classify", *RESUME_ARGS, "resume=true", f"hydra.run.dir={out}")
+    assert proc.returncode == 0 and _metrics(out) == uninterrupted
+    # SIGKILL: no chance to save; the last epoch-end checkpoint (written atomically) is the restart point
+    out = tmp_path / "kill"
+    import subprocess
+    import sys
+
+    env = {**os.environ, "IMBALANCE_GAN_DATA": str(DATA)}
+    p = subprocess.Popen(
+        [sys.executable, "-m", "imbalance_gan.classify", *RESUME_ARGS, f"hydra.run.dir={out}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while not (out / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    proc = run_module("imbalance_gan.classify", *RESUME_ARGS, "resume=true", f"hydra.run.dir={out}")
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert _metrics(out) == uninterrupted
+
+
+@pytest.mark.slow
+def test_gan_resume_after_sigterm_matches_uninterrupted(tmp_path, monkeypatch):
+    args = [
+        "experiment=smoke",
+        "gan=vanilla",
+        "gan.max_epochs=3",
+        "gan.d_warmup_epochs=1",
+        "gan.d_every=3",
+        "trainer.limit_train_batches=6",
+    ]
+    ref = train_gan(make_cfg("train", args, tmp_path / "ref"), tmp_path / "ref")
+    out = tmp_path / "run"
+    monkeypatch.setenv("IMBALANCE_GAN_SIGTERM_AT_STEP", "10")
+    with pytest.raises(Preempted):
+        train_gan(make_cfg("train", args, out), out)
+    monkeypatch.delenv("IMBALANCE_GAN_SIGTERM_AT_STEP")
+    got = train_gan(make_cfg("train", [*args, "resume=true"], out), out)
+    assert got["score_history"] == ref["score_history"]
+    assert (out / "synthetic.pt").read_bytes() == (tmp_path / "ref" / "synthetic.pt").read_bytes()
+
+
+def test_diverging_classifier_stops_with_the_loss_and_epoch(tmp_path):
+    out = tmp_path / "run"
+    cfg = make_cfg("classify", ["experiment=smoke", "classifier.optimizer.lr=1e30"], out)
+    with pytest.raises(DivergenceError, match=r"train/loss is nan in epoch 1"):
+        classify(cfg)
+    assert not (out / "metrics.json").exists()
+
+
+def test_diverging_gan_stops_and_writes_no_synthetic_data(tmp_path):
+    out = tmp_path / "run"
+    cfg = make_cfg(
+        "train", ["experiment=smoke", "gan=vanilla", "gan.lr_d=1e30", "gan.lr_g=1e30"], out
+    )
+    with pytest.raises(DivergenceError, match="epoch 1"):
+        train_gan(cfg, out)
+    assert not (out / "synthetic.pt").exists() and not (out / "metrics.json").exists()
+
+
+def test_truncated_idx_file_is_refused_with_its_name(tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(DATA / "MNIST", root / "MNIST")
+    bad = root / "MNIST" / "raw" / "train-labels-idx1-ubyte"
+    os.chmod(bad, 0o644)
+    bad.write_bytes(bad.read_bytes()[:-10])
+    out = tmp_path / "run"
+    proc = run_module(
+        "imbalance_gan.classify", "experiment=smoke", f"data.root={root}", f"hydra.run.dir={out}"
+    )
+    assert proc.returncode == 2
+    assert "train-labels-idx1-ubyte" in proc.stderr and "truncated" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (out / "metrics.json").exists()
+
+
+def test_unknown_idx_file_header_is_checked(tmp_path):
+    good = tmp_path / "train-images-idx3-ubyte"
+    good.write_bytes(
+        bytes([0, 0, 8, 3])
+        + (2).to_bytes(4, "big")
+        + (2).to_bytes(4, "big")
+        + (2).to_bytes(4, "big")
+        + bytes(8)
+    )
+    verify_idx_file(good, "FashionMNIST")
+    bad = tmp_path / "t10k-images-idx3-ubyte"
+    bad.write_bytes(good.read_bytes()[:-1])
+    with pytest.raises(UserError, match="truncated or corrupt"):
+        verify_idx_file(bad, "FashionMNIST")
+    bad.write_bytes(b"PK\x03\x04" + bytes(20))
+    with pytest.raises(UserError, match="magic"):
+        verify_idx_file(bad, "FashionMNIST")
+
+
+@pytest.mark.parametrize(
+    ("blob", "message"),
+    [
+        (
+            {"images": torch.zeros(4, 1, 28, 28), "labels": torch.zeros(4, dtype=torch.int64)},
+            "uint8",
+        ),
+        (
+            {
+                "images": torch.zeros(4, 28, 28, dtype=torch.uint8),
+                "labels": torch.zeros(4, dtype=torch.int64),
+            },
+            "shape",
+        ),
+        (
+            {
+                "images": torch.zeros(4, 1, 28, 28, dtype=torch.uint8),
+                "labels": torch.zeros(3, dtype=torch.int64),
+            },
+            "labels",
+        ),
+        (
+            {
+                "images": torch.zeros(4, 1, 28, 28, dtype=torch.uint8),
+                "labels": torch.full((4,), 11),
+            },
+            "outside",
+        ),
+        (
+            {"images": torch.zeros(4, 1, 28, 28, dtype=torch.uint8), "labels": torch.full((4,), 3)},
+            "minority",
+        ),
+        ("not a dict", "not a readable"),
+    ],
+)
+def test_bad_synthetic_file_is_refused(blob, message, tmp_path):
+    path = tmp_path / "synthetic.pt"
+    torch.save(blob, path)
+    with pytest.raises(UserError, match=message):
+        load_synthetic(path, 10, (1, 28, 28), [0])
+
+
+def test_checkpoint_of_another_architecture_is_refused_before_training(tmp_path):
+    out = tmp_path / "run"
+    (out / "checkpoints").mkdir(parents=True)
+    torch.save(
+        {"state_dict": {"generator.fc.weight": torch.zeros(3, 3)}},
+        out / "checkpoints" / "last.ckpt",
+    )
+    with pytest.raises(UserError, match="does not fit this model"):
+        classify(make_cfg("classify", ["experiment=smoke", "resume=true"], out))
+    assert not (out / "metrics.json").exists()
+
+
+def test_unwritable_output_dir_is_refused(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cfg = make_cfg("classify", ["experiment=smoke"], blocker / "run")
+    with pytest.raises(UserError, match="not writable"):
+        output_dir(cfg)
+
+
+def test_a_failed_rerun_leaves_earlier_results_byte_identical(tmp_path):
+    out = tmp_path / "run"
+    classify(make_cfg("classify", ["experiment=smoke"], out))
+    before = {p.name: p.read_bytes() for p in (out / "metrics.json", out / "predictions.npz")}
+    proc = run_module(
+        "imbalance_gan.classify",
+        "experiment=smoke",
+        "data.minority_count=0",
+        f"hydra.run.dir={out}",
+    )
+    assert proc.returncode == 2 and "data.minority_count" in proc.stderr
+    assert {n: (out / n).read_bytes() for n in before} == before
+
+
+def test_interrupted_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "metrics.json"
+    write_json(path, {"ok": 1})
+    original = path.read_bytes()
+
+    class Boom(Exception):
+        pass
+
+    def exploding_fsync(fd):
+        raise Boom
+
+    monkeypatch.setattr(os, "fsync", exploding_fsync)
+    with pytest.raises(Boom):
+        write_json(path, {"ok": 2})
+    assert path.read_bytes() == original
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temp file left
+
+
+def test_study_passes_preemption_through(tmp_path):
+    """A study stopped by SIGTERM exits with the resumable status, not as a failed run."""
+    out = tmp_path / "out"
+    proc = run_module(
+        "imbalance_gan.study",
+        "experiment=smoke",
+        "study.scenarios=[original]",
+        "study.seeds=[0]",
+        f"hydra.run.dir={out}",
+        env={"IMBALANCE_GAN_SIGTERM_AT_STEP": "2"},
+    )
+    assert proc.returncode == EXIT_PREEMPTED
+    assert not (out / "runs" / "seed0" / "original" / "failed.json").exists()
