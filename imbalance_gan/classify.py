@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import traceback
+from pathlib import Path
 
 import hydra
 import numpy as np
@@ -13,7 +15,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from imbalance_gan.classifier import ClassifierModule
 from imbalance_gan.data import ImbalancedDataModule, datamodule_from_config
-from imbalance_gan.errors import report_user_errors
+from imbalance_gan.errors import UserError, report_user_errors
 from imbalance_gan.files import read_json, savez, write_json
 from imbalance_gan.resilience import check_checkpoint
 from imbalance_gan.runtime import Timer, build_trainer, hardware, output_dir, save_config, seed_all
@@ -129,11 +131,42 @@ def classify(cfg: DictConfig) -> dict:
     return result
 
 
+def record_failure(cfg: DictConfig, err: Exception) -> str:
+    """Leave ``failed.json`` (one line) and ``error.log`` (the traceback) in the run's dir, so a
+    study or a sweep's report shows the run as failed; returns the one line."""
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "error.log").write_text(traceback.format_exc())
+    message = f"{type(err).__name__}: {err}".splitlines()[0]
+    failure = {
+        "kind": "classify",
+        "scenario": cfg.scenario.name,
+        "seed": int(cfg.seed),
+        "error": message,
+    }
+    write_json(out / "failed.json", failure)
+    log.error(
+        "%s seed %d failed: %s (traceback in %s)",
+        cfg.scenario.name,
+        cfg.seed,
+        message,
+        out / "error.log",
+    )
+    return message
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="classify")
 @report_user_errors
 def main(cfg: DictConfig) -> float:
-    """Hydra entry point; returns test macro-F1 for sweepers."""
-    return classify(cfg)["metrics"]["test/f1_macro"]
+    """Hydra entry point; returns test macro-F1 for sweepers. A run that fails (other than by a
+    config error) leaves ``failed.json`` for the report."""
+    try:
+        return classify(cfg)["metrics"]["test/f1_macro"]
+    except UserError:
+        raise
+    except Exception as err:
+        record_failure(cfg, err)
+        raise
 
 
 if __name__ == "__main__":

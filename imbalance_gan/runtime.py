@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from imbalance_gan.errors import UserError
+from imbalance_gan.errors import EXIT_USER_ERROR, UserError
 from imbalance_gan.resilience import AtomicCheckpointIO, ResumeCallback
 
 log = logging.getLogger("imbalance_gan")
@@ -67,6 +70,11 @@ def build_trainer(
     }
     if kwargs.get("accelerator") == "gpu" and not torch.cuda.is_available():
         raise UserError("trainer=gpu but no CUDA GPU is visible; use trainer=cpu")
+    # Lightning's own checkpoint callback only where the caller brings none: the GAN's selection
+    # callback writes best/last itself, and a second 11 MB file per epoch costs time and disk
+    kwargs.setdefault(
+        "enable_checkpointing", any(isinstance(c, ModelCheckpoint) for c in callbacks)
+    )
     logger = TensorBoardLogger(save_dir=str(out), name=name, version="", default_hp_metric=False)
     resume = ResumeCallback(out / "checkpoints" / "last.ckpt")
     return pl.Trainer(
@@ -107,3 +115,24 @@ class Timer:
 def env_flag(name: str) -> bool:
     """True when the environment variable ``name`` is set to something other than 0/false/empty."""
     return os.environ.get(name, "").lower() not in ("", "0", "false", "no")
+
+
+class OutputDirCheck(Callback):
+    """Hydra callback: refuse an output dir that cannot be created or written, in one line,
+    before Hydra itself tries to create it (which would end in a traceback)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(Path(config.hydra.run.dir))
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(Path(config.hydra.sweep.dir))
+
+    @staticmethod
+    def _check(path: Path) -> None:
+        existing = path
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK):
+            print(f"error: output dir {path} cannot be created or written ({existing} is not a "
+                  "writable folder); choose another with hydra.run.dir=...", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
-import traceback
 from pathlib import Path
 
 import hydra
@@ -18,7 +17,7 @@ from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from imbalance_gan.classify import classify
+from imbalance_gan.classify import classify, record_failure
 from imbalance_gan.data import datamodule_from_config
 from imbalance_gan.errors import UserError, report_user_errors
 from imbalance_gan.files import read_json, write_json
@@ -78,28 +77,8 @@ def run_one(run_cfg: DictConfig, resume: bool) -> bool:
     try:
         classify(run_cfg)
         return True
-    except (KeyboardInterrupt, SystemExit):
-        raise
     except Exception as err:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "error.log").write_text(traceback.format_exc())
-        message = f"{type(err).__name__}: {err}".splitlines()[0]
-        write_json(
-            out / "failed.json",
-            {
-                "kind": "classify",
-                "scenario": run_cfg.scenario.name,
-                "seed": int(run_cfg.seed),
-                "error": message,
-            },
-        )
-        log.error(
-            "%s seed %d failed: %s (traceback in %s)",
-            run_cfg.scenario.name,
-            run_cfg.seed,
-            message,
-            out / "error.log",
-        )
+        record_failure(run_cfg, err)
         return False
 
 

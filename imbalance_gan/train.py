@@ -79,6 +79,8 @@ def train_gan(cfg: DictConfig, out: Path, dm: ImbalancedDataModule | None = None
 
     seed_all(cfg.seed)
     model = build_gan(cfg, dm.minority)
+    if cfg.trainer.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     loader = dm.gan_dataloader(
         cfg.gan.batch_size,
         minority_only=not cfg.gan.conditional,

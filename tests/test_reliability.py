@@ -263,3 +263,11 @@ def test_study_passes_preemption_through(tmp_path):
     )
     assert proc.returncode == EXIT_PREEMPTED
     assert not (out / "runs" / "seed0" / "original" / "failed.json").exists()
+
+
+def test_output_dir_under_a_file_ends_in_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    proc = run_module("imbalance_gan.classify", "experiment=smoke", f"hydra.run.dir={blocker}/run")
+    assert proc.returncode == 2
+    assert "output dir" in proc.stderr and "Traceback" not in proc.stderr

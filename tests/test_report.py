@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.image import imsave
+from omegaconf import OmegaConf
 from scipy import stats as sps
 
 from imbalance_gan.errors import UserError
@@ -17,6 +18,7 @@ from imbalance_gan.report import (
     collect_runs,
     compare_to_baseline,
     main,
+    read_sweep_plan,
     run_columns,
     summarize,
     write_report,
@@ -108,6 +110,12 @@ def make_multirun(root: Path) -> Path:
     for job, (scenario, seed) in enumerate(jobs):
         _metrics_json(root / str(job), scenario, seed)
     return root
+
+
+def _multirun_yaml(root: Path, overrides: list[str], **config) -> None:
+    """The sweep config Hydra saves at a multirun's root, cut to what the report reads."""
+    root.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save({"hydra": {"overrides": {"task": overrides}}, **config}, root / "multirun.yaml")
 
 
 def _fail(run_dir: Path, scenario: str, seed: int, error: str) -> None:
@@ -309,6 +317,42 @@ def test_failed_run_is_reported_and_cli_exits_1(tmp_path: Path, capsys) -> None:
     assert "smote seed 0: CUDA out of memory" in captured.err
     text = (root / "report.md").read_text()
     assert "## Failed runs" in text and "| smote | 0 | CUDA out of memory |" in text
+
+
+def test_multirun_lists_planned_runs_that_left_no_file_and_cli_exits_1(
+    tmp_path: Path, capsys
+) -> None:
+    _multirun_yaml(tmp_path, ["scenario=original,dcgan", "seed=0,1", "experiment=smoke"])
+    jobs = [("original", 0), ("original", 1), ("dcgan", 0), ("dcgan", 1)]
+    for job, (scenario, seed) in enumerate(jobs[:3]):
+        _metrics_json(tmp_path / str(job), scenario, seed)
+    (tmp_path / "3" / ".hydra").mkdir(parents=True)  # started, then killed before metrics.json
+    assert main([str(tmp_path)]) == 1
+    missing = "missing: no metrics.json (run unfinished or killed)"
+    assert f"dcgan seed 1: {missing}" in capsys.readouterr().err
+    text = (tmp_path / "report.md").read_text()
+    assert "1 run(s) failed or are missing" in text and f"| dcgan | 1 | {missing} | — |" in text
+
+
+def test_read_sweep_plan_expands_like_hydra(tmp_path: Path) -> None:
+    _multirun_yaml(tmp_path / "a", ["scenario=glob(o*)", "seed=range(2,4)", "+trainer.x=1"])
+    assert read_sweep_plan(tmp_path / "a") == [
+        ("original", 2),
+        ("original", 3),
+        ("oversample", 2),
+        ("oversample", 3),
+    ]
+    _multirun_yaml(tmp_path / "b", ["experiment=smoke"], seed=5, scenario={"name": "smote"})
+    assert read_sweep_plan(tmp_path / "b") == [("smote", 5)]  # the sweep config's own values
+    _multirun_yaml(tmp_path / "c", ["seed=0,1"], task="train")  # a GAN sweep plans no classify run
+    assert read_sweep_plan(tmp_path / "c") == [] == read_sweep_plan(tmp_path / "none")
+
+
+def test_study_json_takes_precedence_over_multirun_yaml(tmp_path: Path) -> None:
+    root = make_study(tmp_path, seeds=(0,))
+    _multirun_yaml(root, ["scenario=original,smote"])
+    (root / "study.json").write_text(json.dumps({"seeds": [0], "scenarios": ["original"]}))
+    assert collect_runs(root)[1] == []
 
 
 def test_failure_superseded_by_finished_run_is_dropped(tmp_path: Path) -> None:
