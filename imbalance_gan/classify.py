@@ -94,6 +94,8 @@ def classify(cfg: DictConfig) -> dict:
     trainer.test(model, datamodule=dm, ckpt_path=best_path, verbose=False)
     best_epoch = int(torch.load(best_path, map_location="cpu", weights_only=False)["epoch"]) + 1
 
+    if not trainer.is_global_zero:  # DDP: every rank tested the same set; rank 0 writes
+        return {"metrics": model.test_metrics}
     savez(
         out / "predictions.npz",
         y_true=model.test_targets.numpy().astype(np.int64),

@@ -133,6 +133,9 @@ class OutputDirCheck(Callback):
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
         if not existing.is_dir() or not os.access(existing, os.W_OK):
-            print(f"error: output dir {path} cannot be created or written ({existing} is not a "
-                  "writable folder); choose another with hydra.run.dir=...", file=sys.stderr)
+            print(
+                f"error: output dir {path} cannot be created or written ({existing} is not a "
+                "writable folder); choose another with hydra.run.dir=...",
+                file=sys.stderr,
+            )
             sys.exit(EXIT_USER_ERROR)

@@ -100,12 +100,16 @@ def train_gan(cfg: DictConfig, out: Path, dm: ImbalancedDataModule | None = None
     selector.to(trainer.strategy.root_device)
     if cfg.data.on_device:
         loader.to(trainer.strategy.root_device)
+    if trainer.world_size > 1:
+        loader.sampler.shard(trainer.global_rank, trainer.world_size)
     last = ckpt_dir / "last.ckpt"
     resume = cfg.get("resume", False) and last.exists()
     if resume:
         check_checkpoint(last, model)
     trainer.fit(model, train_dataloaders=loader, ckpt_path=str(last) if resume else None)
 
+    if not trainer.is_global_zero:  # DDP: rank 0 generates and writes
+        return {"selection/fd_train": select.best_score}
     # generate from the selected checkpoint
     best = torch.load(ckpt_dir / "best.ckpt", map_location="cpu", weights_only=False)
     model.load_state_dict(best["state_dict"])

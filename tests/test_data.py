@@ -122,6 +122,22 @@ def test_loader_slices_a_seeded_permutation_per_epoch():
     assert [len(b[0]) for b in loader] == [4, 4, 2]
 
 
+def test_ddp_shards_split_each_epoch_without_overlap():
+    x = torch.arange(10)
+    shards = []
+    for rank in range(3):
+        loader = TensorLoader((x,), batch_size=2, shuffle=True, seed=1)
+        loader.sampler.shard(rank, 3)
+        loader.sampler.set_epoch(4)
+        shards.append(torch.cat([b[0] for b in loader]).tolist())
+    assert [len(s) for s in shards] == [4, 4, 4]  # 10 padded to 12, same count on every rank
+    assert sorted(set(shards[0] + shards[1] + shards[2])) == list(range(10))
+    whole = TensorLoader((x,), batch_size=10, shuffle=True, seed=1)
+    whole.sampler.set_epoch(4)
+    order = next(iter(whole))[0].tolist()
+    assert shards[0][:3] == order[0:9:3]  # rank r takes every 3rd index of the common order
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -193,9 +193,13 @@ class ImbalancedDataModule(pl.LightningDataModule):
         return loader.to(getattr(self, "_device", torch.device("cpu")))
 
     def train_dataloader(self) -> TensorLoader:
-        return self._loader(
+        loader = self._loader(
             (self.fit_x, self.fit_y), self.batch_size, shuffle=True, weights=self.train_weights
         )
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.world_size > 1:
+            loader.sampler.shard(trainer.global_rank, trainer.world_size)
+        return loader
 
     def val_dataloader(self) -> TensorLoader:
         return self._loader((self.val_x, self.val_y), self.eval_batch_size, shuffle=False)

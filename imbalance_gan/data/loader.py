@@ -11,7 +11,9 @@ class EpochSampler:
     """Yields one permutation (or weighted draw) per epoch, a pure function of (seed, epoch).
 
     Lightning calls ``set_epoch`` at the start of every epoch, also after a resume, so the
-    data order of a resumed run equals that of an uninterrupted one.
+    data order of a resumed run equals that of an uninterrupted one. Under DDP each of
+    ``world_size`` processes takes every ``world_size``-th index of the same order (padded by
+    wrapping around, so all ranks see the same number of batches).
     """
 
     def __init__(
@@ -26,20 +28,31 @@ class EpochSampler:
         self.shuffle = shuffle
         self.weights = weights
         self.epoch = 0
+        self.rank, self.world_size = 0, 1
+
+    def shard(self, rank: int, world_size: int) -> None:
+        """Take this process's share of every epoch (DDP)."""
+        self.rank, self.world_size = int(rank), max(1, int(world_size))
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
     def indices(self) -> torch.Tensor:
         if not self.shuffle:
-            return torch.arange(self.n)
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        if self.weights is not None:
-            return torch.multinomial(self.weights, self.n, replacement=True, generator=g)
-        return torch.randperm(self.n, generator=g)
+            order = torch.arange(self.n)
+        else:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            if self.weights is not None:
+                order = torch.multinomial(self.weights, self.n, replacement=True, generator=g)
+            else:
+                order = torch.randperm(self.n, generator=g)
+        if self.world_size == 1:
+            return order
+        padded = order.repeat(-(-len(self) * self.world_size // max(self.n, 1)))
+        return padded[: len(self) * self.world_size][self.rank :: self.world_size]
 
     def __len__(self) -> int:
-        return self.n
+        return -(-self.n // self.world_size)
 
 
 class TensorLoader:
