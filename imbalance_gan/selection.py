@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 
+from imbalance_gan.cache import DATA_KEYS
 from imbalance_gan.data.loader import TensorLoader
 from imbalance_gan.files import torch_save
 from imbalance_gan.gan_metrics import (
@@ -53,17 +54,7 @@ def train_feature_net(
 
 def feature_net_key(cfg_data: DictConfig, cfg_sel: DictConfig) -> str:
     """Cache key of a feature network: the data selection and the feature-net settings."""
-    keep = {
-        k: cfg_data[k]
-        for k in (
-            "dataset",
-            "minority_classes",
-            "minority_count",
-            "class_counts",
-            "val_fraction",
-            "seed",
-        )
-    }
+    keep = {k: cfg_data[k] for k in DATA_KEYS}
     keep.update(
         {
             k: cfg_sel.get(k)
