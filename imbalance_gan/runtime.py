@@ -112,11 +112,6 @@ class Timer:
         return time.perf_counter() - self.start
 
 
-def env_flag(name: str) -> bool:
-    """True when the environment variable ``name`` is set to something other than 0/false/empty."""
-    return os.environ.get(name, "").lower() not in ("", "0", "false", "no")
-
-
 class OutputDirCheck(Callback):
     """Hydra callback: refuse an output dir that cannot be created or written, in one line,
     before Hydra itself tries to create it (which would end in a traceback)."""
