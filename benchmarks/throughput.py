@@ -29,11 +29,12 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
 
-from imbalance_gan.classifier import ClassifierModule  # noqa: E402
-from imbalance_gan.data import datamodule_from_config  # noqa: E402
-from imbalance_gan.losses import get_loss, gradient_penalty  # noqa: E402
-from imbalance_gan.runtime import build_trainer, seed_all  # noqa: E402
-from imbalance_gan.train import build_gan  # noqa: E402
+from imbalance_gan.classifier.module import ClassifierModule  # noqa: E402
+from imbalance_gan.data import ImbalancedDataModule, datamodule_from_config  # noqa: E402
+from imbalance_gan.gan.losses import get_loss, gradient_penalty  # noqa: E402
+from imbalance_gan.gan.module import GANModule  # noqa: E402
+from imbalance_gan.gan.pipeline import build_gan  # noqa: E402
+from imbalance_gan.runtime.trainer import build_trainer, seed_all  # noqa: E402
 
 #: the clock every measurement reads: wall time, or process CPU time with ``--clock cpu``
 CLOCK: list[Callable[[], float]] = [time.perf_counter]
@@ -52,7 +53,7 @@ NOTES = {
     "in a temp dir; timed from on_train_batch_start after warm-up to on_train_epoch_end; no "
     "validation, progress bar, checkpointing or ReduceLROnPlateau (it steps on validation only)",
     "gan": "a step = a D step (BCE on logits + gradient penalty) and a G step; project = "
-    "GANModule fed by gan_dataloader, without SelectionCallback (evaluation, not the step), D "
+    "GANModule fed by the data module's GAN view (with_training), without SelectionCallback (evaluation, not the step), D "
     "on every batch; the DCGAN's epochs are 9 batches, so its timing spans epoch ends",
     "peak_rss_mb": "peak RSS of `classify experiment=quick classifier.max_epochs=1`, 1 epoch of "
     "the quick profile (memory does not grow with epochs); null when skipped",
@@ -199,31 +200,30 @@ class Bench:
         )
         return bench_loop(loader, self._classifier_step(), self.args)
 
-    def _gan_loader(self, cfg: DictConfig):
-        loader = self.dm.gan_dataloader(
-            cfg.gan.batch_size, not cfg.gan.conditional, cfg.gan.class_balanced_sampling
-        )
-        return loader.to(self.dev) if cfg.data.on_device else loader
+    def _gan_data(self, cfg: DictConfig, model: GANModule) -> ImbalancedDataModule:
+        """The data module's view for this GAN, as the GAN pipeline builds it."""
+        classes = None if model.conditional else self.dm.minority
+        return self.dm.with_training(cfg.gan.batch_size, classes, cfg.gan.class_balanced_sampling)
 
     def gan_project(self, name: str) -> float:
-        """The real GANModule under the project's Trainer, fed by ``gan_dataloader``."""
+        """The real GANModule under the project's Trainer, fed by the data module."""
         cfg = self.gan_cfg[name]
         seed_all(cfg.seed)
         model = build_gan(cfg, self.dm.minority)
         # no epoch limit: StepTimer stops the fit (a DCGAN epoch is only 9 batches)
-        return self._fit(cfg, model, 1_000_000, train_dataloaders=self._gan_loader(cfg))
+        return self._fit(cfg, model, 1_000_000, datamodule=self._gan_data(cfg, model))
 
     def gan_bare(self, name: str) -> float:
         """The same nets, losses and optimizers in a plain loop: a D step, then a G step."""
         cfg, g, dev = self.gan_cfg[name], self.gan_cfg[name].gan, self.dev
         seed_all(cfg.seed)
-        gen, disc = instantiate(g.generator).to(dev), instantiate(g.discriminator).to(dev)
-        opt_g = torch.optim.Adam(gen.parameters(), lr=g.lr_g, betas=tuple(g.betas))
-        opt_d = torch.optim.Adam(disc.parameters(), lr=g.lr_d, betas=tuple(g.betas))
+        model = build_gan(cfg, self.dm.minority)  # the same nets and optimizer configs
+        gen, disc = model.generator.to(dev), model.discriminator.to(dev)
+        opt_g, opt_d = model.optimizer_g(gen.parameters()), model.optimizer_d(disc.parameters())
         loss = get_loss(g.loss)
 
         def step(real: torch.Tensor, y: torch.Tensor) -> None:
-            labels = y if g.conditional else None
+            labels = y if model.conditional else None
             with autocast(cfg, dev):
                 fake = gen(torch.randn(len(real), gen.latent_dim, device=dev), labels)
                 d_loss = loss.d(disc(real, labels), disc(fake.detach(), labels))
@@ -240,7 +240,7 @@ class Bench:
             opt_g.step()
             disc.requires_grad_(True)
 
-        x, y = self._gan_loader(cfg).tensors
+        x, y = self._gan_data(cfg, model).train_dataloader().tensors
         batches = tensor_batches(x.to(dev), y.to(dev), g.batch_size)
         return bench_loop(batches, step, self.args)
 

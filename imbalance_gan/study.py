@@ -17,11 +17,13 @@ from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from imbalance_gan.classify import classify, record_failure
+from imbalance_gan.classifier.pipeline import classify, record_failure
 from imbalance_gan.data import datamodule_from_config
-from imbalance_gan.errors import UserError, report_user_errors
-from imbalance_gan.files import read_json, write_json
-from imbalance_gan.runtime import Timer, hardware, output_dir
+from imbalance_gan.reporting import record
+from imbalance_gan.reporting.build import write_report
+from imbalance_gan.runtime.errors import UserError, report_user_errors
+from imbalance_gan.runtime.files import read_json, write_json
+from imbalance_gan.runtime.trainer import Timer, hardware, output_dir
 
 log = logging.getLogger("imbalance_gan.study")
 
@@ -69,9 +71,9 @@ def plan_runs(
 def run_one(run_cfg: DictConfig, resume: bool) -> bool:
     """One classify run into its dir; True when it finished. Failures leave ``failed.json``."""
     out = Path(run_cfg.paths.output_dir)
-    if (out / "metrics.json").is_file():
+    if (out / record.RECORD_FILE).is_file():
         return True
-    (out / "failed.json").unlink(missing_ok=True)
+    (out / record.FAILURE_FILE).unlink(missing_ok=True)
     if out.exists() and not resume:
         shutil.rmtree(out)  # an unfinished run without resume: start it clean
     try:
@@ -84,15 +86,13 @@ def run_one(run_cfg: DictConfig, resume: bool) -> bool:
 
 def study(cfg: DictConfig, overrides: list[str]) -> int:
     """Run the study into the output dir and write the report; returns the exit status."""
-    from imbalance_gan.report import write_report
-
     timer = Timer()
     root = output_dir(cfg)
     runs = plan_runs(cfg, overrides, root)
     datamodule_from_config(cfg.data, cfg.classifier.batch_size)  # data and counts valid?
     previous = read_json(root / "study.json") if (root / "study.json").is_file() else {}
     info = {
-        "experiment": cfg.get("profile"),
+        "experiment": cfg.get("experiment"),
         "seeds": [int(s) for s in cfg.study.seeds],
         "scenarios": list(cfg.study.scenarios),
         "baseline": cfg.study.baseline,
@@ -107,7 +107,7 @@ def study(cfg: DictConfig, overrides: list[str]) -> int:
 
     failed = 0
     for k, (seed, scenario, run_cfg) in enumerate(runs, 1):
-        done = (Path(run_cfg.paths.output_dir) / "metrics.json").is_file()
+        done = (Path(run_cfg.paths.output_dir) / record.RECORD_FILE).is_file()
         log.info(
             "[%d/%d] seed %d, %s%s (elapsed %s)",
             k,

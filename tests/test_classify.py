@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from imbalance_gan.classify import classify
+from imbalance_gan.classifier.pipeline import classify
 
 from .conftest import make_cfg, run_module
 

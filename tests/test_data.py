@@ -15,7 +15,7 @@ from imbalance_gan.data import (
 )
 from imbalance_gan.data.datamodule import to_uint8, to_unit_range
 from imbalance_gan.data.imbalance import class_histogram
-from imbalance_gan.errors import UserError
+from imbalance_gan.runtime.errors import UserError
 
 from .conftest import DATA
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 from omegaconf import open_dict
 
-from imbalance_gan import cache
-from imbalance_gan.classify import classify
+from imbalance_gan.classifier.pipeline import classify
 from imbalance_gan.data import datamodule_from_config
-from imbalance_gan.train import train_gan
+from imbalance_gan.gan import cache
+from imbalance_gan.gan.pipeline import train_gan
 
 from .conftest import make_cfg
 
@@ -79,7 +79,7 @@ def test_cache_key_follows_config_and_seed(tmp_path):
     base = make_cfg("train", ["experiment=smoke"], tmp_path / "a")
     same = make_cfg("train", ["experiment=smoke", "data.root=/elsewhere"], tmp_path / "b")
     other_seed = make_cfg("train", ["experiment=smoke", "seed=1"], tmp_path / "c")
-    other_gan = make_cfg("train", ["experiment=smoke", "gan.lr_g=0.001"], tmp_path / "d")
+    other_gan = make_cfg("train", ["experiment=smoke", "gan.optimizer_g.lr=0.001"], tmp_path / "d")
     assert cache.cache_key(base) == cache.cache_key(same)
     assert cache.cache_key(base) != cache.cache_key(other_seed)
     assert cache.cache_key(base) != cache.cache_key(other_gan)

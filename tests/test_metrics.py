@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn import metrics as skm
 
-from imbalance_gan.metrics import classification_metrics, scalar_view
+from imbalance_gan.classifier.metrics import classification_metrics, scalar_view
 
 
 @pytest.fixture(scope="module")

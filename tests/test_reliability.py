@@ -11,13 +11,13 @@ import time
 import pytest
 import torch
 
-from imbalance_gan.classify import classify
+from imbalance_gan.classifier.pipeline import classify
 from imbalance_gan.data.sources import verify_idx_file
-from imbalance_gan.errors import EXIT_PREEMPTED, DivergenceError, Preempted, UserError
-from imbalance_gan.files import write_json
-from imbalance_gan.runtime import output_dir
-from imbalance_gan.synthetic import load_synthetic
-from imbalance_gan.train import train_gan
+from imbalance_gan.gan.pipeline import train_gan
+from imbalance_gan.runtime.errors import EXIT_PREEMPTED, DivergenceError, Preempted, UserError
+from imbalance_gan.runtime.files import write_json
+from imbalance_gan.runtime.trainer import output_dir
+from imbalance_gan.scenarios.synthetic import load_synthetic
 
 from .conftest import DATA, make_cfg, run_module
 
@@ -114,7 +114,9 @@ def test_diverging_classifier_stops_with_the_loss_and_epoch(tmp_path):
 def test_diverging_gan_stops_and_writes_no_synthetic_data(tmp_path):
     out = tmp_path / "run"
     cfg = make_cfg(
-        "train", ["experiment=smoke", "gan=vanilla", "gan.lr_d=1e30", "gan.lr_g=1e30"], out
+        "train",
+        ["experiment=smoke", "gan=vanilla", "gan.optimizer_d.lr=1e30", "gan.optimizer_g.lr=1e30"],
+        out,
     )
     with pytest.raises(DivergenceError, match="epoch 1"):
         train_gan(cfg, out)

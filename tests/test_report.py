@@ -13,17 +13,17 @@ from matplotlib.image import imsave
 from omegaconf import OmegaConf
 from scipy import stats as sps
 
-from imbalance_gan.errors import UserError
-from imbalance_gan.report import (
+from imbalance_gan.report import main
+from imbalance_gan.reporting.aggregate import (
     collect_runs,
     compare_to_baseline,
-    main,
     read_sweep_plan,
-    run_columns,
     summarize,
-    write_report,
 )
-from imbalance_gan.stats import holm, mean_ci, paired_difference
+from imbalance_gan.reporting.build import write_report
+from imbalance_gan.reporting.record import run_columns
+from imbalance_gan.reporting.stats import holm, mean_ci, paired_difference
+from imbalance_gan.runtime.errors import UserError
 
 from .conftest import run_module
 
@@ -191,7 +191,7 @@ def test_collect_runs_nested_study(tmp_path: Path) -> None:
     assert dcgan["test/f1_c0"] == KNOWN["dcgan"][0][1]
     assert dcgan["test/recall_c0"] == KNOWN["dcgan"][1][1]
     assert dcgan["n_real_c0"] == 270 and dcgan["n_added_c0"] == 5730
-    assert dcgan["gan/best_epoch"] == 7 and dcgan["gan/selection/fd_train"] == 4.0
+    assert dcgan["gan/best_epoch"] == 7 and dcgan["selection/fd_train"] == 4.0
     assert "gan/best_epoch" not in rows[0]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 
@@ -16,7 +17,7 @@ from imbalance_gan.data.imbalance import (
 )
 from imbalance_gan.data.loader import TensorLoader
 from imbalance_gan.data.sources import check_dataset_name, default_root, load_split
-from imbalance_gan.errors import UserError
+from imbalance_gan.runtime.errors import UserError
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
@@ -36,7 +37,10 @@ class ImbalancedDataModule(pl.LightningDataModule):
 
     ``prepare()`` loads and selects once (call it early: it validates the config). The training
     part is the imbalanced training set minus a stratified validation part; scenarios add
-    ``(images, labels)`` to the training part only via :meth:`add_training_data`.
+    ``(images, labels)`` to the training part only via :meth:`add_training_data`. Every model
+    trains through :meth:`train_dataloader`: which classes it sees (``train_classes``, all by
+    default) and whether each class is drawn equally often (``class_balanced``) are set here,
+    and :meth:`with_training` gives another model its own view of the same tensors.
     """
 
     def __init__(
@@ -54,6 +58,8 @@ class ImbalancedDataModule(pl.LightningDataModule):
         eval_batch_size: int = 1000,
         on_device: bool = True,
         download: bool = True,
+        train_classes: Sequence[int] | None = None,
+        class_balanced: bool = False,
     ) -> None:
         super().__init__()
         check_dataset_name(dataset)
@@ -72,7 +78,8 @@ class ImbalancedDataModule(pl.LightningDataModule):
         self.eval_batch_size = int(eval_batch_size)
         self.on_device = on_device
         self.download = download
-        self.train_weights: torch.Tensor | None = None
+        self.train_classes = None if train_classes is None else list(train_classes)
+        self.class_balanced = bool(class_balanced)
         self._prepared = False
         self._extra_x: list[torch.Tensor] = []
         self._extra_y: list[torch.Tensor] = []
@@ -162,21 +169,23 @@ class ImbalancedDataModule(pl.LightningDataModule):
             "total": [a + b for a, b in zip(real, added, strict=True)],
         }
 
-    def gan_dataloader(
-        self, batch_size: int, minority_only: bool, class_balanced: bool = False
-    ) -> TensorLoader:
-        """Batches of the real training part for a GAN: minority images only, or all classes
-        (optionally drawn so every class is equally likely)."""
+    def with_training(
+        self,
+        batch_size: int,
+        classes: Sequence[int] | None = None,
+        class_balanced: bool = False,
+    ) -> ImbalancedDataModule:
+        """A view for another model (a GAN): the same splits and tensors, its own batch size,
+        training classes (``None``: all) and sampling. Data added later to either is not shared."""
         self.prepare()
-        x, y = self.train_x, self.train_y
-        if minority_only:
-            mask = torch.isin(y, torch.tensor(self.minority, dtype=y.dtype))
-            x, y = x[mask], y[mask]
-        weights = None
-        if class_balanced:
-            counts = torch.bincount(y, minlength=self.num_classes).float()
-            weights = (1.0 / counts.clamp_min(1))[y]
-        return TensorLoader((x, y), batch_size, shuffle=True, seed=self.seed, weights=weights)
+        if int(batch_size) < 1:
+            raise UserError(f"batch_size={batch_size} must be at least 1")
+        view = copy.copy(self)
+        view.batch_size = int(batch_size)
+        view.train_classes = None if classes is None else list(classes)
+        view.class_balanced = bool(class_balanced)
+        view._extra_x, view._extra_y = list(self._extra_x), list(self._extra_y)
+        return view
 
     # -- Lightning hooks --------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
@@ -193,9 +202,17 @@ class ImbalancedDataModule(pl.LightningDataModule):
         return loader.to(getattr(self, "_device", torch.device("cpu")))
 
     def train_dataloader(self) -> TensorLoader:
-        loader = self._loader(
-            (self.fit_x, self.fit_y), self.batch_size, shuffle=True, weights=self.train_weights
-        )
+        """Shuffled batches of the training part (``train_classes`` only), class-balanced draws
+        when ``class_balanced``; under DDP each process takes its share of every epoch."""
+        x, y = self.fit_x, self.fit_y
+        if self.train_classes is not None:
+            mask = torch.isin(y, torch.tensor(self.train_classes, dtype=y.dtype))
+            x, y = x[mask], y[mask]
+        weights = None
+        if self.class_balanced:
+            counts = torch.bincount(y, minlength=self.num_classes).float()
+            weights = (1.0 / counts.clamp_min(1))[y]
+        loader = self._loader((x, y), self.batch_size, shuffle=True, weights=weights)
         trainer = getattr(self, "trainer", None)
         if trainer is not None and trainer.world_size > 1:
             loader.sampler.shard(trainer.global_rank, trainer.world_size)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from imbalance_gan.errors import UserError
+from imbalance_gan.runtime.errors import UserError
 
 
 def class_histogram(labels: torch.Tensor, num_classes: int) -> list[int]:

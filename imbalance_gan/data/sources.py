@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torchvision import datasets
 
-from imbalance_gan.errors import UserError
+from imbalance_gan.runtime.errors import UserError
 
 #: dataset name -> torchvision class; all share MNIST's IDX layout and folder scheme.
 DATASETS = {
@@ -44,7 +44,7 @@ def check_dataset_name(name: str) -> None:
         )
 
 
-def _raw_files(cls: type, train: bool) -> list[str]:
+def _raw_files(train: bool) -> list[str]:
     prefix = "train" if train else "t10k"
     return [f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"]
 
@@ -108,7 +108,7 @@ def load_split(
     root = Path(root).expanduser()
     folder = cls.__name__
     raw = root / folder / "raw"
-    files = [raw / name for name in _raw_files(cls, train)]
+    files = [raw / name for name in _raw_files(train)]
     if not all(p.exists() for p in files):
         why = "downloads are off (data.download=false)"
         if download:

@@ -33,8 +33,6 @@ class CNN(nn.Module):
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(c_in * side * side, hidden), nn.ReLU())
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, num_classes)
-        # Read by FeatureExtractor / torchmetrics so they need not probe with a dummy image.
-        self.num_features = hidden
 
     def features(self, x: Tensor) -> Tensor:
         """Hidden activations after the ReLU, before dropout: [N, hidden]."""

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imbalance_gan.errors import DivergenceError
-from imbalance_gan.metrics import classification_metrics, scalar_view
+from imbalance_gan.classifier.metrics import classification_metrics, scalar_view
+from imbalance_gan.runtime.errors import DivergenceError
 
 
 class ClassifierModule(pl.LightningModule):

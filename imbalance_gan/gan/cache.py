@@ -1,9 +1,9 @@
-"""The GAN cache: a trained GAN is reused by every run with the same data, GAN config and seed.
+"""Build-once caches: a trained GAN (or feature network) is reused by every run that needs it.
 
-An entry is a directory ``<artifact_dir>/gan/<name>-<key>``; it is finished only when its
-``metrics.json`` exists (written last). Entries are built in a temporary directory and renamed
-into place, so a reader never sees half an entry; a lock file with the owner's pid and host
-keeps two processes from training the same GAN, and a lock whose owner died is taken over.
+An entry is a directory; it is finished only when its marker file exists (written last: a GAN's
+``metrics.json``, a feature network's ``net.pt``). Entries are built in a temporary directory and
+renamed into place, so a reader never sees half an entry; a lock file with the owner's pid and
+host keeps two processes from building the same entry, and a lock whose owner died is taken over.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-#: data keys that change which images a GAN sees (root, device placement and download do not)
+#: data keys that change which images a model sees (root, device placement and download do not)
 DATA_KEYS = (
     "dataset",
     "minority_classes",
@@ -31,19 +32,33 @@ DATA_KEYS = (
 )
 #: trainer keys that change what is computed (limits in smoke runs, precision)
 TRAINER_KEYS = ("limit_train_batches", "precision")
+#: the file whose presence marks a finished GAN entry
+GAN_MARKER = "metrics.json"
+
+
+def config_hash(blob: dict) -> str:
+    """A short, stable hash of plain config values."""
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def data_key(cfg_data: DictConfig) -> dict:
+    """The data settings that decide which images a model sees, as plain values."""
+    resolved = OmegaConf.to_container(cfg_data, resolve=True)
+    return {k: resolved.get(k) for k in DATA_KEYS}
 
 
 def cache_key(cfg: DictConfig) -> str:
     """Hash of everything that determines a trained GAN: data selection, GAN, selection, seed."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    blob = {
-        "data": {k: resolved["data"].get(k) for k in DATA_KEYS},
-        "gan": resolved["gan"],
-        "selection": resolved["selection"],
-        "trainer": {k: resolved["trainer"].get(k) for k in TRAINER_KEYS},
-        "seed": resolved["seed"],
-    }
-    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+    return config_hash(
+        {
+            "data": data_key(cfg.data),
+            "gan": resolved["gan"],
+            "selection": resolved["selection"],
+            "trainer": {k: resolved["trainer"].get(k) for k in TRAINER_KEYS},
+            "seed": resolved["seed"],
+        }
+    )
 
 
 def entry_dir(cfg: DictConfig) -> Path:
@@ -51,13 +66,13 @@ def entry_dir(cfg: DictConfig) -> Path:
     return Path(cfg.paths.artifact_dir).resolve() / "gan" / f"{cfg.gan.name}-{cache_key(cfg)}"
 
 
-def is_finished(entry: Path) -> bool:
-    """A finished entry has its ``metrics.json``; nothing else counts."""
-    return (entry / "metrics.json").is_file()
+def is_finished(entry: Path, marker: str = GAN_MARKER) -> bool:
+    """A finished entry has its marker file; nothing else counts."""
+    return (entry / marker).is_file()
 
 
 def publish(cfg: DictConfig, run_dir: Path) -> Path:
-    """Copy a finished run into the cache (atomically); keep an existing finished entry."""
+    """Copy a finished GAN run into the cache (atomically); keep an existing finished entry."""
     entry = entry_dir(cfg)
     if is_finished(entry) or not is_finished(run_dir):
         return entry
@@ -118,22 +133,26 @@ class EntryLock:
         self.path.unlink(missing_ok=True)
 
 
-def get_or_build(cfg: DictConfig, build) -> Path:
-    """The finished entry for ``cfg``; calls ``build(partial_dir)`` to make it if nobody has.
+def build_once(
+    entry: Path,
+    build: Callable[[Path], None],
+    marker: str = GAN_MARKER,
+    resume: bool = False,
+) -> Path:
+    """The finished ``entry``; calls ``build(partial_dir)`` to make it if nobody has.
 
     While another live process builds the same entry, waits for it; if that process dies, takes
-    over the claim and builds it here. The partial dir has a fixed name, so with
-    ``cfg.resume`` a build interrupted earlier continues from its checkpoint.
+    over the claim and builds it here. The partial dir has a fixed name, so with ``resume`` a
+    build interrupted earlier continues from its checkpoint.
     """
-    entry = entry_dir(cfg)
     lock = EntryLock(entry)
-    while not is_finished(entry):
+    while not is_finished(entry, marker):
         if lock.try_acquire():
             try:
-                if is_finished(entry):
+                if is_finished(entry, marker):
                     break
                 tmp = entry.with_name(f".{entry.name}.partial")
-                if not cfg.get("resume", False):
+                if not resume:
                     shutil.rmtree(tmp, ignore_errors=True)
                 build(tmp)
                 if entry.exists():  # an unfinished leftover: never taken as finished
@@ -144,3 +163,8 @@ def get_or_build(cfg: DictConfig, build) -> Path:
         else:
             time.sleep(lock.poll_s)
     return entry
+
+
+def get_or_build(cfg: DictConfig, build: Callable[[Path], None]) -> Path:
+    """The finished GAN entry for ``cfg``, built with ``build(partial_dir)`` if nobody has."""
+    return build_once(entry_dir(cfg), build, GAN_MARKER, bool(cfg.get("resume", False)))

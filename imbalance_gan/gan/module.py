@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -12,8 +12,12 @@ import torch
 from torch import nn
 from torchvision.utils import make_grid
 
-from imbalance_gan.errors import DivergenceError
-from imbalance_gan.losses import get_loss, gradient_penalty
+from imbalance_gan.gan.losses import get_loss, gradient_penalty
+from imbalance_gan.reporting.record import SELECTION_SCORE
+from imbalance_gan.runtime.errors import DivergenceError
+
+#: builds an optimizer from parameters (a ``_partial_`` optimizer config, instantiated)
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 log = logging.getLogger("imbalance_gan.gan")
 
@@ -22,18 +26,18 @@ class GANModule(pl.LightningModule):
     """Trains a generator against a discriminator with the study's rule by default.
 
     The discriminator steps on every batch for ``d_warmup_epochs`` epochs and then on every
-    ``d_every``-th batch; the generator steps on every batch. Losses act on logits.
+    ``d_every``-th batch; the generator steps on every batch. Losses act on logits. A generator
+    with ``conditional = True`` gets the batch's labels, and so does the discriminator.
     """
 
     def __init__(
         self,
         generator: nn.Module,
         discriminator: nn.Module,
+        optimizer_g: OptimizerFactory,
+        optimizer_d: OptimizerFactory,
         loss: str = "bce_gp",
         gp_weight: float = 0.0,
-        lr_g: float = 1e-4,
-        lr_d: float = 5e-5,
-        betas: Sequence[float] = (0.5, 0.999),
         d_warmup_epochs: int = 10,
         d_every: int = 1,
         sample_classes: Sequence[int] = (0,),
@@ -44,7 +48,7 @@ class GANModule(pl.LightningModule):
         self.discriminator = discriminator
         self.loss = get_loss(loss)
         self.gp_weight = float(gp_weight)
-        self.lr_g, self.lr_d, self.betas = float(lr_g), float(lr_d), tuple(betas)
+        self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
         self.d_warmup_epochs, self.d_every = int(d_warmup_epochs), max(1, int(d_every))
         self.conditional = bool(getattr(generator, "conditional", False))
         self.sample_classes = list(sample_classes)
@@ -123,9 +127,10 @@ class GANModule(pl.LightningModule):
         self.log_dict({"train/d_loss": d_loss, "train/g_loss": g_loss})
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.lr_g, betas=self.betas)
-        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.lr_d, betas=self.betas)
-        return [opt_g, opt_d]
+        return [
+            self.optimizer_g(self.generator.parameters()),
+            self.optimizer_d(self.discriminator.parameters()),
+        ]
 
 
 def save_checkpoint(trainer: pl.Trainer, path: Path) -> None:
@@ -183,7 +188,7 @@ class SelectionCallback(pl.Callback):
             raise DivergenceError(f"the generator's output is not finite in epoch {epoch}")
         score = self.selector.score(fake)
         self.history.append((epoch, score))
-        pl_module.log("select/fd_train", score)
+        pl_module.log(SELECTION_SCORE, score)
         if score < self.best_score:
             self.best_score, self.best_epoch = score, epoch
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)

@@ -1,47 +1,27 @@
 """Generator quality measured in the feature space of a digit classifier.
 
 Inception-v3 features (the study's FID) are made for ImageNet photos, not 28x28 digits, so the
-distances here use the hidden layer of our own MNIST CNN instead.
-
-torchmetrics quirk (v1.9, ``FrechetInceptionDistance``): with a custom ``feature`` module,
-``update`` feeds images to the module *unchanged*; ``normalize`` only scales images when the
-built-in Inception is used, and otherwise only picks the dtype of a dummy probe that runs when
-the module lacks ``num_features``. So images keep their [-1, 1] range. ``compute`` accumulates
-in float64 but casts the result back to the dtype the module returned, so the extractor
-returns float64 to keep the full precision.
+distances here use the hidden layer of our own MNIST CNN instead. The Fréchet distance is
+computed in float64 from the features directly (tests check it against torchmetrics' FID);
+precision and recall are the improved k-NN ones of Kynkäänniemi et al. (2019).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torchmetrics.image.fid import FrechetInceptionDistance
 
 
 class FeatureExtractor(nn.Module):
     """Wrap a classifier with a ``features(x)`` method: image [N, C, H, W] -> float64 [N, D]."""
 
-    def __init__(self, classifier: nn.Module, num_features: int | None = None):
+    def __init__(self, classifier: nn.Module):
         super().__init__()
         self.classifier = classifier
-        # torchmetrics reads num_features to size its state; without it, it would run a
-        # dummy 3x299x299 image through the net, which a 1x28x28 CNN cannot take.
-        self.num_features = int(num_features or classifier.num_features)
 
     def forward(self, x: Tensor) -> Tensor:
         """Features of images in [-1, 1], in float64."""
         return self.classifier.features(x).double()
-
-
-class _Identity(nn.Module):
-    """Pass features through, so torchmetrics' FID can run on precomputed features."""
-
-    def __init__(self, num_features: int):
-        super().__init__()
-        self.num_features = num_features
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.double()
 
 
 def _device_of(module: nn.Module) -> torch.device:
@@ -62,41 +42,6 @@ def extract_features(extractor: nn.Module, images: Tensor, batch_size: int = 100
         # Restore the caller's mode: this is called from inside training loops.
         extractor.train(was_training)
     return torch.cat(chunks)
-
-
-def _fid_torchmetrics(
-    feature: nn.Module, real: Tensor, fake: Tensor, batch_size: int, device: torch.device
-) -> float:
-    """Run torchmetrics' FID with ``feature`` over ``real`` and ``fake`` in batches."""
-    # normalize=True has no effect on updates with a custom module (see module docstring).
-    metric = FrechetInceptionDistance(feature=feature, normalize=True).to(device)
-    for batch in real.split(batch_size):
-        metric.update(batch.to(device), real=True)
-    for batch in fake.split(batch_size):
-        metric.update(batch.to(device), real=False)
-    return float(metric.compute())
-
-
-@torch.no_grad()
-def frechet_distance_images(
-    extractor: FeatureExtractor, real_images: Tensor, fake_images: Tensor, batch_size: int = 500
-) -> float:
-    """FID between image sets [N, C, H, W] in [-1, 1], via torchmetrics on the extractor."""
-    was_training = extractor.training
-    extractor.eval()
-    try:
-        return _fid_torchmetrics(
-            extractor, real_images, fake_images, batch_size, _device_of(extractor)
-        )
-    finally:
-        extractor.train(was_training)
-
-
-@torch.no_grad()
-def frechet_distance(real_feats: Tensor, fake_feats: Tensor, batch_size: int = 10_000) -> float:
-    """Fréchet distance between feature sets [N, D] and [M, D], via torchmetrics."""
-    feature = _Identity(real_feats.shape[1])
-    return _fid_torchmetrics(feature, real_feats, fake_feats, batch_size, real_feats.device)
 
 
 def _mean_cov(feats: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,19 +1,16 @@
-"""Synthetic minority images for the GAN scenarios: load them from the cache, or train the GAN."""
+"""Synthetic minority images for the GAN scenarios: from the GAN cache, trained there if need be."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
 
-from imbalance_gan.cache import get_or_build
 from imbalance_gan.data import ImbalancedDataModule
-from imbalance_gan.errors import UserError
-from imbalance_gan.files import read_json
-
-log = logging.getLogger("imbalance_gan.synthetic")
+from imbalance_gan.gan.pipeline import cached_gan
+from imbalance_gan.reporting import record
+from imbalance_gan.runtime.errors import UserError
 
 
 def load_synthetic(
@@ -51,25 +48,11 @@ def load_synthetic(
 def synthetic_for_scenario(
     cfg: DictConfig, dm: ImbalancedDataModule
 ) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """The GAN scenario's synthetic images (uint8), labels, and the GAN run's info."""
-    from imbalance_gan.train import check_gan_config, train_gan
-
-    check_gan_config(cfg, dm)
-
-    def build(tmp: Path) -> None:
-        log.info(
-            "no finished %s GAN in the cache for this data/config/seed: training one", cfg.gan.name
-        )
-        train_gan(cfg, tmp, dm)
-
-    entry = get_or_build(cfg, build)
+    """The GAN scenario's synthetic images (uint8), labels, and what the run record keeps of the
+    GAN run."""
+    entry = cached_gan(cfg, dm)
     images, labels = load_synthetic(
         entry / "synthetic.pt", dm.num_classes, dm.image_shape, dm.minority
     )
-    metrics = read_json(entry / "metrics.json")
-    info = {
-        "dir": str(entry),
-        "gan": cfg.gan.name,
-        "metrics": {k: v for k, v in metrics.items() if k not in ("hardware",)},
-    }
-    return images, labels, info
+    gan = record.read(entry / record.RECORD_FILE)
+    return images, labels, record.gan_run_info(entry, gan)

@@ -61,16 +61,6 @@ def get_loss(name: str) -> GANLoss:
         raise ValueError(f"unknown GAN loss {name!r}; choose one of {sorted(LOSSES)}") from None
 
 
-def d_loss(name: str, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-    """Discriminator loss ``name`` (without any gradient penalty): scalar."""
-    return get_loss(name).d(real_logits, fake_logits)
-
-
-def g_loss(name: str, fake_logits: Tensor) -> Tensor:
-    """Generator loss ``name``: scalar."""
-    return get_loss(name).g(fake_logits)
-
-
 def gradient_penalty(
     discriminator: nn.Module,
     real: Tensor,

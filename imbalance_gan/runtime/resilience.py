@@ -19,8 +19,8 @@ import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from imbalance_gan.errors import Preempted
-from imbalance_gan.files import atomic_write
+from imbalance_gan.runtime.errors import Preempted
+from imbalance_gan.runtime.files import atomic_write
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -115,7 +115,7 @@ class ResumeCallback(pl.Callback):
 
 def check_checkpoint(path: Path, module: torch.nn.Module) -> None:
     """Refuse a checkpoint whose weights do not fit ``module`` (another architecture or config)."""
-    from imbalance_gan.errors import UserError
+    from imbalance_gan.runtime.errors import UserError
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]

@@ -12,7 +12,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from imbalance_gan.files import atomic_write, read_json
+from imbalance_gan.reporting.record import score_history
+from imbalance_gan.runtime.files import atomic_write
 
 #: One GAN run's selection history: (seed, epochs, scores, chosen epoch or None).
 History = tuple[int, Sequence[float], Sequence[float], float | None]
@@ -120,7 +121,7 @@ def write_figures(
     )
     for scenario in _confusion_scenarios(summary, f1, baseline):
         runs = [r for r in rows if r["scenario"] == scenario]
-        matrices = [_record(r)["metrics"]["test/confusion_matrix"] for r in runs]
+        matrices = [r["record"]["metrics"]["test/confusion_matrix"] for r in runs]
         title = f"Confusion matrix, {scenario}: test set, mean counts over {len(runs)} seed(s)"
         confusion(
             np.mean(np.asarray(matrices, dtype=float), axis=0),
@@ -129,8 +130,7 @@ def write_figures(
         )
     histories: dict[str, list[History]] = {}
     for r in rows:
-        gan = _record(r).get("gan_run") or {}
-        history = (gan.get("metrics") or {}).get("score_history") or []
+        history = score_history(r["record"])
         if history:
             epochs, scores = zip(*history, strict=True)
             histories.setdefault(r["scenario"], []).append(
@@ -147,10 +147,6 @@ def write_figures(
                 lambda f, d=data: f.write(d),
             )
     return made
-
-
-def _record(row: dict) -> dict:
-    return read_json(Path(row["run_dir"]) / "metrics.json")
 
 
 def _confusion_scenarios(summary: Sequence[dict], f1: str, baseline: str) -> list[str]:

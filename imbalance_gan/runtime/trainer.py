@@ -16,8 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from imbalance_gan.errors import EXIT_USER_ERROR, UserError
-from imbalance_gan.resilience import AtomicCheckpointIO, ResumeCallback
+from imbalance_gan.runtime.errors import EXIT_USER_ERROR, UserError
+from imbalance_gan.runtime.files import write_text
+from imbalance_gan.runtime.resilience import AtomicCheckpointIO, ResumeCallback
 
 log = logging.getLogger("imbalance_gan")
 
@@ -45,8 +46,6 @@ def output_dir(cfg: DictConfig) -> Path:
 
 def save_config(cfg: DictConfig, out: Path) -> None:
     """Record the full resolved config of the run (``config.yaml``)."""
-    from imbalance_gan.files import write_text
-
     write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
 

@@ -1,7 +1,7 @@
-"""Scenarios: what extra (images, labels) the classifier's training split gets.
+"""Classic augmenters: what extra (images, labels) a classic fix adds to the training split.
 
 Each augmenter is a pure function of the real training part and a seed, selected by the
-scenario config's ``augment._target_``. GAN scenarios live in :mod:`imbalance_gan.synthetic`.
+scenario config's ``augment._target_``.
 """
 
 from __future__ import annotations

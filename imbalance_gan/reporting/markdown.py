@@ -1,8 +1,5 @@
-"""report.md from the tables report.py builds: protocol, results, paired comparison, published
-numbers, GAN quality and failed runs, as markdown text.
-
-Depends on report.py for the column names; report.py imports this module only when it renders.
-"""
+"""report.md from the tables of :mod:`aggregate`: protocol, results, paired comparison,
+published numbers, GAN quality and failed runs, as markdown text."""
 
 from __future__ import annotations
 
@@ -11,11 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from imbalance_gan.report import (
-    GAN_FIELDS,
+from imbalance_gan.reporting.aggregate import MIN_PAIRS_FOR_TEST, is_number
+from imbalance_gan.reporting.record import (
+    GAN_EVAL,
     MACRO_METRICS,
-    MIN_PAIRS_FOR_TEST,
-    is_number,
+    SELECTION_SCORE,
     metric_names,
 )
 
@@ -200,7 +197,7 @@ def _gan_quality(summary: Sequence[dict], rows: Sequence[dict]) -> list[str]:
             gans[s["scenario"]],
             s["n_seeds"],
             _fmt(s, "gan/best_epoch", 1),
-            *(_fmt(s, c) for c in list(GAN_FIELDS.values())[1:5]),
+            *(_fmt(s, c) for c in (SELECTION_SCORE, *GAN_EVAL)),
         ]
         for s in summary
         if s["scenario"] in gans
@@ -210,9 +207,9 @@ def _gan_quality(summary: Sequence[dict], rows: Sequence[dict]) -> list[str]:
     return [
         "## GAN quality",
         "",
-        "Mean ± 95% CI over seeds. Selection score: the distance used "
-        "to pick the best epoch (train side, lower is better); test distance: the same "
-        "distance to the test set; precision/recall: fidelity and coverage of the samples.",
+        f"Mean ± 95% CI over seeds. `{SELECTION_SCORE}`: the Fréchet distance used to pick the "
+        "best epoch (train side, lower is better); `eval/fd_test`: the same distance to the test "
+        "set; `eval/precision` / `eval/recall`: fidelity and coverage of the samples.",
         "",
         _table(
             [
@@ -220,10 +217,8 @@ def _gan_quality(summary: Sequence[dict], rows: Sequence[dict]) -> list[str]:
                 "GAN",
                 "n seeds",
                 "best epoch",
-                "selection score (train)",
-                "distance to test",
-                "precision",
-                "recall",
+                f"`{SELECTION_SCORE}` (selection)",
+                *(f"`{c}`" for c in GAN_EVAL),
             ],
             body,
         ),

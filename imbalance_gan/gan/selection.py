@@ -7,43 +7,41 @@ test set enters only :meth:`Selector.evaluate`, after the choice is made.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
-from imbalance_gan.cache import DATA_KEYS
-from imbalance_gan.data.loader import TensorLoader
-from imbalance_gan.files import torch_save
-from imbalance_gan.gan_metrics import (
+from imbalance_gan.data import ImbalancedDataModule, TensorLoader
+from imbalance_gan.gan.cache import build_once, config_hash, data_key
+from imbalance_gan.gan.quality import (
     FeatureExtractor,
     extract_features,
     frechet_distance_features,
     precision_recall,
 )
-from imbalance_gan.nets.cnn import CNN
+from imbalance_gan.runtime.errors import UserError
+from imbalance_gan.runtime.files import torch_save
+
+#: the file of a finished feature-network cache entry
+FEATURE_NET_MARKER = "net.pt"
 
 
 def train_feature_net(
-    x: torch.Tensor, y: torch.Tensor, num_classes: int, cfg: DictConfig, seed: int
-) -> CNN:
-    """A small CNN with a ``cfg.feature_dim``-d hidden layer, trained on ``(x, y)`` only."""
+    cfg_sel: DictConfig, x: torch.Tensor, y: torch.Tensor, seed: int
+) -> nn.Module:
+    """A new ``selection.feature_net``, trained on ``(x, y)`` only; in eval mode."""
     torch.manual_seed(seed)
-    net = CNN(
-        num_classes=num_classes,
-        in_channels=x.shape[1],
-        channels=(16, 32, 64),
-        hidden=int(cfg.feature_dim),
-        dropout=0.25,
-    )
-    opt = torch.optim.Adam(net.parameters(), lr=float(cfg.lr))
-    loader = TensorLoader((x, y), int(cfg.batch_size), shuffle=True, seed=seed)
+    net = instantiate(cfg_sel.feature_net)
+    cfg_train = cfg_sel.feature_training
+    opt = instantiate(cfg_train.optimizer)(net.parameters())
+    loader = TensorLoader((x, y), int(cfg_train.batch_size), shuffle=True, seed=seed)
     net.train()
-    max_batches = cfg.get("max_train_batches") or len(loader)
-    for epoch in range(int(cfg.epochs)):
+    max_batches = cfg_train.get("max_train_batches") or len(loader)
+    for epoch in range(int(cfg_train.epochs)):
         loader.sampler.set_epoch(epoch)
         for _, (xb, yb) in zip(range(max_batches), loader, strict=False):
             opt.zero_grad(set_to_none=True)
@@ -53,50 +51,45 @@ def train_feature_net(
 
 
 def feature_net_key(cfg_data: DictConfig, cfg_sel: DictConfig) -> str:
-    """Cache key of a feature network: the data selection and the feature-net settings."""
-    keep = {k: cfg_data[k] for k in DATA_KEYS}
-    keep.update(
+    """Cache key of a feature network: the data selection, its architecture and its training."""
+    return config_hash(
         {
-            k: cfg_sel.get(k)
-            for k in ("feature_dim", "epochs", "batch_size", "lr", "max_train_batches")
+            "data": data_key(cfg_data),
+            "net": OmegaConf.to_container(cfg_sel.feature_net, resolve=True),
+            "training": OmegaConf.to_container(cfg_sel.feature_training, resolve=True),
         }
     )
-    blob = json.dumps({k: _plain(v) for k, v in keep.items()}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _plain(v: object) -> object:
-    return list(v) if hasattr(v, "__iter__") and not isinstance(v, str) else v
 
 
 def load_or_train_feature_net(
-    dm, cfg_data: DictConfig, cfg_sel: DictConfig, cache_dir: Path
-) -> CNN:
+    dm: ImbalancedDataModule, cfg_data: DictConfig, cfg_sel: DictConfig, cache_dir: Path
+) -> nn.Module:
     """The feature network for this data selection, trained once and kept in ``cache_dir``."""
-    path = Path(cache_dir) / "feature_nets" / f"{feature_net_key(cfg_data, cfg_sel)}.pt"
-    net = CNN(
-        num_classes=dm.num_classes,
-        in_channels=dm.image_shape[0],
-        channels=(16, 32, 64),
-        hidden=int(cfg_sel.feature_dim),
-        dropout=0.25,
-    )
-    if path.exists():
-        try:
-            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            return net.eval()
-        except Exception:  # a foreign or damaged file: retrain and replace it
-            pass
-    with torch.random.fork_rng():
-        net = train_feature_net(dm.train_x, dm.train_y, dm.num_classes, cfg_sel, int(cfg_data.seed))
-    torch_save(path, net.state_dict())
-    return net
+    entry = Path(cache_dir).resolve() / "feature_nets" / feature_net_key(cfg_data, cfg_sel)
+
+    def build(tmp: Path) -> None:
+        # the random draws of the training do not disturb the caller's random state
+        with torch.random.fork_rng():
+            net = train_feature_net(cfg_sel, dm.train_x, dm.train_y, int(cfg_data.seed))
+        torch_save(tmp / FEATURE_NET_MARKER, net.state_dict())
+
+    build_once(entry, build, FEATURE_NET_MARKER)
+    path = entry / FEATURE_NET_MARKER
+    net = instantiate(cfg_sel.feature_net)
+    try:
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as err:
+        raise UserError(
+            f"the cached feature network {path} cannot be used ({type(err).__name__}); "
+            f"delete {entry} to train it again"
+        ) from None
+    return net.eval()
 
 
 class Selector:
     """Scores generated images against the training split's real minority images."""
 
-    def __init__(self, feature_net: CNN, train_minority: torch.Tensor, k: int = 3) -> None:
+    def __init__(self, feature_net: nn.Module, train_minority: torch.Tensor, k: int = 3) -> None:
         self.extractor = FeatureExtractor(feature_net)
         self.k = int(k)
         self.real_train = extract_features(self.extractor, train_minority)

@@ -1,0 +1,1 @@
+"""The classifier: its LightningModule, its metrics, and one classify run (the pipeline)."""

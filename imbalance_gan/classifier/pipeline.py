@@ -1,0 +1,133 @@
+"""One classify run: build the scenario's training data, train, test the best checkpoint, and
+write the run record. Used by the ``classify`` and ``study`` commands."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from imbalance_gan.classifier.module import ClassifierModule
+from imbalance_gan.data import datamodule_from_config
+from imbalance_gan.reporting import record
+from imbalance_gan.runtime.files import savez
+from imbalance_gan.runtime.resilience import check_checkpoint
+from imbalance_gan.runtime.trainer import (
+    Timer,
+    build_trainer,
+    hardware,
+    output_dir,
+    save_config,
+    seed_all,
+)
+from imbalance_gan.scenarios import build_training_data, inverse_frequency_weights
+
+log = logging.getLogger("imbalance_gan.classify")
+
+
+def classify(cfg: DictConfig) -> dict:
+    """Train the classifier on one scenario, test the best-validation checkpoint, write results.
+
+    Writes ``config.yaml``, TensorBoard logs, ``checkpoints/``, ``predictions.npz`` and, last,
+    ``metrics.json`` into the run's output dir. Returns the run record.
+    """
+    timer = Timer()
+    out = output_dir(cfg)
+    if cfg.resume and (out / record.RECORD_FILE).is_file():
+        log.info("%s is finished; resume=true keeps its results", out)
+        return record.read(out / record.RECORD_FILE)
+    seed_all(cfg.seed)
+    dm = datamodule_from_config(cfg.data, cfg.classifier.batch_size, cfg.classifier.eval_batch_size)
+    gan_info = build_training_data(cfg, dm)
+    counts = dm.train_counts()
+    weights = inverse_frequency_weights(counts["total"]) if cfg.scenario.class_weighting else None
+    save_config(cfg, out)
+    log.info(
+        "scenario %s, seed %d: training class counts %s",
+        cfg.scenario.name,
+        cfg.seed,
+        counts["total"],
+    )
+
+    # re-seed so initialization does not depend on how much randomness the scenario drew
+    seed_all(cfg.seed)
+    model = ClassifierModule(
+        net=instantiate(cfg.classifier.net),
+        optimizer=instantiate(cfg.classifier.optimizer),
+        scheduler=instantiate(cfg.classifier.scheduler) if cfg.classifier.scheduler else None,
+        class_weights=weights,
+        monitor=cfg.classifier.monitor,
+        channels_last=cfg.trainer.channels_last,
+    )
+    if cfg.trainer.compile:
+        model.net = torch.compile(model.net)
+    ckpt_dir = out / "checkpoints"
+    best = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="best",
+        monitor=cfg.classifier.monitor,
+        mode="max",
+        save_last=True,
+        enable_version_counter=False,
+    )
+    trainer = build_trainer(cfg.trainer, out, cfg.classifier.max_epochs, [best])
+    resume_from = ckpt_dir / "last.ckpt"
+    resume = bool(cfg.resume) and resume_from.exists()
+    if resume:
+        check_checkpoint(resume_from, model)
+    trainer.fit(model, datamodule=dm, ckpt_path=str(resume_from) if resume else None)
+    best_path = best.best_model_path or str(resume_from)
+    trainer.test(model, datamodule=dm, ckpt_path=best_path, verbose=False)
+    best_epoch = int(torch.load(best_path, map_location="cpu", weights_only=False)["epoch"]) + 1
+
+    if not trainer.is_global_zero:  # DDP: every rank tested the same set; rank 0 writes
+        return {"metrics": model.test_metrics}
+    savez(
+        out / "predictions.npz",
+        y_true=model.test_targets.numpy().astype(np.int64),
+        y_prob=model.test_probs.numpy().astype(np.float32),
+    )
+    run = record.classify_record(
+        cfg,
+        best_epoch=best_epoch,
+        train_counts=counts,
+        val_counts=np.bincount(dm.val_y.numpy(), minlength=dm.num_classes).tolist(),
+        minority=dm.minority,
+        class_weights=weights,
+        gan_run=gan_info,
+        device=str(trainer.strategy.root_device),
+        hardware=hardware(),
+        wall_time_s=round(timer.elapsed, 2),
+        metrics=model.test_metrics,
+    )
+    record.write(out, run)  # last: its presence marks a finished run
+    m = model.test_metrics
+    log.info(
+        "test accuracy %.4f, f1_macro %.4f, class-0 precision %.4f recall %.4f f1 %.4f (%.0fs)",
+        m["test/accuracy"],
+        m["test/f1_macro"],
+        m["test/precision"][0],
+        m["test/recall"][0],
+        m["test/f1"][0],
+        timer.elapsed,
+    )
+    return run
+
+
+def record_failure(cfg: DictConfig, err: BaseException) -> str:
+    """Leave ``failed.json`` and ``error.log`` in the run's dir and log it; returns the one line."""
+    out = cfg.paths.output_dir
+    message = record.write_failure(out, "classify", cfg.scenario.name, int(cfg.seed), err)
+    log.error(
+        "%s seed %d failed: %s (traceback in %s/%s)",
+        cfg.scenario.name,
+        cfg.seed,
+        message,
+        out,
+        record.ERROR_LOG,
+    )
+    return message

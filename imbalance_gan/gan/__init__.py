@@ -1,0 +1,1 @@
+"""GANs: the LightningModule, losses, selection, quality metrics, the cache and the pipeline."""

@@ -1,0 +1,188 @@
+"""The GAN pipeline: check the config, build the GANModule, train and select, generate.
+
+Used by ``train`` (a GAN run of its own), by the GAN scenarios (through the cache) and by the
+benchmark. A trained run's directory holds ``checkpoints/best.ckpt`` (the selected epoch),
+``synthetic.pt``, ``samples.png`` and, written last, ``metrics.json`` (its run record).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torchvision.utils import save_image
+
+from imbalance_gan.data import ImbalancedDataModule, datamodule_from_config
+from imbalance_gan.data.datamodule import to_uint8
+from imbalance_gan.gan import cache
+from imbalance_gan.gan.losses import LOSSES
+from imbalance_gan.gan.module import SELECTION_SCORE, GANModule, SelectionCallback, sample_grid
+from imbalance_gan.gan.selection import Selector, load_or_train_feature_net
+from imbalance_gan.reporting import record
+from imbalance_gan.runtime.errors import UserError
+from imbalance_gan.runtime.files import atomic_write, torch_save
+from imbalance_gan.runtime.resilience import check_checkpoint
+from imbalance_gan.runtime.trainer import Timer, build_trainer, hardware, save_config, seed_all
+
+log = logging.getLogger("imbalance_gan.gan")
+
+
+def build_gan(cfg: DictConfig, minority: list[int]) -> GANModule:
+    """The GANModule of the ``gan`` config group."""
+    g = cfg.gan
+    return GANModule(
+        generator=instantiate(g.generator),
+        discriminator=instantiate(g.discriminator),
+        # plain lists, not ListConfig, inside optimizer state (checkpoints load weights-only)
+        optimizer_g=instantiate(g.optimizer_g, _convert_="all"),
+        optimizer_d=instantiate(g.optimizer_d, _convert_="all"),
+        loss=g.loss,
+        gp_weight=g.gp_weight,
+        d_warmup_epochs=g.d_warmup_epochs,
+        d_every=g.d_every,
+        sample_classes=minority,
+    )
+
+
+def check_gan_config(cfg: DictConfig, dm: ImbalancedDataModule) -> None:
+    """Refuse impossible GAN settings before training starts."""
+    g = cfg.gan
+    if g.loss not in LOSSES:
+        raise UserError(f"gan.loss={g.loss!r} is not known; choose one of {sorted(LOSSES)}")
+    for key in ("batch_size", "max_epochs", "num_synthetic"):
+        if int(g[key]) < 1:
+            raise UserError(f"gan.{key}={g[key]} must be at least 1")
+    if not dm.minority:
+        raise UserError(
+            "the data config cuts no class (data.minority_classes is empty): nothing to generate"
+        )
+    n_real = len(dm.minority_images("train"))
+    if n_real <= int(cfg.selection.pr_k):
+        raise UserError(
+            f"only {n_real} real minority images: too few for selection.pr_k={cfg.selection.pr_k}"
+        )
+
+
+def as_synthetic(
+    fake: torch.Tensor, classes: list[int], per_class: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Samples of :meth:`GANModule.sample` (labels cycling over ``classes``) as a synthetic set:
+    uint8 images ``[N, C, H, W]`` and int64 labels, sorted by class."""
+    n = per_class * len(classes)
+    # sample() cycles labels over the classes; reorder so the images follow the sorted labels
+    order = torch.arange(n).view(per_class, len(classes)).t().reshape(-1)
+    labels = torch.tensor(classes).repeat(per_class).sort().values
+    return to_uint8(fake[order].cpu()), labels
+
+
+def train_gan(cfg: DictConfig, out: Path, dm: ImbalancedDataModule | None = None) -> dict:
+    """Check ``cfg.gan``, then train it into ``out`` (see :func:`fit_and_generate`)."""
+    if dm is None:
+        dm = datamodule_from_config(cfg.data, cfg.gan.batch_size)
+    check_gan_config(cfg, dm)
+    return fit_and_generate(cfg, out, dm)
+
+
+def cached_gan(cfg: DictConfig, dm: ImbalancedDataModule) -> Path:
+    """The GAN cache entry for ``cfg``: checked, and trained here if no process has it."""
+    check_gan_config(cfg, dm)
+
+    def build(tmp: Path) -> None:
+        log.info(
+            "no finished %s GAN in the cache for this data/config/seed: training one", cfg.gan.name
+        )
+        fit_and_generate(cfg, tmp, dm)
+
+    return cache.get_or_build(cfg, build)
+
+
+def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> dict:
+    """Train a checked ``cfg.gan`` into ``out``; write best/last checkpoints, ``synthetic.pt``,
+    ``samples.png`` and, last, ``metrics.json``. Returns the run record."""
+    timer = Timer()
+    seed_all(cfg.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out)
+    # the feature net is trained on the imbalanced training part only (see selection.py)
+    feature_net = load_or_train_feature_net(
+        dm, cfg.data, cfg.selection, Path(cfg.paths.artifact_dir)
+    )
+    real_train = dm.minority_images("train")
+    selector = Selector(feature_net, real_train, k=cfg.selection.pr_k)
+
+    seed_all(cfg.seed)
+    model = build_gan(cfg, dm.minority)
+    if cfg.trainer.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    # an unconditional GAN learns the minority classes only; a conditional one every class
+    classes = list(range(dm.num_classes)) if model.conditional else dm.minority
+    gan_data = dm.with_training(
+        cfg.gan.batch_size,
+        classes=None if model.conditional else dm.minority,
+        class_balanced=cfg.gan.class_balanced_sampling,
+    )
+    ckpt_dir = out / "checkpoints"
+    select = SelectionCallback(
+        selector,
+        ckpt_dir,
+        cfg.selection.every_n_epochs,
+        cfg.selection.num_samples,
+        classes,
+        seed=cfg.seed,
+    )
+    trainer = build_trainer(cfg.trainer, out, cfg.gan.max_epochs, [select])
+    selector.to(trainer.strategy.root_device)
+    last = ckpt_dir / "last.ckpt"
+    resume = cfg.get("resume", False) and last.exists()
+    if resume:
+        check_checkpoint(last, model)
+    trainer.fit(model, datamodule=gan_data, ckpt_path=str(last) if resume else None)
+
+    if not trainer.is_global_zero:  # DDP: rank 0 generates and writes
+        return {SELECTION_SCORE: select.best_score}
+    # generate from the selected checkpoint
+    best = torch.load(ckpt_dir / "best.ckpt", map_location="cpu", weights_only=False)
+    model.load_state_dict(best["state_dict"])
+    model.to(trainer.strategy.root_device)
+    per_class = int(cfg.gan.num_synthetic)
+    fake = model.sample(per_class * len(dm.minority), dm.minority, seed=cfg.seed + 1)
+    evaluation = selector.evaluate(fake, dm.minority_images("test").to(fake.device))
+    images, labels = as_synthetic(fake, dm.minority, per_class)
+    torch_save(out / "synthetic.pt", {"images": images, "labels": labels})
+    grid = sample_grid(model, classes, seed=cfg.seed)
+    atomic_write(out / "samples.png", lambda f: save_image(grid, f, format="png"))
+
+    run = record.gan_record(
+        cfg,
+        best_epoch=select.best_epoch,
+        selection_score=select.best_score,
+        evaluation=evaluation,
+        score_history=select.history,
+        minority=dm.minority,
+        real_minority_train=len(real_train),
+        device=str(trainer.strategy.root_device),
+        hardware=hardware(),
+        wall_time_s=round(timer.elapsed, 2),
+    )
+    if run["eval/recall"] < float(cfg.selection.recall_floor):
+        log.warning(
+            "recall %.3f of the chosen checkpoint is below selection.recall_floor=%s: the generator "
+            "may have collapsed onto a few modes",
+            run["eval/recall"],
+            cfg.selection.recall_floor,
+        )
+    record.write(out, run)  # last: marks the run finished
+    log.info(
+        "%s: best epoch %d, fd_train %.3f, fd_test %.3f, precision %.3f, recall %.3f (%.0fs)",
+        cfg.gan.name,
+        run["best_epoch"],
+        run[SELECTION_SCORE],
+        run["eval/fd_test"],
+        run["eval/precision"],
+        run["eval/recall"],
+        timer.elapsed,
+    )
+    return run

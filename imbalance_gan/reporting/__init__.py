@@ -1,0 +1,1 @@
+"""From run records to the report: the record schema, aggregation, statistics, markdown, figures."""
