@@ -21,7 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("dir", help="a study or multirun folder holding classify runs")
     parser.add_argument("--out", default=None, help="where to write (default: DIR)")
     args = parser.parse_args(argv)
-    path, table, failures = report_user_errors(build_report)(args.dir, args.out, 0)
+    path, table, failures = report_user_errors(build_report)(args.dir, args.out)
     print(path)
     print(table)
     if failures:

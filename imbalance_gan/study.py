@@ -43,6 +43,10 @@ def plan_runs(
         raise UserError("study.seeds and study.scenarios must each name at least one value")
     if len(set(seeds)) != len(seeds) or len(set(scenarios)) != len(scenarios):
         raise UserError("study.seeds and study.scenarios must not repeat a value")
+    for key in ("baseline", "best_classic"):
+        name = cfg.study.get(key)
+        if name is not None and name not in scenarios:
+            raise UserError(f"study.{key}={name} is not one of study.scenarios {scenarios}")
     keep = [
         o
         for o in overrides
@@ -96,10 +100,13 @@ def study(cfg: DictConfig, overrides: list[str]) -> int:
         "seeds": [int(s) for s in cfg.study.seeds],
         "scenarios": list(cfg.study.scenarios),
         "baseline": cfg.study.baseline,
+        "best_classic": cfg.study.best_classic,
         "classifier_epochs": int(cfg.classifier.max_epochs),
         "hardware": hardware(),
         "deviations": list(cfg.get("deviations") or []),
-        "overrides": overrides,
+        # where this machine keeps things is no part of the protocol (and no committed file
+        # should carry a local path)
+        "overrides": [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "paths."))],
         "wall_time_s": previous.get("wall_time_s", 0.0),
     }
     write_json(root / "study.json", info)

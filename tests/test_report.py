@@ -15,8 +15,10 @@ from scipy import stats as sps
 
 from imbalance_gan.report import main
 from imbalance_gan.reporting.aggregate import (
+    best_classic,
     collect_runs,
     compare_to_baseline,
+    compare_to_best_classic,
     read_sweep_plan,
     summarize,
 )
@@ -43,15 +45,30 @@ def _t_interval(values: list[float]) -> tuple[float, float, float]:
     return m, float(low), float(high)
 
 
-def _metrics_json(run_dir: Path, scenario: str, seed: int, gan_dir: Path | None = None) -> None:
-    f1, recall = KNOWN[scenario][0][seed], KNOWN[scenario][1][seed]
+FAMILY = {"original": "reference", "dcgan": "generative", "oversample": "classic"}
+
+
+def _metrics_json(
+    run_dir: Path,
+    scenario: str,
+    seed: int,
+    gan_dir: Path | None = None,
+    *,
+    family: str | None = None,
+    val_recall: float | None = None,
+    collapsed: bool = False,
+    known: dict | None = None,
+    minority: tuple[int, ...] = (0,),
+) -> None:
+    f1, recall = (known or KNOWN)[scenario][0][seed], (known or KNOWN)[scenario][1][seed]
     confusion = (np.eye(10, dtype=int) * 950 + seed + 1).tolist()
     gan_run = None
     if gan_dir is not None:
         gan_dir.mkdir(parents=True, exist_ok=True)
-        imsave(gan_dir / "samples.png", np.zeros((8, 8)))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        imsave(run_dir / "gan_samples.png", np.zeros((8, 8)))  # classify copies the GAN's grid
         gan_run = {
-            "dir": str(gan_dir),
+            "dir": f"gan/dcgan-seed{seed}",
             "gan": "dcgan",
             "metrics": {
                 "best_epoch": 6 + seed,
@@ -59,13 +76,22 @@ def _metrics_json(run_dir: Path, scenario: str, seed: int, gan_dir: Path | None 
                 "eval/fd_test": 4.0,
                 "eval/precision": 0.8,
                 "eval/recall": 0.7,
+                "eval/n_real": 270,
+                "eval/n_fake": 5700,
                 "wall_time_s": 300.0,
                 "score_history": [[2, 10.0], [4, 8.0 - seed], [6, 5.0], [8, 6.0]],
+                "collapsed": collapsed,
+                "collapse_reason": "recall 0.010 < selection.recall_floor=0.3"
+                if collapsed
+                else None,
             },
         }
+    val_recall = recall if val_recall is None else val_recall
     record = {
         "kind": "classify",
         "scenario": scenario,
+        "family": family or FAMILY.get(scenario),
+        "minority_classes": list(minority),
         "seed": seed,
         "experiment": "quick",
         "best_epoch": 4,
@@ -87,6 +113,11 @@ def _metrics_json(run_dir: Path, scenario: str, seed: int, gan_dir: Path | None 
             "test/recall": [recall] + [0.98] * 9,
             "test/f1": [f1] + [0.98] * 9,
             "test/confusion_matrix": confusion,
+        },
+        "val_metrics": {
+            "val/precision": [0.99] * 10,
+            "val/recall": [val_recall] * 10,
+            "val/f1": [f1] * 10,
         },
     }
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -159,11 +190,11 @@ def test_paired_difference_matches_ttest_rel() -> None:
     assert res["p_value"] == pytest.approx(sps.ttest_rel(a, b).pvalue, rel=1e-9)
 
 
-def test_paired_difference_zero_variance_is_documented_convention() -> None:
+def test_paired_difference_zero_variance_gives_no_p_value() -> None:
     shifted = paired_difference([1.0, 2.0, 3.0], [0.5, 1.5, 2.5])
-    assert shifted["p_value"] == 0.0 and shifted["low"] == shifted["high"] == 0.5
+    assert math.isnan(shifted["p_value"]) and shifted["low"] == shifted["high"] == 0.5
     same = paired_difference([1.0, 2.0], [1.0, 2.0])
-    assert same["p_value"] == 1.0 and same["mean_diff"] == 0.0
+    assert math.isnan(same["p_value"]) and same["mean_diff"] == 0.0
 
 
 def test_paired_difference_single_pair_and_bad_lengths() -> None:
@@ -184,8 +215,9 @@ def test_holm_step_down() -> None:
 
 
 def test_collect_runs_nested_study(tmp_path: Path) -> None:
-    rows, failures = collect_runs(make_study(tmp_path))
+    rows, failures, minority = collect_runs(make_study(tmp_path))
     assert failures == [] and len(rows) == 9  # the GAN's own metrics.json is not a classify run
+    assert minority == [0]  # the runs' own minority classes
     assert [r["scenario"] for r in rows[:3]] == ["original"] * 3  # original first, by seed
     dcgan = next(r for r in rows if r["scenario"] == "dcgan" and r["seed"] == 1)
     assert dcgan["test/f1_c0"] == KNOWN["dcgan"][0][1]
@@ -196,7 +228,7 @@ def test_collect_runs_nested_study(tmp_path: Path) -> None:
 
 
 def test_collect_runs_flat_multirun_and_minority_class(tmp_path: Path) -> None:
-    rows, _ = collect_runs(make_multirun(tmp_path), minority_class=3)
+    rows, _, _ = collect_runs(make_multirun(tmp_path), minority=[3])
     assert len(rows) == 6
     assert rows[0]["test/recall_c3"] == 0.98 and "test/recall_c0" not in rows[0]
 
@@ -209,7 +241,7 @@ def test_collect_runs_rejects_duplicate_runs(tmp_path: Path) -> None:
 
 
 def test_summarize_matches_independent_statistics(tmp_path: Path) -> None:
-    rows, _ = collect_runs(make_study(tmp_path))
+    rows, _, _ = collect_runs(make_study(tmp_path))
     summary = {s["scenario"]: s for s in summarize(rows)}
     assert list(summary) == list(KNOWN)
     for scenario, (f1, recall) in KNOWN.items():
@@ -223,7 +255,7 @@ def test_summarize_matches_independent_statistics(tmp_path: Path) -> None:
 def test_compare_to_baseline_pairs_only_shared_seeds(tmp_path: Path) -> None:
     make_study(tmp_path, seeds=(0, 1, 2), scenarios=("original",))
     make_study(tmp_path, seeds=(1, 2), scenarios=("dcgan",))
-    rows, _ = collect_runs(tmp_path)
+    rows, _, _ = collect_runs(tmp_path)
     (f1,) = [c for c in compare_to_baseline(rows) if c["metric"] == "test/f1_c0"]
     a, b = KNOWN["dcgan"][0][1:], KNOWN["original"][0][1:]
     assert f1["n"] == 2 and not f1["tested"]
@@ -287,7 +319,7 @@ def test_write_report_files(tmp_path: Path) -> None:
         assert data.startswith(PNG) and len(data) > 100
         assert f"(figures/{name})" in text
     assert (out / "figures" / "samples_dcgan.png").read_bytes() == (
-        root / "gans" / "seed0" / "dcgan" / "samples.png"
+        root / "runs" / "seed0" / "dcgan" / "gan_samples.png"
     ).read_bytes()
 
 
@@ -391,3 +423,121 @@ def test_module_entry_point(tmp_path: Path) -> None:
     proc = run_module("imbalance_gan.report", str(make_multirun(tmp_path)), timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == str(tmp_path / "report.md")
+
+
+# --- honest evaluation ---------------------------------------------------------------------------
+
+
+def test_zero_variance_comparison_has_no_p_and_is_left_out_of_holm() -> None:
+    base = [0.90, 0.91, 0.92]
+    rows = [
+        {"scenario": s, "seed": i, "m": v}
+        for s, values in (
+            ("original", base),
+            ("shifted", [v + 0.01 for v in base]),  # the same difference on every seed
+            ("noisy", [0.95, 0.93, 0.99]),
+        )
+        for i, v in enumerate(values)
+    ]
+    shifted, noisy = compare_to_baseline(rows, metrics=("m",))
+    assert shifted["scenario"] == "shifted" and not shifted["tested"] and "p_holm" not in shifted
+    assert math.isnan(shifted["p_value"])
+    # Holm over one test: the adjusted p is the raw one
+    assert noisy["tested"] and noisy["p_holm"] == pytest.approx(noisy["p_value"])
+
+
+def _classic_study(root: Path) -> Path:
+    """Two classic fixes: `oversample` wins on the test set, `affine` on validation."""
+    known = {
+        "original": ([0.96] * 3, [0.94, 0.95, 0.93]),
+        "oversample": ([0.99] * 3, [0.99, 0.985, 0.995]),
+        "affine": ([0.97] * 3, [0.96, 0.965, 0.955]),
+        "dcgan": ([0.98] * 3, [0.97, 0.98, 0.975]),
+    }
+    val = {"original": 0.9, "oversample": 0.95, "affine": 0.99, "dcgan": 0.97}
+    family = {"affine": "classic"}
+    for seed in SEEDS:
+        for scenario in known:
+            gan = root / "gans" / f"seed{seed}" if scenario == "dcgan" else None
+            _metrics_json(
+                root / "runs" / f"seed{seed}" / scenario,
+                scenario,
+                seed,
+                gan,
+                family=family.get(scenario),
+                val_recall=val[scenario] + seed / 1000,
+                collapsed=seed == 1 and scenario == "dcgan",
+                known=known,
+            )
+    return root
+
+
+def test_generators_are_compared_with_the_classic_fix_best_on_validation(tmp_path: Path) -> None:
+    rows, _, _ = collect_runs(_classic_study(tmp_path))
+    assert best_classic(rows, "val/recall_c0") == "affine"  # not oversample, the test-set best
+    out = compare_to_best_classic(rows, [("test/recall_c0", "val/recall_c0")])
+    assert [(c["scenario"], c["baseline"]) for c in out] == [("dcgan", "affine")]
+    dcgan = [r["test/recall_c0"] for r in rows if r["scenario"] == "dcgan"]
+    affine = [r["test/recall_c0"] for r in rows if r["scenario"] == "affine"]
+    assert out[0]["p_value"] == pytest.approx(sps.ttest_rel(dcgan, affine).pvalue)
+    named = compare_to_best_classic(rows, [("test/recall_c0", "val/recall_c0")], "oversample")
+    assert named[0]["baseline"] == "oversample" and named[0]["chosen_on"].startswith("config")
+    text = write_report(tmp_path).read_text()
+    assert "## Generators vs the best classic fix" in text
+    assert "| dcgan | affine | validation val/recall_c0 |" in text
+
+
+def test_study_baseline_is_honoured(tmp_path: Path) -> None:
+    root = make_study(tmp_path)
+    (root / "study.json").write_text(
+        json.dumps({"seeds": list(SEEDS), "scenarios": list(KNOWN), "baseline": "oversample"})
+    )
+    text = write_report(root).read_text()
+    assert "## Paired comparison vs oversample" in text
+    assert "| original | class-0 F1 |" in text  # original is now compared, not the baseline
+
+
+def test_a_collapsed_generator_is_marked_in_results_and_report(tmp_path: Path) -> None:
+    root = _classic_study(tmp_path)
+    write_report(root)
+    _, results = _read_csv(root / "results.csv")
+    flags = {(r["scenario"], r["seed"]): r["gan/collapsed"] for r in results if r["gan"]}
+    assert flags == {("dcgan", "0"): "False", ("dcgan", "1"): "True", ("dcgan", "2"): "False"}
+    text = (root / "report.md").read_text()
+    assert "| dcgan ⚠ collapsed GAN (1/3 seeds) |" in text
+    assert "- dcgan, seed 1: recall 0.010 < selection.recall_floor=0.3" in text
+
+
+def test_bounded_and_discrete_quantities_get_no_t_interval_outside_their_range() -> None:
+    rows = [
+        {"scenario": "x", "seed": i, "test/recall_c0": v, "gan/best_epoch": e, "eval/fd_test": f}
+        for i, (v, e, f) in enumerate([(0.99, 10, 5.0), (0.70, 60, 9.0), (0.999, 90, 7.0)])
+    ]
+    (s,) = summarize(rows)
+    # the t-interval of the recalls would reach past 1: no interval, the seeds instead
+    assert s["test/recall_c0/ci_low"] is None and s["test/recall_c0/seeds"] == [0.99, 0.70, 0.999]
+    assert s["gan/best_epoch/ci_low"] is None  # discrete: never a t-interval
+    assert s["eval/fd_test/ci_low"] == pytest.approx(_t_interval([5.0, 9.0, 7.0])[1])
+
+
+def test_no_absolute_path_in_any_report_file(tmp_path: Path) -> None:
+    root, out = _classic_study(tmp_path / "study"), tmp_path / "out"
+    write_report(root, out)
+    for path in out.rglob("*"):
+        if path.suffix in (".md", ".csv"):
+            assert str(tmp_path) not in path.read_text(), path.name
+
+
+def test_several_minority_classes_are_reported_with_their_mean(tmp_path: Path) -> None:
+    for seed in SEEDS:
+        for scenario in ("original", "oversample"):
+            _metrics_json(tmp_path / f"{scenario}{seed}", scenario, seed, minority=(3, 5))
+    rows, _, minority = collect_runs(tmp_path)
+    assert minority == [3, 5]
+    assert rows[0]["test/recall_minority"] == pytest.approx(
+        (rows[0]["test/recall_c3"] + rows[0]["test/recall_c5"]) / 2
+    )
+    text = write_report(tmp_path).read_text()
+    assert "rare classes 3, 5" in text and "minority mean recall" in text
+    assert (tmp_path / "figures" / "minority_metrics.png").is_file()
+    assert not (tmp_path / "figures" / "class0_metrics.png").exists()

@@ -41,6 +41,7 @@ class ClassifierModule(pl.LightningModule):
         # running sums for the epoch's mean loss (kept across a mid-epoch resume's missing hooks)
         self._loss_sum = torch.zeros(())
         self._loss_n = 0
+        self.val_metrics: dict = {}
         self.test_metrics: dict = {}
         self.test_probs: torch.Tensor | None = None
         self.test_targets: torch.Tensor | None = None
@@ -90,6 +91,7 @@ class ClassifierModule(pl.LightningModule):
         probs, target = self._gather()
         metrics = classification_metrics(probs, target, prefix="val")
         metrics["val/loss"] = F.nll_loss(probs.clamp_min(1e-12).log(), target).item()
+        self.val_metrics = metrics
         self.log_dict({k: v for k, v in scalar_view(metrics).items() if "_c" not in k})
 
     def on_test_epoch_start(self) -> None:

@@ -122,15 +122,32 @@ class ImbalancedDataModule(pl.LightningDataModule):
         self._prepared = True
         return self
 
+    #: the names of the splits; anything else is refused (never silently the test set)
+    SPLITS = ("train", "val", "test")
+
+    def minority_split(
+        self, split: str = "train", classes: Sequence[int] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Real images (in [-1, 1]) and labels of the minority classes in ``split``: ``train``
+        (the real training part, no added data), ``val`` or ``test``."""
+        self.prepare()
+        tensors = {
+            "train": (self.train_x, self.train_y),
+            "val": (self.val_x, self.val_y),
+            "test": (self.test_x, self.test_y),
+        }
+        if split not in tensors:
+            raise ValueError(f"unknown split {split!r}; choose one of {list(self.SPLITS)}")
+        x, y = tensors[split]
+        classes = self.minority if classes is None else list(classes)
+        mask = torch.isin(y, torch.tensor(classes, dtype=y.dtype))
+        return x[mask], y[mask]
+
     def minority_images(
         self, split: str = "train", classes: Sequence[int] | None = None
     ) -> torch.Tensor:
-        """Real images of the minority classes in ``split`` (``train`` or ``test``), in [-1, 1]."""
-        self.prepare()
-        classes = self.minority if classes is None else list(classes)
-        x, y = (self.train_x, self.train_y) if split == "train" else (self.test_x, self.test_y)
-        mask = torch.isin(y, torch.tensor(classes, dtype=y.dtype))
-        return x[mask]
+        """Real images of the minority classes in ``split`` (see :meth:`minority_split`)."""
+        return self.minority_split(split, classes)[0]
 
     def add_training_data(self, images: torch.Tensor, labels: torch.Tensor) -> None:
         """Append extra training examples (float in [-1, 1] or uint8); never touches val or test."""

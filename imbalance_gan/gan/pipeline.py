@@ -24,7 +24,7 @@ from imbalance_gan.gan.selection import Selector, load_or_train_feature_net
 from imbalance_gan.reporting import record
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import atomic_write, torch_save
-from imbalance_gan.runtime.resilience import check_checkpoint
+from imbalance_gan.runtime.resilience import check_checkpoint, resumed_seconds
 from imbalance_gan.runtime.trainer import Timer, build_trainer, hardware, save_config, seed_all
 
 log = logging.getLogger("imbalance_gan.gan")
@@ -78,6 +78,22 @@ def as_synthetic(
     return to_uint8(fake[order].cpu()), labels
 
 
+def quality_floor_misses(evaluation: dict[str, float], cfg_sel: DictConfig) -> list[str]:
+    """Why the chosen generator is below the quality floor (empty: it is not)."""
+    misses = []
+    if evaluation["eval/recall"] < float(cfg_sel.recall_floor):
+        misses.append(
+            f"recall {evaluation['eval/recall']:.3f} < selection.recall_floor={cfg_sel.recall_floor}"
+            " (the samples cover little of the real class: mode collapse)"
+        )
+    if evaluation["eval/minority_share"] < float(cfg_sel.minority_share_floor):
+        misses.append(
+            f"only {evaluation['eval/minority_share']:.3f} of the samples look like their class "
+            f"to the feature network (< selection.minority_share_floor={cfg_sel.minority_share_floor})"
+        )
+    return misses
+
+
 def train_gan(cfg: DictConfig, out: Path, dm: ImbalancedDataModule | None = None) -> dict:
     """Check ``cfg.gan``, then train it into ``out`` (see :func:`fit_and_generate`)."""
     if dm is None:
@@ -110,8 +126,8 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
     feature_net = load_or_train_feature_net(
         dm, cfg.data, cfg.selection, Path(cfg.paths.artifact_dir)
     )
-    real_train = dm.minority_images("train")
-    selector = Selector(feature_net, real_train, k=cfg.selection.pr_k)
+    real_train, real_labels = dm.minority_split("train")
+    selector = Selector(feature_net, real_train, real_labels, k=cfg.selection.pr_k)
 
     seed_all(cfg.seed)
     model = build_gan(cfg, dm.minority)
@@ -140,6 +156,7 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
     if resume:
         check_checkpoint(last, model)
     trainer.fit(model, datamodule=gan_data, ckpt_path=str(last) if resume else None)
+    earlier_attempts_s = resumed_seconds(trainer)
 
     if not trainer.is_global_zero:  # DDP: rank 0 generates and writes
         return {SELECTION_SCORE: select.best_score}
@@ -149,7 +166,10 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
     model.to(trainer.strategy.root_device)
     per_class = int(cfg.gan.num_synthetic)
     fake = model.sample(per_class * len(dm.minority), dm.minority, seed=cfg.seed + 1)
-    evaluation = selector.evaluate(fake, dm.minority_images("test").to(fake.device))
+    # sample() cycles the labels over the classes
+    fake_labels = torch.tensor(dm.minority).repeat(per_class)
+    held_out, held_out_labels = dm.minority_split("test")  # reported only, after the choice
+    evaluation = selector.evaluate(fake, fake_labels, held_out, held_out_labels, seed=cfg.seed)
     images, labels = as_synthetic(fake, dm.minority, per_class)
     torch_save(out / "synthetic.pt", {"images": images, "labels": labels})
     grid = sample_grid(model, classes, seed=cfg.seed)
@@ -163,17 +183,13 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
         score_history=select.history,
         minority=dm.minority,
         real_minority_train=len(real_train),
+        collapse_reasons=quality_floor_misses(evaluation, cfg.selection),
         device=str(trainer.strategy.root_device),
         hardware=hardware(),
-        wall_time_s=round(timer.elapsed, 2),
+        wall_time_s=round(timer.elapsed + earlier_attempts_s, 2),
     )
-    if run["eval/recall"] < float(cfg.selection.recall_floor):
-        log.warning(
-            "recall %.3f of the chosen checkpoint is below selection.recall_floor=%s: the generator "
-            "may have collapsed onto a few modes",
-            run["eval/recall"],
-            cfg.selection.recall_floor,
-        )
+    if run["collapsed"]:
+        log.warning("%s is below the quality floor: %s", cfg.gan.name, run["collapse_reason"])
     record.write(out, run)  # last: marks the run finished
     log.info(
         "%s: best epoch %d, fd_train %.3f, fd_test %.3f, precision %.3f, recall %.3f (%.0fs)",

@@ -108,3 +108,31 @@ def precision_recall(
     precision = _coverage(fake, real, real_radii, chunk_size)
     recall = _coverage(real, fake, fake_radii, chunk_size)
     return precision, recall
+
+
+@torch.no_grad()
+def nearest_distances(queries: Tensor, support: Tensor, chunk_size: int = 1000) -> Tensor:
+    """Distance from each query row to its nearest support row: [N]."""
+    return torch.cat(
+        [torch.cdist(chunk, support).min(dim=1).values for chunk in queries.split(chunk_size)]
+    )
+
+
+@torch.no_grad()
+def copy_statistics(
+    fake: Tensor, train: Tensor, held_out: Tensor, quantile: float = 0.05
+) -> tuple[float, float]:
+    """How close generated samples sit to the training set, against fresh real samples.
+
+    Features [N, D] of generated, training and held-out real images of one class. A generated
+    sample is a *near-copy* when its distance to the nearest training sample is below the
+    ``quantile`` of the held-out real samples' nearest-training distances. Returns the number
+    of near-copies and the median of the generated samples' nearest-training distances divided
+    by that of the held-out ones (1: as novel as fresh real data; near 0: copies). A generator
+    that behaves like fresh real data has about ``quantile`` of its samples below the line.
+    """
+    d_fake = nearest_distances(fake.double(), train.double())
+    d_held = nearest_distances(held_out.double(), train.double())
+    line = torch.quantile(d_held, quantile)
+    ratio = (d_fake.median() / d_held.median().clamp_min(1e-12)).item()
+    return float((d_fake < line).sum().item()), ratio

@@ -19,6 +19,7 @@ from imbalance_gan.data import ImbalancedDataModule, TensorLoader
 from imbalance_gan.gan.cache import build_once, config_hash, data_key
 from imbalance_gan.gan.quality import (
     FeatureExtractor,
+    copy_statistics,
     extract_features,
     frechet_distance_features,
     precision_recall,
@@ -87,12 +88,29 @@ def load_or_train_feature_net(
 
 
 class Selector:
-    """Scores generated images against the training split's real minority images."""
+    """Scores generated images against the training split's real minority images; after the
+    choice, reports quality against held-out real ones.
 
-    def __init__(self, feature_net: nn.Module, train_minority: torch.Tensor, k: int = 3) -> None:
+    ``feature_net`` is a classifier with ``features(x)`` (trained on the imbalanced training
+    split only); its features are the space of every distance here, its predictions say which
+    class a generated image looks like.
+    """
+
+    def __init__(
+        self,
+        feature_net: nn.Module,
+        train_minority: torch.Tensor,
+        train_labels: torch.Tensor | None = None,
+        k: int = 3,
+    ) -> None:
         self.extractor = FeatureExtractor(feature_net)
         self.k = int(k)
         self.real_train = extract_features(self.extractor, train_minority)
+        self.train_labels = (
+            torch.zeros(len(train_minority), dtype=torch.int64)
+            if train_labels is None
+            else train_labels.cpu()
+        )
 
     def to(self, device: torch.device) -> Selector:
         self.extractor.to(device)
@@ -102,17 +120,67 @@ class Selector:
     def features(self, images: torch.Tensor) -> torch.Tensor:
         return extract_features(self.extractor, images)
 
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """The feature network's class for each image: int64 [N] (on the CPU)."""
+        net = self.extractor.classifier
+        was_training = net.training
+        net.eval()
+        device = self.real_train.device
+        try:
+            return torch.cat(
+                [net(b.to(device)).argmax(dim=1).cpu() for b in images.split(batch_size)]
+            )
+        finally:
+            net.train(was_training)
+
     def score(self, fake: torch.Tensor) -> float:
         """The selection score: Frechet distance to the training minority images (lower is better)."""
         return frechet_distance_features(self.real_train, self.features(fake))
 
-    def evaluate(self, fake: torch.Tensor, test_minority: torch.Tensor) -> dict[str, float]:
-        """Reported, never used for choice: distance to the test minority and precision/recall."""
-        fake_f = self.features(fake)
-        test_f = self.features(test_minority)
-        precision, recall = precision_recall(test_f, fake_f, k=self.k)
+    def evaluate(
+        self,
+        fake: torch.Tensor,
+        fake_labels: torch.Tensor,
+        held_out: torch.Tensor,
+        held_out_labels: torch.Tensor,
+        seed: int = 0,
+    ) -> dict[str, float]:
+        """Reported, never used for choice: quality of ``fake`` against held-out real images.
+
+        Like for like: the train-side and held-out-side Fréchet distances use the same generated
+        set and real sets of the same size (the held-out set is subsampled to the training
+        set's size); precision and recall use equally many generated and real samples.
+        ``eval/minority_share`` is the share of generated images the feature network assigns
+        to the class they were generated for; ``copy/*`` compares each generated image's
+        distance to its nearest training image with that of held-out real images (see
+        :func:`copy_statistics`).
+        """
+        fake_labels, held_out_labels = fake_labels.cpu(), held_out_labels.cpu()
+        fake_f, held_f = self.features(fake), self.features(held_out)
+        n = min(len(self.real_train), len(held_f), len(fake_f))
+        g = torch.Generator().manual_seed(int(seed))
+        held_n = held_f[torch.randperm(len(held_f), generator=g)[:n].to(held_f.device)]
+        fake_n = fake_f[torch.randperm(len(fake_f), generator=g)[:n].to(fake_f.device)]
+        precision, recall = precision_recall(held_n, fake_n, k=self.k)
+        near, ratios = 0.0, []
+        for c in sorted(set(fake_labels.tolist())):
+            train_c = self.real_train[self.train_labels.to(self.real_train.device) == c]
+            held_c = held_f[held_out_labels.to(held_f.device) == c]
+            if len(train_c) and len(held_c) > 1:
+                count, ratio = copy_statistics(
+                    fake_f[fake_labels.to(fake_f.device) == c], train_c, held_c
+                )
+                near += count
+                ratios.append(ratio)
         return {
-            "eval/fd_test": frechet_distance_features(test_f, fake_f),
+            "eval/fd_train": frechet_distance_features(self.real_train, fake_f),
+            "eval/fd_test": frechet_distance_features(held_n, fake_f),
             "eval/precision": precision,
             "eval/recall": recall,
+            "eval/n_real": n,
+            "eval/n_fake": len(fake_f),
+            "eval/minority_share": (self.predict(fake) == fake_labels).double().mean().item(),
+            "copy/near_share": near / len(fake_f),
+            "copy/nn_ratio": min(ratios) if ratios else float("nan"),
         }

@@ -10,6 +10,7 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob, Override
@@ -90,17 +91,32 @@ def _planned(root: Path, study: dict) -> tuple[list[tuple[Any, Any]], str]:
     return read_sweep_plan(root), "missing: no metrics.json (run unfinished or killed)"
 
 
-def _failure(rec: dict, run_dir: Path | None, error: str) -> dict[str, Any]:
+def _failure(rec: dict, run_dir: str | None, error: str) -> dict[str, Any]:
     return {
         "scenario": rec.get("scenario", "?"),
         "seed": rec.get("seed", "?"),
         "error": error,
-        "run_dir": "" if run_dir is None else str(run_dir),
+        "run_dir": run_dir or "",
     }
 
 
-def collect_runs(root: str | Path, minority_class: int = 0) -> tuple[list[dict], list[dict]]:
-    """Find classify runs at any depth under ``root``: (one flat row per run, failed runs).
+def minority_of(records: Sequence[dict]) -> list[int]:
+    """The minority classes of a set of classify records (a ``full`` run, which cuts nothing,
+    has none and does not count); several different sets are an error."""
+    found = {tuple(r.get("minority_classes") or ()) for r in records} - {()}
+    if len(found) > 1:
+        sets = ", ".join(str(list(f)) for f in sorted(found))
+        raise UserError(
+            f"runs with different minority classes ({sets}); report one setting at a time"
+        )
+    return list(found.pop()) if found else [0]
+
+
+def collect_runs(
+    root: str | Path, minority: Sequence[int] | None = None
+) -> tuple[list[dict], list[dict], list[int]]:
+    """Find classify runs at any depth under ``root``: (one flat row per run, failed runs, the
+    minority classes: ``minority``, or else the runs' own).
 
     Failures are ``failed.json`` files, unreadable ``metrics.json`` files, and runs that
     ``study.json`` (or else a sweep's ``multirun.yaml``) plans but that left no file. A failure
@@ -108,20 +124,25 @@ def collect_runs(root: str | Path, minority_class: int = 0) -> tuple[list[dict],
     one (experiment, scenario, seed) are an error.
     """
     root = Path(root)
-    rows, failures, finished_dirs = [], [], set()
+    finished, failures, finished_dirs = [], [], set()
     for path in sorted(root.rglob(record.RECORD_FILE)):
         try:
             rec = record.read(path)
         except record.RecordError as err:
-            failures.append(_failure({}, path.parent, str(err)))
+            failures.append(_failure({}, _relative(path.parent, root), str(err)))
             continue
-        if rec.get("kind") != "classify":
-            continue
+        if rec.get("kind") == "classify":
+            finished.append((rec, path.parent))
+    minority = list(minority) if minority is not None else minority_of([r for r, _ in finished])
+    rows = []
+    for rec, run_dir in finished:
         try:
-            rows.append(record.to_row(rec, path.parent, minority_class))
-            finished_dirs.add(path.parent)
+            rows.append(record.to_row(rec, run_dir, _relative(run_dir, root), minority))
+            finished_dirs.add(run_dir)
         except (KeyError, IndexError, TypeError, ValueError) as err:
-            failures.append(_failure(rec, path.parent, f"malformed metrics.json: {err!r}"))
+            failures.append(
+                _failure(rec, _relative(run_dir, root), f"malformed metrics.json: {err!r}")
+            )
     for path in sorted(root.rglob(record.FAILURE_FILE)):
         if path.parent in finished_dirs:
             continue
@@ -130,7 +151,7 @@ def collect_runs(root: str | Path, minority_class: int = 0) -> tuple[list[dict],
         except record.RecordError as err:
             rec = {"kind": "classify", "error": str(err)}
         if rec.get("kind") == "classify":
-            failures.append(_failure(rec, path.parent, str(rec.get("error", "?"))))
+            failures.append(_failure(rec, _relative(path.parent, root), str(rec.get("error", "?"))))
     _check_unique(rows)
     done = {(r["scenario"], r["seed"]) for r in rows}
     failures = [f for f in failures if (f["scenario"], f["seed"]) not in done]
@@ -143,7 +164,15 @@ def collect_runs(root: str | Path, minority_class: int = 0) -> tuple[list[dict],
     rank = _scenario_rank(study.get("scenarios") or SCENARIO_ORDER)
     rows.sort(key=lambda r: (rank(r["scenario"]), r["seed"]))
     failures.sort(key=lambda f: (rank(str(f["scenario"])), str(f["seed"])))
-    return rows, failures
+    return rows, failures, minority
+
+
+def _relative(path: Path, root: Path) -> str:
+    """``path`` as the report names it: relative to the report's root, never absolute."""
+    try:
+        return path.relative_to(root).as_posix() or "."
+    except ValueError:
+        return path.name
 
 
 def _scenario_rank(order: Sequence[str]):
@@ -174,40 +203,51 @@ def _by_scenario(rows: Sequence[dict]) -> dict[str, list[dict]]:
     return groups
 
 
-def summarize(rows: Sequence[dict], metrics: Sequence[str] | None = None) -> list[dict]:
-    """One row per scenario: n_seeds and ``<metric>/mean``, ``/ci_low``, ``/ci_high`` (95%, t).
+SUMMARY_STATS = ("mean", "ci_low", "ci_high")
 
+
+def summarize(rows: Sequence[dict], metrics: Sequence[str] | None = None) -> list[dict]:
+    """One row per scenario: n_seeds, ``<metric>/mean``, ``/ci_low``, ``/ci_high`` (95%, t)
+    and ``<metric>/seeds`` (the per-seed values, in seed order).
+
+    A discrete quantity (:data:`record.DISCRETE`), or a bounded one whose t-interval leaves
+    [0, 1], gets no interval (``ci_low``/``ci_high`` are None): show its seeds instead.
     ``metrics`` defaults to every metric-path column (``test/...``, ``gan/...``) the rows carry.
     """
     if metrics is None:
-        metrics = list(dict.fromkeys(k for r in rows for k in r if "/" in k))
+        metrics = [
+            k
+            for k in dict.fromkeys(k for r in rows for k in r if "/" in k)
+            if any(is_number(r.get(k)) for r in rows)
+        ]
     out = []
     for scenario, group in _by_scenario(rows).items():
         row: dict[str, Any] = {"scenario": scenario, "n_seeds": len({r["seed"] for r in group})}
         for name in metrics:
-            values = [r[name] for r in group if is_number(r.get(name))]
-            if values:
-                stats = zip(("mean", "ci_low", "ci_high"), mean_ci(values), strict=True)
-                row.update({f"{name}/{s}": v for s, v in stats})
+            values = [
+                r[name] for r in sorted(group, key=lambda r: r["seed"]) if is_number(r.get(name))
+            ]
+            if not values:
+                continue
+            mean, low, high = mean_ci(values)
+            if name in record.DISCRETE or (
+                record.is_bounded(name) and is_number(low) and (low < 0 or high > 1)
+            ):
+                low = high = None
+            row.update({f"{name}/mean": mean, f"{name}/ci_low": low, f"{name}/ci_high": high})
+            row[f"{name}/seeds"] = values
         out.append(row)
     return out
 
 
 def summary_columns(summary: Sequence[dict]) -> list[str]:
     """Columns of summary.csv: scenario, n_seeds, then ``<metric>/mean|ci_low|ci_high``."""
-    return ["scenario", "n_seeds", *dict.fromkeys(c for s in summary for c in s if "/" in c)]
+    names = dict.fromkeys(c for s in summary for c in s if c.endswith(SUMMARY_STATS))
+    return ["scenario", "n_seeds", *names]
 
 
-def compare_to_baseline(
-    rows: Sequence[dict],
-    baseline: str = "original",
-    metrics: Sequence[str] = ("test/f1_c0", "test/recall_c0"),
-) -> list[dict]:
-    """Paired (by seed) difference scenario - baseline per metric; [] without baseline runs.
-
-    Each dict: scenario, baseline, metric, mean_diff, low, high, p_value, n, tested (n >= 3) and,
-    when tested, p_holm (Holm-adjusted over all tested comparisons in the list).
-    """
+def _paired(rows: Sequence[dict], baseline: str, metrics: Sequence[str]) -> list[dict]:
+    """Paired (by seed) differences scenario - baseline, per metric; no Holm yet."""
     base = {r["seed"]: r for r in rows if r["scenario"] == baseline}
     if not base:
         return []
@@ -225,8 +265,57 @@ def compare_to_baseline(
             ]
             result = paired_difference([a for a, _ in pairs], [b for _, b in pairs])
             out.append({"scenario": scenario, "baseline": baseline, "metric": metric, **result})
-            out[-1]["tested"] = result["n"] >= MIN_PAIRS_FOR_TEST
-    tested = [c for c in out if c["tested"]]
+            # a zero-variance difference has no p-value (nan): no test, left out of Holm
+            out[-1]["tested"] = result["n"] >= MIN_PAIRS_FOR_TEST and is_number(result["p_value"])
+    return out
+
+
+def _holm(comparisons: list[dict]) -> list[dict]:
+    tested = [c for c in comparisons if c["tested"]]
     for c, p in zip(tested, holm([c["p_value"] for c in tested]), strict=True):
         c["p_holm"] = p
-    return out
+    return comparisons
+
+
+def compare_to_baseline(
+    rows: Sequence[dict],
+    baseline: str = "original",
+    metrics: Sequence[str] = ("test/f1_c0", "test/recall_c0"),
+) -> list[dict]:
+    """Paired (by seed) difference scenario - baseline per metric; [] without baseline runs.
+
+    Each dict: scenario, baseline, metric, mean_diff, low, high, p_value, n, tested (n >= 3 and
+    a p-value exists) and, when tested, p_holm (Holm-adjusted over the tested comparisons).
+    """
+    return _holm(_paired(rows, baseline, metrics))
+
+
+def best_classic(rows: Sequence[dict], val_metric: str) -> str | None:
+    """The classic scenario (``family: classic``) with the highest mean ``val_metric`` over its
+    seeds: a choice made on the validation split, never on the test set. None without one."""
+    means = {
+        scenario: float(np.mean(values))
+        for scenario, group in _by_scenario(rows).items()
+        if group[0].get("family") == "classic"
+        and (values := [r[val_metric] for r in group if is_number(r.get(val_metric))])
+    }
+    return max(means, key=means.__getitem__) if means else None
+
+
+def compare_to_best_classic(
+    rows: Sequence[dict], metrics: Sequence[tuple[str, str]], named: str | None = None
+) -> list[dict]:
+    """Each generative scenario against the best classic one, per (test metric, validation
+    metric) pair: the classic scenario ``named`` in config, or else the one with the best mean
+    validation metric. Dicts as :func:`compare_to_baseline`'s, plus ``chosen_on``; Holm runs
+    over every tested comparison in the list."""
+    out = []
+    for test_metric, val_metric in metrics:
+        best = named or best_classic(rows, val_metric)
+        if best is None:
+            continue
+        group = [r for r in rows if r.get("family") == "generative" or r["scenario"] == best]
+        for c in _paired(group, best, (test_metric,)):
+            c["chosen_on"] = "config (study.best_classic)" if named else f"validation {val_metric}"
+            out.append(c)
+    return _holm(out)

@@ -11,12 +11,13 @@ from imbalance_gan.reporting import record
 from imbalance_gan.reporting.aggregate import (
     collect_runs,
     compare_to_baseline,
+    compare_to_best_classic,
     read_study,
     summarize,
     summary_columns,
 )
 from imbalance_gan.reporting.figures import write_figures
-from imbalance_gan.reporting.markdown import render_report, results_table
+from imbalance_gan.reporting.markdown import collapsed_counts, render_report, results_table
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import write_text
 
@@ -32,16 +33,17 @@ def _write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> Path
 
 
 def build_report(
-    root: str | Path, out_dir: str | Path | None = None, minority_class: int = 0
+    root: str | Path, out_dir: str | Path | None = None, minority: Sequence[int] | None = None
 ) -> tuple[Path, str, list[dict]]:
     """Write results.csv, summary.csv, report.md and figures/ into out_dir (default: root).
 
+    ``minority``: the classes to report on; by default the runs' own minority classes.
     Returns report.md's path, the results table (markdown) and the failed or missing runs.
     """
-    root, k = Path(root), minority_class
+    root = Path(root)
     if not root.is_dir():
         raise UserError(f"no such directory: {root}")
-    rows, failures = collect_runs(root, k)
+    rows, failures, minority = collect_runs(root, minority)
     if not rows:
         extra = f" ({len(failures)} failed, e.g. {failures[0]['error']})" if failures else ""
         raise UserError(f"no finished classify runs (metrics.json) under {root}{extra}")
@@ -51,18 +53,27 @@ def build_report(
             f"runs of several experiments under {root} ({', '.join(experiments)}); "
             "report one experiment at a time"
         )
+    study = read_study(root)
+    baseline = study.get("baseline") or "original"
     out = Path(out_dir) if out_dir is not None else root
-    summary = summarize(rows, record.numeric_columns(k))
-    comparisons = compare_to_baseline(rows, metrics=(f"test/f1_c{k}", f"test/recall_c{k}"))
-    _write_csv(out / "results.csv", rows, record.run_columns(k))
+    summary = summarize(rows, record.numeric_columns(minority))
+    test_metrics, val_metrics = record.key_metrics(minority), record.key_metrics(minority, "val")
+    comparisons = compare_to_baseline(rows, baseline, test_metrics)
+    best = compare_to_best_classic(
+        rows, list(zip(test_metrics, val_metrics, strict=True)), study.get("best_classic")
+    )
+    _write_csv(out / "results.csv", rows, record.run_columns(minority))
     _write_csv(out / "summary.csv", summary, summary_columns(summary))
-    figures = write_figures(rows, summary, out, k)
-    text = render_report(root, read_study(root), rows, summary, comparisons, failures, figures, k)
-    return write_text(out / "report.md", text), results_table(summary, k), failures
+    figures = write_figures(rows, summary, out, minority, baseline)
+    text = render_report(
+        study, rows, summary, comparisons, best, failures, figures, minority, baseline
+    )
+    table = results_table(summary, minority, collapsed_counts(rows))
+    return write_text(out / "report.md", text), table, failures
 
 
 def write_report(
-    root: str | Path, out_dir: str | Path | None = None, minority_class: int = 0
+    root: str | Path, out_dir: str | Path | None = None, minority: Sequence[int] | None = None
 ) -> Path:
     """Write the report files; returns report.md's path."""
-    return build_report(root, out_dir, minority_class)[0]
+    return build_report(root, out_dir, minority)[0]

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from imbalance_gan.reporting.record import score_history
+from imbalance_gan.reporting.record import GAN_SAMPLES, key_metrics, score_history
 from imbalance_gan.runtime.files import atomic_write
 
 #: One GAN run's selection history: (seed, epochs, scores, chosen epoch or None).
@@ -101,23 +101,25 @@ def write_figures(
     rows: Sequence[dict],
     summary: Sequence[dict],
     out_dir: str | os.PathLike,
-    minority_class: int = 0,
+    minority: Sequence[int] = (0,),
     baseline: str = "original",
 ) -> list[tuple[str, str]]:
     """Write every report figure under ``out_dir/figures``: (caption, path relative to out_dir)."""
-    out_dir, k = Path(out_dir), minority_class
+    out_dir = Path(out_dir)
     made: list[tuple[str, str]] = []
 
     def add(caption: str, name: str) -> Path:
         made.append((caption, f"figures/{name}"))
         return out_dir / "figures" / name
 
-    recall, f1 = f"test/recall_c{k}", f"test/f1_c{k}"
+    f1, recall = key_metrics(minority)
+    who = f"Class-{minority[0]}" if len(minority) == 1 else "Minority-mean"
+    stem = f"class{minority[0]}" if len(minority) == 1 else "minority"
     class_metrics(
         summary,
-        {recall: f"class-{k} recall", f1: f"class-{k} F1"},
-        f"Class-{k} recall and F1 per scenario: mean ± 95% CI (Student t) over seeds",
-        add(f"Class-{k} recall and F1 per scenario (mean, 95% CI)", "class0_metrics.png"),
+        {recall: f"{who} recall", f1: f"{who} F1"},
+        f"{who} recall and F1 per scenario: mean ± 95% CI (Student t) over seeds",
+        add(f"{who} recall and F1 per scenario (mean, 95% CI)", f"{stem}_metrics.png"),
     )
     for scenario in _confusion_scenarios(summary, f1, baseline):
         runs = [r for r in rows if r["scenario"] == scenario]
@@ -139,7 +141,7 @@ def write_figures(
     if histories:
         gan_selection(histories, add("GAN selection score over training", "gan_selection.png"))
     for gan, run in _first_seed_per_gan(rows).items():
-        samples = Path(run["gan_dir"]) / "samples.png"
+        samples = run["path"] / GAN_SAMPLES
         if samples.is_file():
             data = samples.read_bytes()
             atomic_write(

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from imbalance_gan.reporting.aggregate import MIN_PAIRS_FOR_TEST, is_number
 from imbalance_gan.reporting.record import (
     GAN_EVAL,
+    GAN_EVAL_SIZES,
     MACRO_METRICS,
     SELECTION_SCORE,
+    gan_metrics,
     metric_names,
 )
 
@@ -46,18 +47,34 @@ LABELS = {
 }
 
 _RESULTS_NOTE = (
-    "Test set. Mean ± half-width of the 95% Student-t interval over "
-    "seeds; a single seed shows the mean only."
+    "Test set. Mean ± half-width of the 95% Student-t interval over seeds; a single seed shows "
+    "the mean only. Where that interval would leave [0, 1] the per-seed values are shown instead "
+    "(`mean (seeds: a / b / c)`). A scenario marked ⚠ used a generator below the quality floor "
+    "(see GAN quality)."
+)
+_P_NOTE = (
+    "95% Student-t interval of the mean difference; p from a paired t-test "
+    "(`scipy.stats.ttest_rel`); the Holm-adjusted p accounts for the {n} test(s) in this table. "
+    "With fewer than {min_pairs} paired seeds no test is possible. When every seed shows the same "
+    "difference (a metric that moves in steps, such as recall on a thousand images, can do that "
+    "on a few seeds by chance) the variance is zero and the t-test is undefined: no p is given "
+    "and the comparison is left out of Holm."
 )
 
 
-def _fmt(s: dict, name: str, digits: int = 4) -> str:
+def _fmt(s: dict | None, name: str, digits: int = 4) -> str:
+    """Mean ± CI half-width; the per-seed values where there is no interval but several seeds."""
+    if s is None:
+        return "—"
     mean, low, high = (s.get(f"{name}/{x}", math.nan) for x in ("mean", "ci_low", "ci_high"))
     if not is_number(mean):
         return "—"
-    if not is_number(low):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {(high - low) / 2:.{digits}f}"
+    if is_number(low) and is_number(high):
+        return f"{mean:.{digits}f} ± {(high - low) / 2:.{digits}f}"
+    seeds = s.get(f"{name}/seeds") or []
+    if len(seeds) > 1:
+        return f"{mean:.{digits}f} (seeds: {' / '.join(f'{v:.{digits}f}' for v in seeds)})"
+    return f"{mean:.{digits}f}"
 
 
 def _p(p: float) -> str:
@@ -72,16 +89,41 @@ def _table(header: Sequence[str], body: Sequence[Sequence[Any]]) -> str:
 def _label(name: str) -> str:
     if name in LABELS:
         return LABELS[name]
-    stem, _, cls = name.removeprefix("test/").rpartition("_c")
-    return f"class-{cls} {'F1' if stem == 'f1' else stem}"
+    split, _, metric = name.partition("/")
+    stem, _, cls = metric.rpartition("_")
+    stem = "F1" if stem == "f1" else stem
+    who = "minority mean" if cls == "minority" else f"class-{cls.removeprefix('c')}"
+    return f"{who} {stem}" + (" (validation)" if split == "val" else "")
 
 
-def results_table(summary: Sequence[dict], k: int) -> str:
+def collapsed_counts(rows: Sequence[dict]) -> dict[str, tuple[int, int]]:
+    """Scenario -> (seeds whose generator is below the quality floor, seeds with a generator)."""
+    out: dict[str, tuple[int, int]] = {}
+    for r in rows:
+        if r.get("gan"):
+            bad, n = out.get(r["scenario"], (0, 0))
+            out[r["scenario"]] = (bad + bool(r.get("gan/collapsed")), n + 1)
+    return out
+
+
+def _name(scenario: str, collapsed: dict[str, tuple[int, int]]) -> str:
+    bad, n = collapsed.get(scenario, (0, 0))
+    return f"{scenario} ⚠ collapsed GAN ({bad}/{n} seeds)" if bad else scenario
+
+
+def results_table(
+    summary: Sequence[dict],
+    minority: Sequence[int],
+    collapsed: dict[str, tuple[int, int]] | None = None,
+) -> str:
     """The results table: one row per scenario, mean ± CI half-width of each test metric."""
-    names = metric_names(k)
+    names = metric_names(minority)
     return _table(
         ["scenario", "n seeds", *map(_label, names)],
-        [[s["scenario"], s["n_seeds"], *(_fmt(s, m) for m in names)] for s in summary],
+        [
+            [_name(s["scenario"], collapsed or {}), s["n_seeds"], *(_fmt(s, m) for m in names)]
+            for s in summary
+        ],
     )
 
 
@@ -89,7 +131,7 @@ def _duration(seconds: float) -> str:
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min ({seconds:,.0f} s)"
 
 
-def _protocol(root: Path, study: dict, rows: Sequence[dict]) -> list[str]:
+def _protocol(study: dict, rows: Sequence[dict], minority: Sequence[int]) -> list[str]:
     def values(key: str) -> str:
         return ", ".join(sorted({str(r[key]) for r in rows if r.get(key)})) or "not recorded"
 
@@ -106,8 +148,9 @@ def _protocol(root: Path, study: dict, rows: Sequence[dict]) -> list[str]:
     lines = [
         "## Protocol",
         "",
-        f"- Source: {len(rows)} finished classify runs under `{root}`",
+        f"- Source: {len(rows)} finished classify runs (`run_dir` in results.csv)",
         f"- Experiment profile: {study.get('experiment') or values('experiment')}",
+        f"- Minority class(es): {', '.join(map(str, minority))}",
         f"- Classifier epochs: {values('epochs')}",
         f"- Seeds: {', '.join(map(str, seeds))} (n = {len(seeds)})",
         f"- Scenarios: {', '.join(dict.fromkeys(r['scenario'] for r in rows))}",
@@ -121,15 +164,17 @@ def _protocol(root: Path, study: dict, rows: Sequence[dict]) -> list[str]:
     return lines + ([f"  - {d}" for d in study["deviations"]] or ["  none listed"])
 
 
-def _comparison(comparisons: Sequence[dict]) -> list[str]:
-    lines = ["## Paired comparison vs original", ""]
-    if not comparisons:
-        return lines + ["No `original` runs, or no other scenario: nothing to compare."]
+def _comparison_table(comparisons: Sequence[dict], with_baseline: bool = False) -> list[str]:
     body = []
     for c in comparisons:
         ci = f"[{c['low']:+.4f}, {c['high']:+.4f}]" if is_number(c["low"]) else "—"
         if not c["tested"]:
-            verdict, p, p_holm = f"no test (n<{MIN_PAIRS_FOR_TEST})", "—", "—"
+            why = (
+                "no test (same difference on every seed)"
+                if c["n"] >= MIN_PAIRS_FOR_TEST
+                else (f"no test (n<{MIN_PAIRS_FOR_TEST})")
+            )
+            verdict, p, p_holm = why, "—", "—"
         else:
             p, p_holm = _p(c["p_value"]), _p(c["p_holm"])
             verdict = (
@@ -140,35 +185,49 @@ def _comparison(comparisons: Sequence[dict]) -> list[str]:
                 else "yes (not after Holm)"
             )
         diff = f"{c['mean_diff']:+.4f}" if is_number(c["mean_diff"]) else "—"
-        body.append([c["scenario"], _label(c["metric"]), c["n"], diff, ci, p, p_holm, verdict])
-    n_tests = sum(c["tested"] for c in comparisons)
+        base = [c["baseline"], c.get("chosen_on", "")] if with_baseline else []
+        body.append(
+            [c["scenario"], *base, _label(c["metric"]), c["n"], diff, ci, p, p_holm, verdict]
+        )
+    header = ["scenario", *(["compared with", "chosen on"] if with_baseline else []), "metric"]
+    header += ["n pairs", "mean diff", "95% CI", "p", "Holm p", "significant at 0.05"]
+    note = _P_NOTE.format(n=sum(c["tested"] for c in comparisons), min_pairs=MIN_PAIRS_FOR_TEST)
+    return [note, "", _table(header, body)]
+
+
+def _comparison(comparisons: Sequence[dict], baseline: str) -> list[str]:
+    lines = [f"## Paired comparison vs {baseline}", ""]
+    if not comparisons:
+        return lines + [f"No `{baseline}` runs, or no other scenario: nothing to compare."]
     return lines + [
-        "Difference scenario − original on the same seed (only seeds present in both). "
-        "95% Student-t interval of the mean difference; p from a paired t-test "
-        f"(`scipy.stats.ttest_rel`). The Holm-adjusted p accounts for the {n_tests} tests in "
-        f"this table. With fewer than {MIN_PAIRS_FOR_TEST} paired seeds no test is possible. "
-        "When every seed shows the same difference the variance is zero: p is then 1 for a "
-        "zero difference, 0 otherwise.",
+        f"Difference scenario − {baseline} on the same seed (only seeds present in both; the "
+        "baseline is `study.baseline`).",
         "",
-        _table(
-            [
-                "scenario",
-                "metric",
-                "n pairs",
-                "mean diff",
-                "95% CI",
-                "p",
-                "Holm p",
-                "significant at 0.05",
-            ],
-            body,
-        ),
+        *_comparison_table(comparisons),
     ]
 
 
-def _published(summary: Sequence[dict], k: int) -> list[str]:
+def _best_classic(comparisons: Sequence[dict]) -> list[str]:
+    lines = ["## Generators vs the best classic fix", ""]
+    if not comparisons:
+        return lines + [
+            "No generative scenario, or no classic one (oversample, weighted, affine, smote), "
+            "in these runs: nothing to compare."
+        ]
+    return lines + [
+        "The question this tool asks: does a generator beat the best simple fix? For each metric "
+        "the best classic scenario is the one with the highest mean of that metric on the "
+        "*validation* split (or the one named in `study.best_classic`); the test set chooses "
+        "nothing. Difference generator − that scenario on the same seed.",
+        "",
+        *_comparison_table(comparisons, with_baseline=True),
+    ]
+
+
+def _published(summary: Sequence[dict], minority: Sequence[int]) -> list[str]:
     ours = {s["scenario"]: s for s in summary}
-    columns = [c if k == 0 or c in MACRO_METRICS else None for c in PUBLISHED_COLUMNS]
+    same_minority = list(minority) == [0]
+    columns = [c if same_minority or c in MACRO_METRICS else None for c in PUBLISHED_COLUMNS]
     body = []
     for scenario, values in PUBLISHED.items():
         body.append(
@@ -183,33 +242,61 @@ def _published(summary: Sequence[dict], k: int) -> list[str]:
         "",
         "Single run each, no seeds or intervals (shared/reference/original-study-facts.md). "
         f"A later run beside the original notebooks gave accuracy {later}: the two published "
-        "runs differ by more than the scenarios do.",
+        "runs differ by more than the scenarios do. A generator of ours marked ⚠ in the results "
+        "is below the quality floor: its row measures a broken generator, not the study's.",
         "",
         _table(["scenario", "source", *map(_label, PUBLISHED_COLUMNS)], body),
     ]
 
 
+def _sizes(rows: Sequence[dict]) -> str:
+    sizes = {
+        tuple(gan_metrics(r["record"]).get(k) for k in GAN_EVAL_SIZES) for r in rows if r.get("gan")
+    }
+    known = sorted(s for s in sizes if None not in s)
+    text = " or ".join(f"{real} real and {fake:,} generated" for real, fake in known)
+    return text or "(sizes not recorded)"
+
+
 def _gan_quality(summary: Sequence[dict], rows: Sequence[dict]) -> list[str]:
     gans = {r["scenario"]: r["gan"] for r in rows if r.get("gan")}
+    if not gans:
+        return ["## GAN quality", "", "No GAN scenarios in these runs."]
+    collapsed = collapsed_counts(rows)
+    columns = (SELECTION_SCORE, *GAN_EVAL)
     body = [
         [
             s["scenario"],
             gans[s["scenario"]],
             s["n_seeds"],
-            _fmt(s, "gan/best_epoch", 1),
-            *(_fmt(s, c) for c in (SELECTION_SCORE, *GAN_EVAL)),
+            _fmt(s, "gan/best_epoch", 0),
+            *(_fmt(s, c, 3) for c in columns),
+            f"{collapsed[s['scenario']][0]}/{collapsed[s['scenario']][1]}",
         ]
         for s in summary
         if s["scenario"] in gans
     ]
-    if not body:
-        return ["## GAN quality", "", "No GAN scenarios in these runs."]
+    reasons = [
+        f"- {r['scenario']}, seed {r['seed']}: {r['gan/collapse_reason']}"
+        for r in rows
+        if r.get("gan/collapsed")
+    ]
     return [
         "## GAN quality",
         "",
-        f"Mean ± 95% CI over seeds. `{SELECTION_SCORE}`: the Fréchet distance used to pick the "
-        "best epoch (train side, lower is better); `eval/fd_test`: the same distance to the test "
-        "set; `eval/precision` / `eval/recall`: fidelity and coverage of the samples.",
+        f"Mean ± 95% CI over seeds (per-seed values where an interval would mislead). "
+        f"`{SELECTION_SCORE}`: the Fréchet distance, in the feature space of a CNN trained on the "
+        "imbalanced training split, that picked the best epoch (`selection.num_samples` samples against the "
+        "training minority; lower is better). Like for like, for the samples the scenario used: "
+        f"`eval/fd_train` and `eval/fd_test` compare the same generated set with real sets of the "
+        f"same size (training minority; test minority subsampled to that size): {_sizes(rows)} "
+        "images. `eval/precision` / `eval/recall` (fidelity / coverage, test side) use equally "
+        "many real and generated images. `eval/minority_share`: share of samples the feature CNN "
+        "puts in the class they were generated for. Copy detection: `copy/near_share` is the "
+        "share of samples closer to a training image than 95% of held-out real images are "
+        "(a generator as novel as fresh real data scores about 0.05; copies score near 1); "
+        "`copy/nn_ratio`: median nearest-training distance of the samples over that of held-out "
+        "real images (1: as novel as real data; near 0: copies).",
         "",
         _table(
             [
@@ -217,10 +304,19 @@ def _gan_quality(summary: Sequence[dict], rows: Sequence[dict]) -> list[str]:
                 "GAN",
                 "n seeds",
                 "best epoch",
-                f"`{SELECTION_SCORE}` (selection)",
-                *(f"`{c}`" for c in GAN_EVAL),
+                *(f"`{c}`" for c in columns),
+                "collapsed (seeds)",
             ],
             body,
+        ),
+        "",
+        *(
+            [
+                "Below the quality floor (`selection.recall_floor`, `selection.minority_share_floor`):",
+                *reasons,
+            ]
+            if reasons
+            else ["Every generator is above the quality floor."]
         ),
     ]
 
@@ -247,26 +343,35 @@ def _failed(failures: Sequence[dict]) -> list[str]:
 
 
 def render_report(
-    root: Path,
     study: dict,
     rows: Sequence[dict],
     summary: Sequence[dict],
     comparisons: Sequence[dict],
+    best_classic: Sequence[dict],
     failures: Sequence[dict],
     figures: Sequence[tuple[str, str]],
-    k: int,
+    minority: Sequence[int],
+    baseline: str = "original",
 ) -> str:
-    """The text of report.md; ``figures`` are (caption, relative path) pairs, k the minority class."""
+    """The text of report.md; ``figures`` are (caption, relative path) pairs."""
+    classes = ", ".join(map(str, minority))
     sections = (
-        _protocol(root, study, rows),
-        ["## Results", "", _RESULTS_NOTE, "", results_table(summary, k)],
-        _comparison(comparisons),
-        _published(summary, k),
+        _protocol(study, rows, minority),
+        [
+            "## Results",
+            "",
+            _RESULTS_NOTE,
+            "",
+            results_table(summary, minority, collapsed_counts(rows)),
+        ],
+        _best_classic(best_classic),
+        _comparison(comparisons, baseline),
+        _published(summary, minority),
         _gan_quality(summary, rows),
         _failed(failures),
         ["## Figures", ""] + [f"![{c}]({p})\n" for c, p in figures],
     )
-    return "\n".join(
-        [f"# Imbalanced MNIST: does synthetic data help the rare class {k}?", ""]
-        + [line for section in sections for line in [*section, ""]]
+    title = (
+        f"# Does synthetic data help the rare class{'es' if len(minority) > 1 else ''} {classes}?"
     )
+    return "\n".join([title, ""] + [line for section in sections for line in [*section, ""]])

@@ -26,8 +26,18 @@ ERROR_LOG = "error.log"
 
 #: the GAN selection score (train side, lower is better)
 SELECTION_SCORE = "selection/fd_train"
-#: what a GAN run reports of its chosen checkpoint, against the test set (never used to choose)
-GAN_EVAL = ("eval/fd_test", "eval/precision", "eval/recall")
+#: what a GAN run reports of its chosen checkpoint (never used to choose; see Selector.evaluate)
+GAN_EVAL = (
+    "eval/fd_train",
+    "eval/fd_test",
+    "eval/precision",
+    "eval/recall",
+    "eval/minority_share",
+    "copy/near_share",
+    "copy/nn_ratio",
+)
+#: the sizes behind GAN_EVAL: real images per side, and generated images
+GAN_EVAL_SIZES = ("eval/n_real", "eval/n_fake")
 #: classifier test metrics: scalars, and per-class lists (flattened to ``<name>_c<k>``)
 MACRO_METRICS = ("test/accuracy", "test/f1_macro", "test/auroc_macro", "test/balanced_accuracy")
 PER_CLASS = ("precision", "recall", "f1")
@@ -40,6 +50,17 @@ GAN_COLUMNS = {
     **{name: name for name in GAN_EVAL},
     "wall_time_s": "gan/wall_time_s",
 }
+
+
+#: quantities that only take whole values: shown per seed, never with a t-interval
+DISCRETE = ("gan/best_epoch",)
+#: unbounded GAN quantities (distances, ratios, seconds); every other metric lies in [0, 1]
+UNBOUNDED = (SELECTION_SCORE, "eval/fd_train", "eval/fd_test", "copy/nn_ratio", "gan/wall_time_s")
+
+
+def is_bounded(name: str) -> bool:
+    """True for a metric that lies in [0, 1] (accuracy, recall, shares, ...)."""
+    return name not in UNBOUNDED and name not in DISCRETE
 
 
 class RecordError(ValueError):
@@ -56,11 +77,13 @@ def gan_record(
     score_history: list[tuple[int, float]],
     minority: list[int],
     real_minority_train: int,
+    collapse_reasons: list[str],
     device: str,
     hardware: str,
     wall_time_s: float,
 ) -> dict[str, Any]:
-    """The record of a GAN run: its chosen epoch, scores and what it generated."""
+    """The record of a GAN run: its chosen epoch, scores and what it generated. A generator
+    below the quality floor (``collapse_reasons`` not empty) is marked ``collapsed``."""
     return {
         "kind": "gan",
         "gan": cfg.gan.name,
@@ -69,7 +92,9 @@ def gan_record(
         "epochs": int(cfg.gan.max_epochs),
         "best_epoch": best_epoch,
         SELECTION_SCORE: selection_score,
-        **{name: evaluation[name] for name in GAN_EVAL},
+        **{name: evaluation[name] for name in (*GAN_EVAL, *GAN_EVAL_SIZES)},
+        "collapsed": bool(collapse_reasons),
+        "collapse_reason": "; ".join(collapse_reasons) or None,
         "score_history": score_history,
         "num_synthetic": int(cfg.gan.num_synthetic),
         "minority_classes": minority,
@@ -80,10 +105,15 @@ def gan_record(
     }
 
 
+#: the GAN's sample grid, copied into each classify run that used the GAN
+GAN_SAMPLES = "gan_samples.png"
+
+
 def gan_run_info(entry: Path, gan: dict[str, Any]) -> dict[str, Any]:
-    """What a classify record keeps of the GAN run whose samples it used."""
+    """What a classify record keeps of the GAN run whose samples it used; ``dir`` is the
+    cache entry relative to ``paths.artifact_dir`` (no machine's path in a record)."""
     return {
-        "dir": str(entry),
+        "dir": f"{entry.parent.name}/{entry.name}",
         "gan": gan["gan"],
         "metrics": {k: v for k, v in gan.items() if k != "hardware"},
     }
@@ -102,11 +132,15 @@ def classify_record(
     hardware: str,
     wall_time_s: float,
     metrics: dict[str, Any],
+    val_metrics: dict[str, Any],
 ) -> dict[str, Any]:
-    """The record of a classify run: what it trained on and every test metric."""
+    """The record of a classify run: what it trained on, every test metric, and the same
+    metrics on the validation split for the checkpoint tested (for choices between scenarios).
+    """
     return {
         "kind": "classify",
         "scenario": cfg.scenario.name,
+        "family": cfg.scenario.family,
         "seed": int(cfg.seed),
         "experiment": cfg.get("experiment"),
         "dataset": cfg.data.dataset,
@@ -121,6 +155,7 @@ def classify_record(
         "hardware": hardware,
         "wall_time_s": wall_time_s,
         "metrics": metrics,
+        "val_metrics": val_metrics,
     }
 
 
@@ -154,63 +189,105 @@ def read(path: Path) -> dict[str, Any]:
     return value
 
 
-def metric_names(minority_class: int = 0) -> tuple[str, ...]:
-    """The test-metric columns: macro metrics, then the minority class's precision/recall/F1."""
-    return MACRO_METRICS + tuple(f"test/{m}_c{minority_class}" for m in PER_CLASS)
+def metric_names(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
+    """The test-metric columns: macro metrics, each minority class's precision/recall/F1 and,
+    with several minority classes, their means (``test/recall_minority``)."""
+    per_class = tuple(f"test/{m}_c{k}" for k in minority for m in PER_CLASS)
+    means = tuple(f"test/{m}_minority" for m in PER_CLASS) if len(minority) > 1 else ()
+    return MACRO_METRICS + per_class + means
 
 
-def run_columns(minority_class: int = 0) -> tuple[str, ...]:
+def key_metrics(minority: Sequence[int] = (0,), split: str = "test") -> tuple[str, ...]:
+    """The minority metrics scenarios are compared on: F1 and recall of the one minority class,
+    or their means over several."""
+    suffix = f"c{minority[0]}" if len(minority) == 1 else "minority"
+    return (f"{split}/f1_{suffix}", f"{split}/recall_{suffix}")
+
+
+def run_columns(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
     """Columns of results.csv, in order."""
-    k = minority_class
     return (
         "scenario",
+        "family",
         "seed",
         "experiment",
         *RUN_FIELDS,
-        *metric_names(k),
-        f"n_real_c{k}",
-        f"n_added_c{k}",
+        *metric_names(minority),
+        *key_metrics(minority, "val"),
+        *(f"n_real_c{k}" for k in minority),
+        *(f"n_added_c{k}" for k in minority),
         "gan",
         *GAN_COLUMNS.values(),
+        "gan/collapsed",
+        "gan/collapse_reason",
         "gan_dir",
         "run_dir",
     )
 
 
-def numeric_columns(minority_class: int = 0) -> tuple[str, ...]:
+def numeric_columns(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
     """The columns of a row that are aggregated over seeds (metric paths)."""
-    return (*metric_names(minority_class), *GAN_COLUMNS.values())
+    return (*metric_names(minority), *key_metrics(minority, "val"), *GAN_COLUMNS.values())
 
 
 def _num(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def to_row(record: dict[str, Any], run_dir: Path, k: int) -> dict[str, Any]:
-    """A classify record as one flat row of results (class ``k``'s per-class metrics).
+def _class_metrics(metrics: dict[str, Any], split: str, minority: Sequence[int]) -> dict:
+    out = {
+        f"{split}/{m}_c{k}": float(metrics[f"{split}/{m}"][k]) for k in minority for m in PER_CLASS
+    }
+    if len(minority) > 1:
+        for m in PER_CLASS:
+            values = [out[f"{split}/{m}_c{k}"] for k in minority]
+            out[f"{split}/{m}_minority"] = sum(values) / len(values)
+    return out
 
-    The row also carries the record itself under ``"record"`` (not a CSV column) for figures.
+
+def to_row(
+    record: dict[str, Any], path: Path, run_dir: str, minority: Sequence[int]
+) -> dict[str, Any]:
+    """A classify record as one flat row of results (per-class metrics of the ``minority``
+    classes). ``path`` is the run's folder, ``run_dir`` its name in the report (relative).
+
+    The row also carries the record (``"record"``) and ``path``, not CSV columns, for figures.
     """
     metrics, counts = record["metrics"], record.get("train_counts") or {}
-    row: dict[str, Any] = {"scenario": str(record["scenario"]), "seed": int(record["seed"])}
-    row["experiment"] = record.get("experiment")
+    row: dict[str, Any] = {
+        "scenario": str(record["scenario"]),
+        "family": record.get("family"),
+        "seed": int(record["seed"]),
+        "experiment": record.get("experiment"),
+    }
     for key in RUN_FIELDS:
         row[key] = record.get(key)
     row.update({name: _num(metrics.get(name)) for name in MACRO_METRICS})
-    row.update({f"test/{m}_c{k}": float(metrics[f"test/{m}"][k]) for m in PER_CLASS})
-    row[f"n_real_c{k}"] = counts["real"][k] if "real" in counts else None
-    row[f"n_added_c{k}"] = counts["added"][k] if "added" in counts else None
+    row.update(_class_metrics(metrics, "test", minority))
+    if record.get("val_metrics"):
+        val = _class_metrics(record["val_metrics"], "val", minority)
+        row.update({name: val[name] for name in key_metrics(minority, "val")})
+    for k in minority:
+        row[f"n_real_c{k}"] = counts["real"][k] if "real" in counts else None
+        row[f"n_added_c{k}"] = counts["added"][k] if "added" in counts else None
     gan = record.get("gan_run")
     if gan:
         row["gan"] = gan.get("gan")
         row.update({col: _num(gan["metrics"].get(key)) for key, col in GAN_COLUMNS.items()})
+        row["gan/collapsed"] = gan["metrics"].get("collapsed")
+        row["gan/collapse_reason"] = gan["metrics"].get("collapse_reason")
         row["gan_dir"] = gan.get("dir")
-    row["run_dir"] = str(run_dir)
-    row["record"] = record
+    row["run_dir"] = run_dir
+    row["record"] = record  # not CSV columns: for figures
+    row["path"] = Path(path)
     return row
+
+
+def gan_metrics(record: dict[str, Any]) -> dict[str, Any]:
+    """The GAN run's record kept in a classify record ({} when the scenario used no GAN)."""
+    return (record.get("gan_run") or {}).get("metrics") or {}
 
 
 def score_history(record: dict[str, Any]) -> Sequence[tuple[int, float]]:
     """The selection score per scored epoch of the GAN behind a classify record ([] if none)."""
-    gan = record.get("gan_run") or {}
-    return [tuple(h) for h in (gan.get("metrics") or {}).get("score_history") or []]
+    return [tuple(h) for h in gan_metrics(record).get("score_history") or []]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,12 @@ def set_rng_state(state: dict) -> None:
 
 
 class ResumeCallback(pl.Callback):
-    """Saves the random state with every checkpoint, and turns SIGTERM/SIGINT into a checkpoint
-    at the next step boundary followed by :class:`Preempted`."""
+    """Saves the random state and the run's time so far with every checkpoint, and turns
+    SIGTERM/SIGINT into a checkpoint at the next step boundary followed by :class:`Preempted`.
+
+    ``resumed_s`` is the time earlier attempts of a resumed run had spent up to their last
+    checkpoint (0 for a fresh run), so wall times add up across interruptions.
+    """
 
     def __init__(self, ckpt_path: Path) -> None:
         self.ckpt_path = Path(ckpt_path)
@@ -64,12 +69,16 @@ class ResumeCallback(pl.Callback):
         # tests provoke a real SIGTERM at an exact step with this variable
         self._self_signal_at = int(os.environ.get("IMBALANCE_GAN_SIGTERM_AT_STEP", "0"))
         self._batches = 0
+        self._started = time.perf_counter()
+        self.resumed_s = 0.0
 
     def state_dict(self) -> dict:
-        return {"rng": rng_state()}
+        elapsed = self.resumed_s + time.perf_counter() - self._started
+        return {"rng": rng_state(), "elapsed_s": elapsed}
 
     def load_state_dict(self, state: dict) -> None:
         set_rng_state(state["rng"])
+        self.resumed_s = float(state.get("elapsed_s", 0.0))
 
     def _handler(self, signum: int, frame: Any) -> None:
         self.requested = signum
@@ -111,6 +120,11 @@ class ResumeCallback(pl.Callback):
             f"{name} received: checkpoint saved to {self.ckpt_path}; run the same "
             "command with resume=true to continue"
         )
+
+
+def resumed_seconds(trainer: pl.Trainer) -> float:
+    """Seconds earlier attempts of this run spent before the checkpoint it resumed from."""
+    return sum(cb.resumed_s for cb in trainer.callbacks if isinstance(cb, ResumeCallback))
 
 
 def check_checkpoint(path: Path, module: torch.nn.Module) -> None:

@@ -11,6 +11,7 @@ from imbalance_gan.data import ImbalancedDataModule
 from imbalance_gan.gan.pipeline import cached_gan
 from imbalance_gan.reporting import record
 from imbalance_gan.runtime.errors import UserError
+from imbalance_gan.runtime.files import atomic_write
 
 
 def load_synthetic(
@@ -49,8 +50,13 @@ def synthetic_for_scenario(
     cfg: DictConfig, dm: ImbalancedDataModule
 ) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """The GAN scenario's synthetic images (uint8), labels, and what the run record keeps of the
-    GAN run."""
+    GAN run. The GAN's sample grid is copied into the run's folder, so the run shows what it
+    trained on without the cache."""
     entry = cached_gan(cfg, dm)
+    samples = entry / "samples.png"
+    if samples.is_file():
+        data = samples.read_bytes()
+        atomic_write(Path(cfg.paths.output_dir) / record.GAN_SAMPLES, lambda f: f.write(data))
     images, labels = load_synthetic(
         entry / "synthetic.pt", dm.num_classes, dm.image_shape, dm.minority
     )
