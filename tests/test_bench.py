@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -72,4 +73,23 @@ def test_smoke_run_writes_every_promised_key_as_a_number(tmp_path):
             value = r[name][key]
             assert isinstance(value, float | int) and math.isfinite(value) and value > 0, key
     assert "peak_rss_mb" in r and r["peak_rss_mb"] is None  # --smoke skips the RSS run
-    assert "PASS" in done.stdout or "FAIL" in done.stdout
+    # the printed table states each target's value and verdict, and they agree with the JSON
+    lines = {ln[:30].strip(): ln[30:].split() for ln in done.stdout.splitlines() if len(ln) > 30}
+    for label, section, key, target, at_most in _targets():
+        value = (r[section] if section else r)[key]
+        printed = lines[label]
+        if value is None:
+            assert printed == ["-", "skipped"], label
+            continue
+        ok = value <= target if at_most else value >= target
+        assert float(printed[0]) == round(value, 3), label
+        assert printed[1] == ("PASS" if ok else "FAIL"), label
+
+
+def _targets() -> list[tuple]:
+    spec = importlib.util.spec_from_file_location(
+        "throughput", ROOT / "benchmarks" / "throughput.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.TARGETS

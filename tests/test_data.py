@@ -154,3 +154,37 @@ def test_ddp_shards_split_each_epoch_without_overlap():
 def test_impossible_settings_name_the_key(kwargs, message):
     with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
         ImbalancedDataModule(root=str(DATA), **kwargs).prepare()
+
+
+def test_minority_split_names_each_split_and_refuses_others(mnist_dm):
+    dm = mnist_dm
+    for split, y in (("train", dm.train_y), ("val", dm.val_y), ("test", dm.test_y)):
+        x, labels = dm.minority_split(split)
+        assert len(x) == len(labels) == int((y == 0).sum()) and set(labels.tolist()) == {0}
+    assert len(dm.minority_images("val")) == 30  # 10% of the 300 zeros
+    with pytest.raises(ValueError, match="unknown split 'validation'"):
+        dm.minority_images("validation")
+
+
+def test_the_test_set_is_reachable_only_from_the_test_path():
+    dm = ImbalancedDataModule(root=str(DATA), seed=0).prepare()
+    dm.test_x = torch.full_like(dm.test_x, float("nan"))  # poisoned: any use shows as a NaN
+    views = [dm, dm.with_training(32, classes=[0]), dm.with_training(64, class_balanced=True)]
+    for view in views:
+        for loader in (view.train_dataloader(), view.val_dataloader()):
+            assert not any(torch.isnan(batch[0]).any() for batch in loader)
+    for split in ("train", "val"):
+        assert not torch.isnan(dm.minority_images(split)).any()
+    assert torch.isnan(next(iter(dm.test_dataloader()))[0]).all()
+    assert torch.isnan(dm.minority_images("test")).all()
+
+
+def test_gan_view_trains_on_its_classes_with_balanced_draws():
+    dm = ImbalancedDataModule(root=str(DATA), seed=0).prepare()
+    zeros = dm.with_training(32, classes=[0]).train_dataloader()
+    assert len(zeros) == 9 and set(torch.cat([y for _, y in zeros]).tolist()) == {0}  # 270 zeros
+    balanced = dm.with_training(4096, class_balanced=True).train_dataloader()
+    counts = torch.bincount(torch.cat([y for _, y in balanced]), minlength=10).double()
+    # every class drawn about equally often, although zeros are 1 in 180 images
+    assert (counts / counts.sum() - 0.1).abs().max() < 0.01
+    assert dm.batch_size == 256 and dm.train_classes is None  # the original is untouched

@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 
 import pytest
+import pytorch_lightning as pl
 import torch
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
+from torch import nn
 
 from imbalance_gan.classifier.pipeline import classify
-from imbalance_gan.data import datamodule_from_config
+from imbalance_gan.data import TensorLoader, datamodule_from_config
+from imbalance_gan.data.datamodule import to_unit_range
 from imbalance_gan.gan import cache
-from imbalance_gan.gan.pipeline import train_gan
+from imbalance_gan.gan.module import GANModule
+from imbalance_gan.gan.pipeline import as_synthetic, quality_floor_misses, train_gan
+from imbalance_gan.nets import DCGANDiscriminator, DCGANGenerator
 
 from .conftest import make_cfg
 
@@ -31,26 +36,39 @@ def test_smoke_training_writes_every_artifact(gan, tmp_path):
     for key in (
         "best_epoch",
         "selection/fd_train",
+        "eval/fd_train",
         "eval/fd_test",
         "eval/precision",
         "eval/recall",
+        "eval/minority_share",
+        "copy/near_share",
+        "copy/nn_ratio",
         "wall_time_s",
         "score_history",
     ):
         assert key in saved
+    # the quality floor's rule, with its reason
+    below = saved["eval/recall"] < 0.3 or saved["eval/minority_share"] < 0.95
+    assert saved["collapsed"] is below and bool(saved["collapse_reason"]) is below
+    assert saved["eval/n_real"] == saved["eval/n_fake"] == 64  # like for like: equal sizes
     assert saved == json.loads(json.dumps(m))
     assert 1 <= saved["best_epoch"] <= 2
     assert saved["real_minority_train"] == 270
 
 
 def test_selection_uses_no_test_image(tmp_path):
-    """Replace the test set by noise: the selection scores and the chosen epoch must not change."""
-    cfg = make_cfg("train", ["gan=dcgan", "experiment=smoke"], tmp_path / "clean")
-    clean = train_gan(cfg, tmp_path / "clean")
+    """Replace the test set by noise: the selection scores and the chosen epoch must not change.
+
+    Each run has its own artifact dir, so the poisoned run trains its own feature network: one
+    trained on test images would change the scores."""
+    cfg = make_cfg("train", ["gan=dcgan", "experiment=smoke"], tmp_path / "clean" / "run")
+    clean = train_gan(cfg, tmp_path / "clean" / "run")
     dm = datamodule_from_config(cfg.data, cfg.gan.batch_size)
     dm.test_x = torch.rand(dm.test_x.shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    cfg2 = make_cfg("train", ["gan=dcgan", "experiment=smoke"], tmp_path / "poisoned")
-    poisoned = train_gan(cfg2, tmp_path / "poisoned", dm)
+    cfg2 = make_cfg("train", ["gan=dcgan", "experiment=smoke"], tmp_path / "poisoned" / "run")
+    assert cfg2.paths.artifact_dir != cfg.paths.artifact_dir
+    poisoned = train_gan(cfg2, tmp_path / "poisoned" / "run", dm)
+    assert (tmp_path / "poisoned" / "artifacts" / "feature_nets").is_dir()
     assert poisoned["score_history"] == clean["score_history"]
     assert poisoned["best_epoch"] == clean["best_epoch"]
     assert poisoned["eval/fd_test"] != clean["eval/fd_test"]  # the test set did change
@@ -102,3 +120,77 @@ def test_gan_scenario_trains_on_real_plus_synthetic(tmp_path):
         cfg.paths.output_dir = str(tmp_path / "run2")
     classify(cfg)
     assert (entry / "metrics.json").stat().st_mtime_ns == stamp
+
+
+def test_quality_floor_names_each_miss():
+    floor = OmegaConf.create({"recall_floor": 0.3, "minority_share_floor": 0.95})
+    good = {"eval/recall": 0.5, "eval/minority_share": 0.99}
+    assert quality_floor_misses(good, floor) == []
+    (miss,) = quality_floor_misses({**good, "eval/recall": 0.1}, floor)
+    assert "recall 0.100" in miss and "selection.recall_floor" in miss
+    both = quality_floor_misses({"eval/recall": 0.0, "eval/minority_share": 0.5}, floor)
+    assert len(both) == 2 and "selection.minority_share_floor" in both[1]
+
+
+class _LabelPainter(nn.Module):
+    """A 'generator' whose image is its label / 10 everywhere, to trace labels through."""
+
+    conditional = True
+    latent_dim = 4
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))
+
+    def forward(self, z, labels):
+        return (labels.float() / 10).view(-1, 1, 1, 1).expand(-1, 1, 28, 28) + 0 * self.w
+
+
+class _CountingAdam(torch.optim.Adam):
+    steps = 0
+
+    def step(self, closure=None):
+        type(self).steps += 1
+        return super().step(closure)
+
+
+def _module(generator, d_warmup_epochs=1, d_every=1):
+    d_opt = type("DCount", (_CountingAdam,), {"steps": 0})
+    g_opt = type("GCount", (_CountingAdam,), {"steps": 0})
+    module = GANModule(
+        generator=generator,
+        discriminator=DCGANDiscriminator(),
+        optimizer_g=lambda p: g_opt(p, lr=1e-4),
+        optimizer_d=lambda p: d_opt(p, lr=1e-4),
+        d_warmup_epochs=d_warmup_epochs,
+        d_every=d_every,
+    )
+    return module, g_opt, d_opt
+
+
+def test_discriminator_steps_follow_the_warmup_and_every_rule(tmp_path):
+    module, g_opt, d_opt = _module(DCGANGenerator(latent_dim=8), d_warmup_epochs=1, d_every=3)
+    x = torch.rand(48, 1, 28, 28) * 2 - 1
+    loader = TensorLoader((x, torch.zeros(48, dtype=torch.int64)), batch_size=8, shuffle=True)
+    trainer = pl.Trainer(
+        max_epochs=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(module, train_dataloaders=loader)
+    # 6 batches an epoch: D on all 6 in the warm-up epoch, then on batches 0 and 3 of each
+    assert d_opt.steps == 6 + 2 + 2
+    assert g_opt.steps == 3 * 6
+
+
+def test_conditional_samples_carry_the_label_they_were_generated_for():
+    module, _, _ = _module(_LabelPainter())
+    classes, per_class = [3, 7, 8], 5
+    fake = module.sample(per_class * len(classes), classes, seed=0)
+    images, labels = as_synthetic(fake, classes, per_class)
+    assert labels.tolist() == [3] * 5 + [7] * 5 + [8] * 5
+    painted = to_unit_range(images).mean(dim=(1, 2, 3))  # back to label / 10
+    assert torch.allclose(painted, labels.float() / 10, atol=0.01)

@@ -11,6 +11,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 
 from imbalance_gan.gan.quality import (
     FeatureExtractor,
+    copy_statistics,
     extract_features,
     frechet_distance_features,
     precision_recall,
@@ -113,3 +114,14 @@ def test_recall_drops_when_fake_covers_half_the_real_set() -> None:
 def test_precision_recall_rejects_k_too_large() -> None:
     with pytest.raises(ValueError, match="k must be"):
         precision_recall(torch.randn(3, 2), torch.randn(3, 2), k=3)
+
+
+def test_copy_statistics_tell_copies_from_fresh_samples() -> None:
+    train, held = _gaussian(300), _gaussian(300)
+    fresh = _gaussian(1000)
+    copies = train[torch.randint(0, 300, (1000,))] + 1e-6
+    near_fresh, ratio_fresh = copy_statistics(fresh, train, held)
+    near_copies, ratio_copies = copy_statistics(copies, train, held)
+    # fresh samples from the same distribution fall below the 5% line about 5% of the time
+    assert 0.01 < near_fresh / 1000 < 0.12 and 0.8 < ratio_fresh < 1.25
+    assert near_copies == 1000 and ratio_copies < 1e-3

@@ -44,8 +44,17 @@ def test_sigterm_mid_epoch_then_resume_matches_uninterrupted(uninterrupted, tmp_
     assert not (out / "metrics.json").exists()
     assert signal.getsignal(signal.SIGTERM) is not None  # handlers restored after the run
     monkeypatch.delenv("IMBALANCE_GAN_SIGTERM_AT_STEP")
-    classify(make_cfg("classify", [*RESUME_ARGS, "resume=true"], out))
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    (first_attempt_s,) = [s["elapsed_s"] for s in ckpt["callbacks"].values() if "elapsed_s" in s]
+    assert first_attempt_s > 0.25
+    cfg = make_cfg("classify", [*RESUME_ARGS, "resume=true"], out)
+    started = time.perf_counter()
+    classify(cfg)
+    second_attempt_s = time.perf_counter() - started
     assert _metrics(out) == uninterrupted
+    # the wall time adds the first attempt's time (up to its checkpoint) to the second's
+    wall = json.loads((out / "metrics.json").read_text())["wall_time_s"]
+    assert abs(wall - (first_attempt_s + second_attempt_s)) < 0.25
 
 
 @pytest.mark.slow
@@ -77,6 +86,8 @@ def test_sigterm_subprocess_exits_resumable_and_sigkill_resumes(uninterrupted, t
         time.sleep(0.05)
     p.send_signal(signal.SIGKILL)
     p.wait()
+    # killed mid-run, not after it finished: otherwise the resume below would prove nothing
+    assert p.returncode == -signal.SIGKILL and not (out / "metrics.json").exists()
     proc = run_module("imbalance_gan.classify", *RESUME_ARGS, "resume=true", f"hydra.run.dir={out}")
     assert proc.returncode == 0, proc.stderr[-1500:]
     assert _metrics(out) == uninterrupted

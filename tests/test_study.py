@@ -87,14 +87,13 @@ def test_one_failed_run_is_reported_and_the_others_finish(tmp_path):
     assert "smote" in report and "fail" in report.lower()
 
 
-def test_unknown_scenario_fails_before_any_run(tmp_path):
+@pytest.mark.parametrize(
+    "override",
+    ["study.scenarios=[original,bogus]", "study.baseline=bogus", "study.best_classic=bogus"],
+)
+def test_unknown_scenario_fails_before_any_run(override, tmp_path):
     out = tmp_path / "out"
-    proc = run_module(
-        "imbalance_gan.study",
-        "experiment=smoke",
-        "study.scenarios=[original,bogus]",
-        f"hydra.run.dir={out}",
-    )
+    proc = run_module("imbalance_gan.study", "experiment=smoke", override, f"hydra.run.dir={out}")
     assert proc.returncode == 2
     assert "bogus" in proc.stderr and "Traceback" not in proc.stderr
     assert not (out / "runs").exists()
