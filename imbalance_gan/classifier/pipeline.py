@@ -112,13 +112,16 @@ def classify(cfg: DictConfig) -> dict:
     )
     record.write(out, run)  # last: its presence marks a finished run
     m = model.test_metrics
+    per_class = ", ".join(
+        f"class-{k} precision {m['test/precision'][k]:.4f} recall {m['test/recall'][k]:.4f} "
+        f"f1 {m['test/f1'][k]:.4f}"
+        for k in dm.minority
+    )
     log.info(
-        "test accuracy %.4f, f1_macro %.4f, class-0 precision %.4f recall %.4f f1 %.4f (%.0fs)",
+        "test accuracy %.4f, f1_macro %.4f%s (%.0fs)",
         m["test/accuracy"],
         m["test/f1_macro"],
-        m["test/precision"][0],
-        m["test/recall"][0],
-        m["test/f1"][0],
+        f", {per_class}" if per_class else "",
         timer.elapsed,
     )
     return run
