@@ -69,6 +69,12 @@ def plan_runs(
                 run_cfg.paths.artifact_dir = str(Path(cfg.paths.artifact_dir).resolve())
                 run_cfg.resume = bool(cfg.resume)
             runs.append((seed, scenario, run_cfg))
+    named = cfg.study.get("best_classic")
+    family = next(r.scenario.get("family") for _, s, r in runs if s == named) if named else None
+    if named and family != "classic":
+        raise UserError(
+            f"study.best_classic={named} is not a classic scenario (its family: {family})"
+        )
     return runs
 
 
@@ -106,7 +112,9 @@ def study(cfg: DictConfig, overrides: list[str]) -> int:
         "deviations": list(cfg.get("deviations") or []),
         # where this machine keeps things is no part of the protocol (and no committed file
         # should carry a local path)
-        "overrides": [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "paths."))],
+        "overrides": [
+            o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "paths.", "data.root"))
+        ],
         "wall_time_s": previous.get("wall_time_s", 0.0),
     }
     write_json(root / "study.json", info)

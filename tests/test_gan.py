@@ -50,7 +50,8 @@ def test_smoke_training_writes_every_artifact(gan, tmp_path):
     # the quality floor's rule, with its reason
     below = saved["eval/recall"] < 0.3 or saved["eval/minority_share"] < 0.95
     assert saved["collapsed"] is below and bool(saved["collapse_reason"]) is below
-    assert saved["eval/n_real"] == saved["eval/n_fake"] == 64  # like for like: equal sizes
+    # like for like: 270 training zeros and as many test zeros; precision/recall on 64 of each
+    assert (saved["eval/n_real"], saved["eval/n_fake"], saved["eval/n_pr"]) == (270, 64, 64)
     assert saved == json.loads(json.dumps(m))
     assert 1 <= saved["best_epoch"] <= 2
     assert saved["real_minority_train"] == 270
@@ -99,6 +100,9 @@ def test_cache_key_follows_config_and_seed(tmp_path):
     other_seed = make_cfg("train", ["experiment=smoke", "seed=1"], tmp_path / "c")
     other_gan = make_cfg("train", ["experiment=smoke", "gan.optimizer_g.lr=0.001"], tmp_path / "d")
     assert cache.cache_key(base) == cache.cache_key(same)
+    # the quality floor labels a finished GAN; it does not change how one is trained
+    floor = make_cfg("train", ["experiment=smoke", "selection.recall_floor=0.9"], tmp_path / "e")
+    assert cache.cache_key(base) == cache.cache_key(floor)
     assert cache.cache_key(base) != cache.cache_key(other_seed)
     assert cache.cache_key(base) != cache.cache_key(other_gan)
 

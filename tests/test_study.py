@@ -88,13 +88,18 @@ def test_one_failed_run_is_reported_and_the_others_finish(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "override",
-    ["study.scenarios=[original,bogus]", "study.baseline=bogus", "study.best_classic=bogus"],
+    ("override", "message"),
+    [
+        ("study.scenarios=[original,bogus]", "bogus"),
+        ("study.baseline=bogus", "bogus"),
+        ("study.best_classic=bogus", "bogus"),
+        ("study.best_classic=dcgan", "not a classic scenario"),
+    ],
 )
-def test_unknown_scenario_fails_before_any_run(override, tmp_path):
+def test_unknown_scenario_fails_before_any_run(override, message, tmp_path):
     out = tmp_path / "out"
     proc = run_module("imbalance_gan.study", "experiment=smoke", override, f"hydra.run.dir={out}")
     assert proc.returncode == 2
-    assert "bogus" in proc.stderr and "Traceback" not in proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
     assert not (out / "runs").exists()
     shutil.rmtree(out, ignore_errors=True)

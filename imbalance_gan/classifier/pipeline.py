@@ -4,6 +4,7 @@ write the run record. Used by the ``classify`` and ``study`` commands."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -130,7 +131,12 @@ def classify(cfg: DictConfig) -> dict:
 def record_failure(cfg: DictConfig, err: BaseException) -> str:
     """Leave ``failed.json`` and ``error.log`` in the run's dir and log it; returns the one line."""
     out = cfg.paths.output_dir
-    message = record.write_failure(out, "classify", cfg.scenario.name, int(cfg.seed), err)
+    places = {
+        str(Path(out).resolve()): "<run dir>",
+        str(Path(cfg.paths.artifact_dir).resolve()): "<paths.artifact_dir>",
+        str(Path(cfg.data.root).resolve()): "<data.root>",
+    }
+    message = record.write_failure(out, "classify", cfg.scenario.name, int(cfg.seed), err, places)
     log.error(
         "%s seed %d failed: %s (traceback in %s/%s)",
         cfg.scenario.name,

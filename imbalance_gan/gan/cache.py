@@ -34,6 +34,8 @@ DATA_KEYS = (
 TRAINER_KEYS = ("limit_train_batches", "precision")
 #: the file whose presence marks a finished GAN entry
 GAN_MARKER = "metrics.json"
+#: selection keys that only label a finished GAN (the quality floor), not how it is trained
+LABEL_KEYS = ("recall_floor", "minority_share_floor")
 
 
 def config_hash(blob: dict) -> str:
@@ -54,7 +56,7 @@ def cache_key(cfg: DictConfig) -> str:
         {
             "data": data_key(cfg.data),
             "gan": resolved["gan"],
-            "selection": resolved["selection"],
+            "selection": {k: v for k, v in resolved["selection"].items() if k not in LABEL_KEYS},
             "trainer": {k: resolved["trainer"].get(k) for k in TRAINER_KEYS},
             "seed": resolved["seed"],
         }

@@ -148,39 +148,43 @@ class Selector:
     ) -> dict[str, float]:
         """Reported, never used for choice: quality of ``fake`` against held-out real images.
 
-        Like for like: the train-side and held-out-side Fréchet distances use the same generated
-        set and real sets of the same size (the held-out set is subsampled to the training
-        set's size); precision and recall use equally many generated and real samples.
-        ``eval/minority_share`` is the share of generated images the feature network assigns
-        to the class they were generated for; ``copy/*`` compares each generated image's
-        distance to its nearest training image with that of held-out real images (see
-        :func:`copy_statistics`).
+        Like for like: the train-side and held-out-side Fréchet distances compare the whole
+        generated set with real sets of the same size ``eval/n_real`` (the smaller of the two,
+        the other subsampled); precision and recall use ``eval/n_pr`` generated and as many
+        held-out real images. ``eval/minority_share`` is the share of generated images the
+        feature network assigns to the class they were generated for; ``copy/*`` compares each
+        generated image's distance to its nearest training image with that of held-out real
+        images of its class (see :func:`copy_statistics`).
         """
         fake_labels, held_out_labels = fake_labels.cpu(), held_out_labels.cpu()
         fake_f, held_f = self.features(fake), self.features(held_out)
-        n = min(len(self.real_train), len(held_f), len(fake_f))
         g = torch.Generator().manual_seed(int(seed))
-        held_n = held_f[torch.randperm(len(held_f), generator=g)[:n].to(held_f.device)]
-        fake_n = fake_f[torch.randperm(len(fake_f), generator=g)[:n].to(fake_f.device)]
-        precision, recall = precision_recall(held_n, fake_n, k=self.k)
-        near, ratios = 0.0, []
+
+        def subsample(feats: torch.Tensor, n: int) -> torch.Tensor:
+            return feats[torch.randperm(len(feats), generator=g)[:n].to(feats.device)]
+
+        n_real = min(len(self.real_train), len(held_f))
+        train_n, held_n = subsample(self.real_train, n_real), subsample(held_f, n_real)
+        n_pr = min(n_real, len(fake_f))
+        precision, recall = precision_recall(held_n[:n_pr], subsample(fake_f, n_pr), k=self.k)
+        near, judged, ratios = 0.0, 0, []
         for c in sorted(set(fake_labels.tolist())):
             train_c = self.real_train[self.train_labels.to(self.real_train.device) == c]
             held_c = held_f[held_out_labels.to(held_f.device) == c]
+            fake_c = fake_f[fake_labels.to(fake_f.device) == c]
             if len(train_c) and len(held_c) > 1:
-                count, ratio = copy_statistics(
-                    fake_f[fake_labels.to(fake_f.device) == c], train_c, held_c
-                )
-                near += count
+                count, ratio = copy_statistics(fake_c, train_c, held_c)
+                near, judged = near + count, judged + len(fake_c)
                 ratios.append(ratio)
         return {
-            "eval/fd_train": frechet_distance_features(self.real_train, fake_f),
+            "eval/fd_train": frechet_distance_features(train_n, fake_f),
             "eval/fd_test": frechet_distance_features(held_n, fake_f),
             "eval/precision": precision,
             "eval/recall": recall,
-            "eval/n_real": n,
+            "eval/n_real": n_real,
             "eval/n_fake": len(fake_f),
+            "eval/n_pr": n_pr,
             "eval/minority_share": (self.predict(fake) == fake_labels).double().mean().item(),
-            "copy/near_share": near / len(fake_f),
+            "copy/near_share": near / judged if judged else float("nan"),
             "copy/nn_ratio": min(ratios) if ratios else float("nan"),
         }

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from imbalance_gan.reporting import record
 from imbalance_gan.reporting.aggregate import (
+    classic_ranking,
     collect_runs,
     compare_to_baseline,
     compare_to_best_classic,
@@ -65,8 +66,9 @@ def build_report(
     _write_csv(out / "results.csv", rows, record.run_columns(minority))
     _write_csv(out / "summary.csv", summary, summary_columns(summary))
     figures = write_figures(rows, summary, out, minority, baseline)
+    ranking = classic_ranking(rows, val_metrics)
     text = render_report(
-        study, rows, summary, comparisons, best, failures, figures, minority, baseline
+        study, rows, summary, comparisons, best, failures, figures, minority, baseline, ranking
     )
     table = results_table(summary, minority, collapsed_counts(rows))
     return write_text(out / "report.md", text), table, failures

@@ -10,10 +10,10 @@ from typing import Any
 from imbalance_gan.reporting.aggregate import MIN_PAIRS_FOR_TEST, is_number
 from imbalance_gan.reporting.record import (
     GAN_EVAL,
-    GAN_EVAL_SIZES,
     MACRO_METRICS,
     SELECTION_SCORE,
     gan_metrics,
+    key_metrics,
     metric_names,
 )
 
@@ -207,8 +207,22 @@ def _comparison(comparisons: Sequence[dict], baseline: str) -> list[str]:
     ]
 
 
-def _best_classic(comparisons: Sequence[dict]) -> list[str]:
+def _best_classic(
+    comparisons: Sequence[dict], ranking: Sequence[tuple[str, list]], val_metrics: Sequence[str]
+) -> list[str]:
     lines = ["## Generators vs the best classic fix", ""]
+    if ranking:
+        lines += [
+            "Classic scenarios on the validation split (mean over seeds). For each metric the one "
+            "with the best validation mean of that metric is the comparison below; the other "
+            "metric breaks ties:",
+            "",
+            _table(
+                ["scenario", *map(_label, val_metrics)],
+                [[name, *(f"{m:.4f}" for m in means)] for name, means in ranking],
+            ),
+            "",
+        ]
     if not comparisons:
         return lines + [
             "No generative scenario, or no classic one (oversample, weighted, affine, smote), "
@@ -250,11 +264,18 @@ def _published(summary: Sequence[dict], minority: Sequence[int]) -> list[str]:
 
 
 def _sizes(rows: Sequence[dict]) -> str:
-    sizes = {
-        tuple(gan_metrics(r["record"]).get(k) for k in GAN_EVAL_SIZES) for r in rows if r.get("gan")
-    }
-    known = sorted(s for s in sizes if None not in s)
-    text = " or ".join(f"{real} real and {fake:,} generated" for real, fake in known)
+    sizes = set()
+    for r in rows:
+        m = gan_metrics(r["record"]) if r.get("gan") else {}
+        if m.get("eval/n_real") is not None and m.get("eval/n_fake") is not None:
+            # runs recorded before eval/n_pr existed used min(n_real, n_fake) of each
+            n_pr = m.get("eval/n_pr", min(m["eval/n_real"], m["eval/n_fake"]))
+            sizes.add((m["eval/n_real"], m["eval/n_fake"], n_pr))
+    text = " or ".join(
+        f"{real} real images on each side against {fake:,} generated, and {pr} of each for "
+        "precision/recall"
+        for real, fake, pr in sorted(sizes)
+    )
     return text or "(sizes not recorded)"
 
 
@@ -288,15 +309,18 @@ def _gan_quality(summary: Sequence[dict], rows: Sequence[dict]) -> list[str]:
         f"`{SELECTION_SCORE}`: the Fréchet distance, in the feature space of a CNN trained on the "
         "imbalanced training split, that picked the best epoch (`selection.num_samples` samples against the "
         "training minority; lower is better). Like for like, for the samples the scenario used: "
-        f"`eval/fd_train` and `eval/fd_test` compare the same generated set with real sets of the "
-        f"same size (training minority; test minority subsampled to that size): {_sizes(rows)} "
-        "images. `eval/precision` / `eval/recall` (fidelity / coverage, test side) use equally "
-        "many real and generated images. `eval/minority_share`: share of samples the feature CNN "
+        "`eval/fd_train` and `eval/fd_test` compare the same generated set with the training "
+        "minority and the test minority, each cut to the same size; `eval/precision` / "
+        "`eval/recall` (fidelity / coverage, test side) use equally many real and generated "
+        f"images. Sizes: {_sizes(rows)}. `eval/minority_share`: share of samples the feature CNN "
         "puts in the class they were generated for. Copy detection: `copy/near_share` is the "
         "share of samples closer to a training image than 95% of held-out real images are "
         "(a generator as novel as fresh real data scores about 0.05; copies score near 1); "
         "`copy/nn_ratio`: median nearest-training distance of the samples over that of held-out "
-        "real images (1: as novel as real data; near 0: copies).",
+        "real images (1: as novel as real data; near 0: copies). The collapsed flag is a label "
+        "for the reader, from the test-side recall and the feature CNN's verdict: it chooses "
+        "nothing (a collapsed generator's samples are still used, so the table shows what a "
+        "broken generator does).",
         "",
         _table(
             [
@@ -352,8 +376,10 @@ def render_report(
     figures: Sequence[tuple[str, str]],
     minority: Sequence[int],
     baseline: str = "original",
+    ranking: Sequence[tuple[str, list]] = (),
 ) -> str:
-    """The text of report.md; ``figures`` are (caption, relative path) pairs."""
+    """The text of report.md; ``figures`` are (caption, relative path) pairs; ``ranking`` the
+    classic scenarios by their validation metrics (:func:`aggregate.classic_ranking`)."""
     classes = ", ".join(map(str, minority))
     sections = (
         _protocol(study, rows, minority),
@@ -364,7 +390,7 @@ def render_report(
             "",
             results_table(summary, minority, collapsed_counts(rows)),
         ],
-        _best_classic(best_classic),
+        _best_classic(best_classic, ranking, key_metrics(minority, "val")),
         _comparison(comparisons, baseline),
         _published(summary, minority),
         _gan_quality(summary, rows),

@@ -36,8 +36,9 @@ GAN_EVAL = (
     "copy/near_share",
     "copy/nn_ratio",
 )
-#: the sizes behind GAN_EVAL: real images per side, and generated images
-GAN_EVAL_SIZES = ("eval/n_real", "eval/n_fake")
+#: the sizes behind GAN_EVAL: real images on each side of the distances, generated images,
+#: and images of each kind for precision/recall
+GAN_EVAL_SIZES = ("eval/n_real", "eval/n_fake", "eval/n_pr")
 #: classifier test metrics: scalars, and per-class lists (flattened to ``<name>_c<k>``)
 MACRO_METRICS = ("test/accuracy", "test/f1_macro", "test/auroc_macro", "test/balanced_accuracy")
 PER_CLASS = ("precision", "recall", "f1")
@@ -140,7 +141,7 @@ def classify_record(
     return {
         "kind": "classify",
         "scenario": cfg.scenario.name,
-        "family": cfg.scenario.family,
+        "family": cfg.scenario.get("family"),
         "seed": int(cfg.seed),
         "experiment": cfg.get("experiment"),
         "dataset": cfg.data.dataset,
@@ -164,13 +165,25 @@ def write(out: Path, record: dict[str, Any]) -> Path:
     return write_json(Path(out) / RECORD_FILE, record)
 
 
-def write_failure(out: Path, kind: str, scenario: str, seed: int, err: BaseException) -> str:
+def write_failure(
+    out: Path,
+    kind: str,
+    scenario: str,
+    seed: int,
+    err: BaseException,
+    places: dict[str, str] | None = None,
+) -> str:
     """Leave ``failed.json`` (one line) and ``error.log`` (the traceback being handled) in
-    ``out``, so a study or a sweep's report shows the run as failed; returns the one line."""
+    ``out``, so a study or a sweep's report shows the run as failed; returns the one line.
+
+    ``places`` maps folders of this machine to names (``{"/data/runs/x": "<run dir>"}``): the
+    line, which reports show, says the name instead (the traceback keeps the real path)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / ERROR_LOG).write_text(traceback.format_exc())
     message = f"{type(err).__name__}: {err}".splitlines()[0]
+    for folder, name in sorted((places or {}).items(), key=lambda item: -len(item[0])):
+        message = message.replace(folder, name)
     write_json(
         out / FAILURE_FILE, {"kind": kind, "scenario": scenario, "seed": seed, "error": message}
     )

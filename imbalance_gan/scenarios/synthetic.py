@@ -8,7 +8,7 @@ import torch
 from omegaconf import DictConfig
 
 from imbalance_gan.data import ImbalancedDataModule
-from imbalance_gan.gan.pipeline import cached_gan
+from imbalance_gan.gan.pipeline import cached_gan, quality_floor_misses
 from imbalance_gan.reporting import record
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import atomic_write
@@ -61,4 +61,7 @@ def synthetic_for_scenario(
         entry / "synthetic.pt", dm.num_classes, dm.image_shape, dm.minority
     )
     gan = record.read(entry / record.RECORD_FILE)
+    # judged against this run's quality floor: the cached GAN may have been made under another
+    misses = quality_floor_misses(gan, cfg.selection)
+    gan.update(collapsed=bool(misses), collapse_reason="; ".join(misses) or None)
     return images, labels, record.gan_run_info(entry, gan)
