@@ -16,12 +16,11 @@ from scipy import stats as sps
 from imbalance_gan.report import main
 from imbalance_gan.reporting.aggregate import (
     best_classic,
-    collect_runs,
     compare_to_baseline,
     compare_to_best_classic,
-    read_sweep_plan,
     summarize,
 )
+from imbalance_gan.reporting.collect import collect_runs, read_sweep_plan
 from imbalance_gan.reporting.build import write_report
 from imbalance_gan.reporting.record import run_columns, write_failure
 from imbalance_gan.reporting.stats import holm, mean_ci, paired_difference

@@ -10,13 +10,12 @@ from pathlib import Path
 from imbalance_gan.reporting import record
 from imbalance_gan.reporting.aggregate import (
     classic_ranking,
-    collect_runs,
     compare_to_baseline,
     compare_to_best_classic,
-    read_study,
     summarize,
     summary_columns,
 )
+from imbalance_gan.reporting.collect import collect_runs, read_study
 from imbalance_gan.reporting.figures import write_figures
 from imbalance_gan.reporting.markdown import collapsed_counts, render_report, results_table
 from imbalance_gan.runtime.errors import UserError

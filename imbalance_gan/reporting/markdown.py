@@ -3,9 +3,7 @@ published numbers, GAN quality and failed runs, as markdown text."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from typing import Any
 
 from imbalance_gan.reporting.aggregate import MIN_PAIRS_FOR_TEST, is_number
 from imbalance_gan.reporting.record import (
@@ -14,7 +12,14 @@ from imbalance_gan.reporting.record import (
     SELECTION_SCORE,
     gan_metrics,
     key_metrics,
-    metric_names,
+)
+from imbalance_gan.reporting.tables import (
+    collapsed_counts,
+    fmt,
+    label,
+    p_text,
+    results_table,
+    table,
 )
 
 # Significance level of the paired tests' verdict column.
@@ -39,13 +44,6 @@ PUBLISHED_COLUMNS = (
 # Same source: a later run stored beside the notebooks (accuracy only).
 PUBLISHED_LATER_ACCURACY = {"original": 0.9914, "vanilla": 0.9923, "dcgan": 0.9915, "cgan": 0.9912}
 
-LABELS = {
-    "test/accuracy": "accuracy",
-    "test/f1_macro": "macro-F1",
-    "test/auroc_macro": "macro AUC-ROC",
-    "test/balanced_accuracy": "balanced accuracy",
-}
-
 _RESULTS_NOTE = (
     "Test set. Mean ± half-width of the 95% Student-t interval over seeds; a single seed shows "
     "the mean only. Where that interval would leave [0, 1] the per-seed values are shown instead "
@@ -60,71 +58,6 @@ _P_NOTE = (
     "on a few seeds by chance) the variance is zero and the t-test is undefined: no p is given "
     "and the comparison is left out of Holm."
 )
-
-
-def _fmt(s: dict | None, name: str, digits: int = 4) -> str:
-    """Mean ± CI half-width; the per-seed values where there is no interval but several seeds."""
-    if s is None:
-        return "—"
-    mean, low, high = (s.get(f"{name}/{x}", math.nan) for x in ("mean", "ci_low", "ci_high"))
-    if not is_number(mean):
-        return "—"
-    if is_number(low) and is_number(high):
-        return f"{mean:.{digits}f} ± {(high - low) / 2:.{digits}f}"
-    seeds = s.get(f"{name}/seeds") or []
-    if len(seeds) > 1:
-        return f"{mean:.{digits}f} (seeds: {' / '.join(f'{v:.{digits}f}' for v in seeds)})"
-    return f"{mean:.{digits}f}"
-
-
-def _p(p: float) -> str:
-    return "—" if not is_number(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def _table(header: Sequence[str], body: Sequence[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in body])
-
-
-def _label(name: str) -> str:
-    if name in LABELS:
-        return LABELS[name]
-    split, _, metric = name.partition("/")
-    stem, _, cls = metric.rpartition("_")
-    stem = "F1" if stem == "f1" else stem
-    who = "minority mean" if cls == "minority" else f"class-{cls.removeprefix('c')}"
-    return f"{who} {stem}" + (" (validation)" if split == "val" else "")
-
-
-def collapsed_counts(rows: Sequence[dict]) -> dict[str, tuple[int, int]]:
-    """Scenario -> (seeds whose generator is below the quality floor, seeds with a generator)."""
-    out: dict[str, tuple[int, int]] = {}
-    for r in rows:
-        if r.get("gan"):
-            bad, n = out.get(r["scenario"], (0, 0))
-            out[r["scenario"]] = (bad + bool(r.get("gan/collapsed")), n + 1)
-    return out
-
-
-def _name(scenario: str, collapsed: dict[str, tuple[int, int]]) -> str:
-    bad, n = collapsed.get(scenario, (0, 0))
-    return f"{scenario} ⚠ collapsed GAN ({bad}/{n} seeds)" if bad else scenario
-
-
-def results_table(
-    summary: Sequence[dict],
-    minority: Sequence[int],
-    collapsed: dict[str, tuple[int, int]] | None = None,
-) -> str:
-    """The results table: one row per scenario, mean ± CI half-width of each test metric."""
-    names = metric_names(minority)
-    return _table(
-        ["scenario", "n seeds", *map(_label, names)],
-        [
-            [_name(s["scenario"], collapsed or {}), s["n_seeds"], *(_fmt(s, m) for m in names)]
-            for s in summary
-        ],
-    )
 
 
 def _duration(seconds: float) -> str:
@@ -176,7 +109,7 @@ def _comparison_table(comparisons: Sequence[dict], with_baseline: bool = False) 
             )
             verdict, p, p_holm = why, "—", "—"
         else:
-            p, p_holm = _p(c["p_value"]), _p(c["p_holm"])
+            p, p_holm = p_text(c["p_value"]), p_text(c["p_holm"])
             verdict = (
                 "no"
                 if c["p_value"] >= ALPHA
@@ -187,12 +120,12 @@ def _comparison_table(comparisons: Sequence[dict], with_baseline: bool = False) 
         diff = f"{c['mean_diff']:+.4f}" if is_number(c["mean_diff"]) else "—"
         base = [c["baseline"], c.get("chosen_on", "")] if with_baseline else []
         body.append(
-            [c["scenario"], *base, _label(c["metric"]), c["n"], diff, ci, p, p_holm, verdict]
+            [c["scenario"], *base, label(c["metric"]), c["n"], diff, ci, p, p_holm, verdict]
         )
     header = ["scenario", *(["compared with", "chosen on"] if with_baseline else []), "metric"]
     header += ["n pairs", "mean diff", "95% CI", "p", "Holm p", "significant at 0.05"]
     note = _P_NOTE.format(n=sum(c["tested"] for c in comparisons), min_pairs=MIN_PAIRS_FOR_TEST)
-    return [note, "", _table(header, body)]
+    return [note, "", table(header, body)]
 
 
 def _comparison(comparisons: Sequence[dict], baseline: str) -> list[str]:
@@ -217,8 +150,8 @@ def _best_classic(
             "with the best validation mean of that metric is the comparison below; the other "
             "metric breaks ties:",
             "",
-            _table(
-                ["scenario", *map(_label, val_metrics)],
+            table(
+                ["scenario", *map(label, val_metrics)],
                 [[name, *(f"{m:.4f}" for m in means)] for name, means in ranking],
             ),
             "",
@@ -248,7 +181,7 @@ def _published(summary: Sequence[dict], minority: Sequence[int]) -> list[str]:
             [scenario, "published (single run, no interval)", *(f"{v:.4f}" for v in values)]
         )
         s = ours.get(scenario)
-        mine = [_fmt(s, c) if s and c else "—" for c in columns]
+        mine = [fmt(s, c) if s and c else "—" for c in columns]
         body.append([scenario, f"this study (n = {s['n_seeds']})" if s else "not run", *mine])
     later = ", ".join(f"{s} {v:.4f}" for s, v in PUBLISHED_LATER_ACCURACY.items())
     return [
@@ -259,7 +192,7 @@ def _published(summary: Sequence[dict], minority: Sequence[int]) -> list[str]:
         "runs differ by more than the scenarios do. A generator of ours marked ⚠ in the results "
         "is below the quality floor: its row measures a broken generator, not the study's.",
         "",
-        _table(["scenario", "source", *map(_label, PUBLISHED_COLUMNS)], body),
+        table(["scenario", "source", *map(label, PUBLISHED_COLUMNS)], body),
     ]
 
 
@@ -290,8 +223,8 @@ def _gan_quality(summary: Sequence[dict], rows: Sequence[dict]) -> list[str]:
             s["scenario"],
             gans[s["scenario"]],
             s["n_seeds"],
-            _fmt(s, "gan/best_epoch", 0),
-            *(_fmt(s, c, 3) for c in columns),
+            fmt(s, "gan/best_epoch", 0),
+            *(fmt(s, c, 3) for c in columns),
             f"{collapsed[s['scenario']][0]}/{collapsed[s['scenario']][1]}",
         ]
         for s in summary
@@ -322,7 +255,7 @@ def _gan_quality(summary: Sequence[dict], rows: Sequence[dict]) -> list[str]:
         "nothing (a collapsed generator's samples are still used, so the table shows what a "
         "broken generator does).",
         "",
-        _table(
+        table(
             [
                 "scenario",
                 "GAN",
@@ -362,7 +295,7 @@ def _failed(failures: Sequence[dict]) -> list[str]:
         "",
         f"{len(failures)} run(s) failed or are missing; the tables above exclude them.",
         "",
-        _table(["scenario", "seed", "error", "run dir"], body),
+        table(["scenario", "seed", "error", "run dir"], body),
     ]
 
 

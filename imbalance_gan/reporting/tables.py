@@ -1,0 +1,87 @@
+"""Markdown building blocks of the report: numbers with their intervals, labels of metric
+names, tables, and the results table."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from imbalance_gan.reporting.aggregate import is_number
+from imbalance_gan.reporting.record import metric_names
+
+LABELS = {
+    "test/accuracy": "accuracy",
+    "test/f1_macro": "macro-F1",
+    "test/auroc_macro": "macro AUC-ROC",
+    "test/balanced_accuracy": "balanced accuracy",
+}
+
+
+def fmt(s: dict | None, name: str, digits: int = 4) -> str:
+    """Mean ± CI half-width; the per-seed values where there is no interval but several seeds."""
+    if s is None:
+        return "—"
+    mean, low, high = (s.get(f"{name}/{x}", math.nan) for x in ("mean", "ci_low", "ci_high"))
+    if not is_number(mean):
+        return "—"
+    if is_number(low) and is_number(high):
+        return f"{mean:.{digits}f} ± {(high - low) / 2:.{digits}f}"
+    seeds = s.get(f"{name}/seeds") or []
+    if len(seeds) > 1:
+        return f"{mean:.{digits}f} (seeds: {' / '.join(f'{v:.{digits}f}' for v in seeds)})"
+    return f"{mean:.{digits}f}"
+
+
+def p_text(p: float) -> str:
+    return "—" if not is_number(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def table(header: Sequence[str], body: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in body])
+
+
+def label(name: str) -> str:
+    if name in LABELS:
+        return LABELS[name]
+    split, _, metric = name.partition("/")
+    stem, _, cls = metric.rpartition("_")
+    stem = "F1" if stem == "f1" else stem
+    who = "minority mean" if cls == "minority" else f"class-{cls.removeprefix('c')}"
+    return f"{who} {stem}" + (" (validation)" if split == "val" else "")
+
+
+def collapsed_counts(rows: Sequence[dict]) -> dict[str, tuple[int, int]]:
+    """Scenario -> (seeds whose generator is below the quality floor, seeds with a generator)."""
+    out: dict[str, tuple[int, int]] = {}
+    for r in rows:
+        if r.get("gan"):
+            bad, n = out.get(r["scenario"], (0, 0))
+            out[r["scenario"]] = (bad + bool(r.get("gan/collapsed")), n + 1)
+    return out
+
+
+def scenario_name(scenario: str, collapsed: dict[str, tuple[int, int]]) -> str:
+    bad, n = collapsed.get(scenario, (0, 0))
+    return f"{scenario} ⚠ collapsed GAN ({bad}/{n} seeds)" if bad else scenario
+
+
+def results_table(
+    summary: Sequence[dict],
+    minority: Sequence[int],
+    collapsed: dict[str, tuple[int, int]] | None = None,
+) -> str:
+    """The results table: one row per scenario, mean ± CI half-width of each test metric."""
+    names = metric_names(minority)
+    return table(
+        ["scenario", "n seeds", *map(label, names)],
+        [
+            [
+                scenario_name(s["scenario"], collapsed or {}),
+                s["n_seeds"],
+                *(fmt(s, m) for m in names),
+            ]
+            for s in summary
+        ],
+    )
