@@ -340,6 +340,6 @@ def test_concurrent_gan_scenario_runs_train_one_gan_and_both_use_it(tmp_path):
     assert entry.name.startswith("dcgan-") and cache.is_finished(entry)
     for i in range(2):
         metrics = json.loads((tmp_path / f"run{i}" / "metrics.json").read_text())
-        assert metrics["gan_run"]["dir"] == str(entry)
+        assert metrics["gan_run"]["dir"] == f"gan/{entry.name}"  # relative to the artifact dir
     logs = [(tmp_path / f"run{i}" / "classify.log").read_text() for i in range(2)]
     assert sum("training one" in log for log in logs) == 1  # the other run waited and reused it

@@ -20,8 +20,8 @@ from imbalance_gan.reporting.aggregate import (
     compare_to_best_classic,
     summarize,
 )
-from imbalance_gan.reporting.collect import collect_runs, read_sweep_plan
 from imbalance_gan.reporting.build import write_report
+from imbalance_gan.reporting.collect import collect_runs, read_sweep_plan
 from imbalance_gan.reporting.record import run_columns, write_failure
 from imbalance_gan.reporting.stats import holm, mean_ci, paired_difference
 from imbalance_gan.runtime.errors import UserError

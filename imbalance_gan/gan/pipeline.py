@@ -19,7 +19,7 @@ from imbalance_gan.data import ImbalancedDataModule, datamodule_from_config
 from imbalance_gan.data.datamodule import to_uint8
 from imbalance_gan.gan import cache
 from imbalance_gan.gan.losses import LOSSES
-from imbalance_gan.gan.module import SELECTION_SCORE, GANModule, SelectionCallback, sample_grid
+from imbalance_gan.gan.module import GANModule, SelectionCallback, sample_grid
 from imbalance_gan.gan.selection import Selector, load_or_train_feature_net
 from imbalance_gan.reporting import record
 from imbalance_gan.runtime.errors import UserError
@@ -159,7 +159,7 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
     earlier_attempts_s = resumed_seconds(trainer)
 
     if not trainer.is_global_zero:  # DDP: rank 0 generates and writes
-        return {SELECTION_SCORE: select.best_score}
+        return {record.SELECTION_SCORE: select.best_score}
     # generate from the selected checkpoint
     best = torch.load(ckpt_dir / "best.ckpt", map_location="cpu", weights_only=False)
     model.load_state_dict(best["state_dict"])
@@ -195,7 +195,7 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
         "%s: best epoch %d, fd_train %.3f, fd_test %.3f, precision %.3f, recall %.3f (%.0fs)",
         cfg.gan.name,
         run["best_epoch"],
-        run[SELECTION_SCORE],
+        run[record.SELECTION_SCORE],
         run["eval/fd_test"],
         run["eval/precision"],
         run["eval/recall"],
