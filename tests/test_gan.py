@@ -14,7 +14,7 @@ from imbalance_gan.classifier.pipeline import classify
 from imbalance_gan.data import TensorLoader, datamodule_from_config
 from imbalance_gan.data.datamodule import to_unit_range
 from imbalance_gan.gan import cache
-from imbalance_gan.gan.module import GANModule
+from imbalance_gan.gan.module import GANModule, cycled_labels
 from imbalance_gan.gan.pipeline import as_synthetic, quality_floor_misses, train_gan
 from imbalance_gan.nets import DCGANDiscriminator, DCGANGenerator
 
@@ -194,7 +194,7 @@ def test_conditional_samples_carry_the_label_they_were_generated_for():
     module, _, _ = _module(_LabelPainter())
     classes, per_class = [3, 7, 8], 5
     fake = module.sample(per_class * len(classes), classes, seed=0)
-    images, labels = as_synthetic(fake, classes, per_class)
+    images, labels = as_synthetic(fake, cycled_labels(classes, per_class * len(classes)))
     assert labels.tolist() == [3] * 5 + [7] * 5 + [8] * 5
     painted = to_unit_range(images).mean(dim=(1, 2, 3))  # back to label / 10
     assert torch.allclose(painted, labels.float() / 10, atol=0.01)

@@ -32,6 +32,12 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return images.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
 
 
+def _batch_size(value: int) -> int:
+    if int(value) < 1:
+        raise UserError(f"batch_size={value} must be at least 1")
+    return int(value)
+
+
 class ImbalancedDataModule(pl.LightningDataModule):
     """The study's imbalanced split of an MNIST-like dataset.
 
@@ -63,8 +69,6 @@ class ImbalancedDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         check_dataset_name(dataset)
-        if int(batch_size) < 1:
-            raise UserError(f"batch_size={batch_size} must be at least 1")
         self.dataset = dataset
         self.root = os.fspath(root) if root else default_root()
         self.minority_classes = list(minority_classes)
@@ -74,7 +78,7 @@ class ImbalancedDataModule(pl.LightningDataModule):
         self.seed = int(seed)
         self.num_classes = int(num_classes)
         self.image_shape = tuple(image_shape)
-        self.batch_size = int(batch_size)
+        self.batch_size = _batch_size(batch_size)
         self.eval_batch_size = int(eval_batch_size)
         self.on_device = on_device
         self.download = download
@@ -122,9 +126,6 @@ class ImbalancedDataModule(pl.LightningDataModule):
         self._prepared = True
         return self
 
-    #: the names of the splits; anything else is refused (never silently the test set)
-    SPLITS = ("train", "val", "test")
-
     def minority_split(
         self, split: str = "train", classes: Sequence[int] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -137,7 +138,8 @@ class ImbalancedDataModule(pl.LightningDataModule):
             "test": (self.test_x, self.test_y),
         }
         if split not in tensors:
-            raise ValueError(f"unknown split {split!r}; choose one of {list(self.SPLITS)}")
+            # refused, never silently the test set
+            raise ValueError(f"unknown split {split!r}; choose one of {list(tensors)}")
         x, y = tensors[split]
         classes = self.minority if classes is None else list(classes)
         mask = torch.isin(y, torch.tensor(classes, dtype=y.dtype))
@@ -195,10 +197,8 @@ class ImbalancedDataModule(pl.LightningDataModule):
         """A view for another model (a GAN): the same splits and tensors, its own batch size,
         training classes (``None``: all) and sampling. Data added later to either is not shared."""
         self.prepare()
-        if int(batch_size) < 1:
-            raise UserError(f"batch_size={batch_size} must be at least 1")
         view = copy.copy(self)
-        view.batch_size = int(batch_size)
+        view.batch_size = _batch_size(batch_size)
         view.train_classes = None if classes is None else list(classes)
         view.class_balanced = bool(class_balanced)
         view._extra_x, view._extra_y = list(self._extra_x), list(self._extra_y)

@@ -22,6 +22,11 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 log = logging.getLogger("imbalance_gan.gan")
 
 
+def cycled_labels(classes: Sequence[int], n: int) -> torch.Tensor:
+    """The labels :meth:`GANModule.sample` gives ``n`` images: ``classes`` repeated in turn."""
+    return torch.tensor(list(classes)).repeat(math.ceil(n / len(classes)))[:n]
+
+
 class GANModule(pl.LightningModule):
     """Trains a generator against a discriminator with the study's rule by default.
 
@@ -70,7 +75,7 @@ class GANModule(pl.LightningModule):
         else:
             g.seed()
         z = torch.randn(n, self.generator.latent_dim, generator=g).to(self.device)
-        labels = torch.tensor(classes, device=self.device).repeat(math.ceil(n / len(classes)))[:n]
+        labels = cycled_labels(classes, n).to(self.device)
         was_training = self.generator.training
         self.generator.eval()
         with torch.no_grad():

@@ -19,7 +19,7 @@ from imbalance_gan.data import ImbalancedDataModule, datamodule_from_config
 from imbalance_gan.data.datamodule import to_uint8
 from imbalance_gan.gan import cache
 from imbalance_gan.gan.losses import LOSSES
-from imbalance_gan.gan.module import GANModule, SelectionCallback, sample_grid
+from imbalance_gan.gan.module import GANModule, SelectionCallback, cycled_labels, sample_grid
 from imbalance_gan.gan.selection import Selector, load_or_train_feature_net
 from imbalance_gan.reporting import record
 from imbalance_gan.runtime.errors import UserError
@@ -66,16 +66,11 @@ def check_gan_config(cfg: DictConfig, dm: ImbalancedDataModule) -> None:
         )
 
 
-def as_synthetic(
-    fake: torch.Tensor, classes: list[int], per_class: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Samples of :meth:`GANModule.sample` (labels cycling over ``classes``) as a synthetic set:
-    uint8 images ``[N, C, H, W]`` and int64 labels, sorted by class."""
-    n = per_class * len(classes)
-    # sample() cycles labels over the classes; reorder so the images follow the sorted labels
-    order = torch.arange(n).view(per_class, len(classes)).t().reshape(-1)
-    labels = torch.tensor(classes).repeat(per_class).sort().values
-    return to_uint8(fake[order].cpu()), labels
+def as_synthetic(fake: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generated images (in [-1, 1]) and the labels they were generated for, as a synthetic set:
+    uint8 images ``[N, C, H, W]`` and int64 labels, sorted by class (stably)."""
+    order = torch.argsort(labels.cpu(), stable=True)
+    return to_uint8(fake[order.to(fake.device)].cpu()), labels.cpu()[order]
 
 
 def quality_floor_misses(evaluation: dict[str, float], cfg_sel: DictConfig) -> list[str]:
@@ -165,12 +160,12 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
     model.load_state_dict(best["state_dict"])
     model.to(trainer.strategy.root_device)
     per_class = int(cfg.gan.num_synthetic)
-    fake = model.sample(per_class * len(dm.minority), dm.minority, seed=cfg.seed + 1)
-    # sample() cycles the labels over the classes
-    fake_labels = torch.tensor(dm.minority).repeat(per_class)
+    n = per_class * len(dm.minority)
+    fake = model.sample(n, dm.minority, seed=cfg.seed + 1)
+    fake_labels = cycled_labels(dm.minority, n)
     held_out, held_out_labels = dm.minority_split("test")  # reported only, after the choice
     evaluation = selector.evaluate(fake, fake_labels, held_out, held_out_labels, seed=cfg.seed)
-    images, labels = as_synthetic(fake, dm.minority, per_class)
+    images, labels = as_synthetic(fake, fake_labels)
     torch_save(out / "synthetic.pt", {"images": images, "labels": labels})
     grid = sample_grid(model, classes, seed=cfg.seed)
     atomic_write(out / "samples.png", lambda f: save_image(grid, f, format="png"))

@@ -100,17 +100,13 @@ class Selector:
         self,
         feature_net: nn.Module,
         train_minority: torch.Tensor,
-        train_labels: torch.Tensor | None = None,
+        train_labels: torch.Tensor,
         k: int = 3,
     ) -> None:
         self.extractor = FeatureExtractor(feature_net)
         self.k = int(k)
         self.real_train = extract_features(self.extractor, train_minority)
-        self.train_labels = (
-            torch.zeros(len(train_minority), dtype=torch.int64)
-            if train_labels is None
-            else train_labels.cpu()
-        )
+        self.train_labels = train_labels.cpu()
 
     def to(self, device: torch.device) -> Selector:
         self.extractor.to(device)
@@ -120,19 +116,9 @@ class Selector:
     def features(self, images: torch.Tensor) -> torch.Tensor:
         return extract_features(self.extractor, images)
 
-    @torch.no_grad()
-    def predict(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
         """The feature network's class for each image: int64 [N] (on the CPU)."""
-        net = self.extractor.classifier
-        was_training = net.training
-        net.eval()
-        device = self.real_train.device
-        try:
-            return torch.cat(
-                [net(b.to(device)).argmax(dim=1).cpu() for b in images.split(batch_size)]
-            )
-        finally:
-            net.train(was_training)
+        return extract_features(self.extractor.classifier, images).argmax(dim=1).cpu()
 
     def score(self, fake: torch.Tensor) -> float:
         """The selection score: Frechet distance to the training minority images (lower is better)."""

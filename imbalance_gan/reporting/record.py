@@ -69,6 +69,11 @@ class RecordError(ValueError):
 
 
 # -- building -----------------------------------------------------------------------------------
+def collapse_fields(reasons: Sequence[str]) -> dict[str, Any]:
+    """A GAN record's ``collapsed`` and ``collapse_reason`` from the quality floor's misses."""
+    return {"collapsed": bool(reasons), "collapse_reason": "; ".join(reasons) or None}
+
+
 def gan_record(
     cfg: DictConfig,
     *,
@@ -94,8 +99,7 @@ def gan_record(
         "best_epoch": best_epoch,
         SELECTION_SCORE: selection_score,
         **{name: evaluation[name] for name in (*GAN_EVAL, *GAN_EVAL_SIZES)},
-        "collapsed": bool(collapse_reasons),
-        "collapse_reason": "; ".join(collapse_reasons) or None,
+        **collapse_fields(collapse_reasons),
         "score_history": score_history,
         "num_synthetic": int(cfg.gan.num_synthetic),
         "minority_classes": minority,

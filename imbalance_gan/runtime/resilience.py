@@ -20,7 +20,7 @@ import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from imbalance_gan.runtime.errors import Preempted
+from imbalance_gan.runtime.errors import Preempted, UserError
 from imbalance_gan.runtime.files import atomic_write
 
 
@@ -129,8 +129,6 @@ def resumed_seconds(trainer: pl.Trainer) -> float:
 
 def check_checkpoint(path: Path, module: torch.nn.Module) -> None:
     """Refuse a checkpoint whose weights do not fit ``module`` (another architecture or config)."""
-    from imbalance_gan.runtime.errors import UserError
-
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
     except Exception as err:

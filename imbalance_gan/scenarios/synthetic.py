@@ -62,6 +62,5 @@ def synthetic_for_scenario(
     )
     gan = record.read(entry / record.RECORD_FILE)
     # judged against this run's quality floor: the cached GAN may have been made under another
-    misses = quality_floor_misses(gan, cfg.selection)
-    gan.update(collapsed=bool(misses), collapse_reason="; ".join(misses) or None)
+    gan.update(record.collapse_fields(quality_floor_misses(gan, cfg.selection)))
     return images, labels, record.gan_run_info(entry, gan)
