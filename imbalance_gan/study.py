@@ -50,7 +50,7 @@ def plan_runs(
     keep = [
         o
         for o in overrides
-        if not o.lstrip("+~").startswith(("study.", "seed=", "scenario=", "hydra"))
+        if not o.lstrip("+~").startswith(("study.", "study=", "seed=", "scenario=", "hydra"))
     ]
     runs = []
     for seed in seeds:

@@ -21,7 +21,7 @@ from imbalance_gan.nets import DCGANDiscriminator, DCGANGenerator
 from .conftest import make_cfg
 
 
-@pytest.mark.parametrize("gan", ["vanilla", "dcgan", "cgan"])
+@pytest.mark.parametrize("gan", ["vanilla", "dcgan", "cgan", "projgan"])
 def test_smoke_training_writes_every_artifact(gan, tmp_path):
     out = tmp_path / "run"
     cfg = make_cfg("train", [f"gan={gan}", "experiment=smoke"], out)
@@ -30,8 +30,8 @@ def test_smoke_training_writes_every_artifact(gan, tmp_path):
     assert (out / "checkpoints" / "last.ckpt").exists()
     assert (out / "samples.png").stat().st_size > 0
     syn = torch.load(out / "synthetic.pt", weights_only=True)
-    assert syn["images"].dtype == torch.uint8 and syn["images"].shape == (64, 1, 28, 28)
-    assert syn["labels"].dtype == torch.int64 and syn["labels"].tolist() == [0] * 64
+    assert syn["images"].dtype == torch.uint8 and syn["images"].shape == (400, 1, 28, 28)
+    assert syn["labels"].dtype == torch.int64 and syn["labels"].tolist() == [0] * 400
     saved = json.loads((out / "metrics.json").read_text())
     for key in (
         "best_epoch",
@@ -50,8 +50,8 @@ def test_smoke_training_writes_every_artifact(gan, tmp_path):
     # the quality floor's rule, with its reason
     below = saved["eval/recall"] < 0.3 or saved["eval/minority_share"] < 0.95
     assert saved["collapsed"] is below and bool(saved["collapse_reason"]) is below
-    # like for like: 270 training zeros and as many test zeros; precision/recall on 64 of each
-    assert (saved["eval/n_real"], saved["eval/n_fake"], saved["eval/n_pr"]) == (270, 64, 64)
+    # like for like: 270 training zeros and as many test zeros; precision/recall on 270 of each
+    assert (saved["eval/n_real"], saved["eval/n_fake"], saved["eval/n_pr"]) == (270, 400, 270)
     assert saved == json.loads(json.dumps(m))
     assert 1 <= saved["best_epoch"] <= 2
     assert saved["real_minority_train"] == 270

@@ -24,14 +24,16 @@ def classification_metrics(probs: torch.Tensor, target: torch.Tensor, prefix: st
     target = target.detach().long().cpu()
     c = probs.shape[1]
     kw = {"num_classes": c}
+    recall = multiclass_recall(probs, target, average="none", **kw)
     out = {
         "accuracy": multiclass_accuracy(probs, target, average="micro", **kw).item(),
         "f1_macro": multiclass_f1_score(probs, target, average="macro", **kw).item(),
         "auroc_macro": multiclass_auroc(probs, target, average="macro", **kw).item(),
-        # balanced accuracy is the mean per-class recall
-        "balanced_accuracy": multiclass_recall(probs, target, average="macro", **kw).item(),
+        # balanced accuracy is the mean per-class recall, the G-mean their geometric mean
+        "balanced_accuracy": recall.mean().item(),
+        "gmean_recall": recall.double().prod().pow(1.0 / c).item(),
         "precision": multiclass_precision(probs, target, average="none", **kw).tolist(),
-        "recall": multiclass_recall(probs, target, average="none", **kw).tolist(),
+        "recall": recall.tolist(),
         "f1": multiclass_f1_score(probs, target, average="none", **kw).tolist(),
         "confusion_matrix": multiclass_confusion_matrix(probs, target, **kw).tolist(),
     }

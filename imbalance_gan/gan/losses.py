@@ -53,6 +53,10 @@ LOSSES: dict[str, GANLoss] = {
 }
 
 
+#: what the gradient penalty differentiates: the logit or the Sigmoid probability
+GP_TARGETS = ("logit", "prob")
+
+
 def get_loss(name: str) -> GANLoss:
     """Look up a loss by name; ValueError lists the known names."""
     try:
@@ -67,8 +71,13 @@ def gradient_penalty(
     fake: Tensor,
     labels: Tensor | None = None,
     generator: torch.Generator | None = None,
+    on: str = "logit",
 ) -> Tensor:
     """WGAN-GP term mean((||grad_x D(x_hat)||_2 - 1)^2) on random real/fake interpolates: scalar.
+
+    ``on`` says what ``D(x_hat)`` is: ``"logit"`` (the discriminator's raw output) or
+    ``"prob"`` (its Sigmoid, the study's choice: its discriminators end in a Sigmoid and the
+    penalty differentiates that probability, a much stronger constraint near 0 and 1).
 
     ``x_hat = a * real + (1 - a) * fake`` with one ``a ~ U(0, 1)`` per sample; ``labels`` are
     passed to the discriminator (conditional D scores the interpolate as the real sample's
@@ -78,8 +87,12 @@ def gradient_penalty(
     alpha = torch.rand(shape, device=real.device, dtype=real.dtype, generator=generator)
     # fake is detached: the penalty shapes D, the generator must not receive its gradient.
     x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    logits = discriminator(x_hat, labels)
-    (grad,) = torch.autograd.grad(logits.sum(), x_hat, create_graph=True)
+    if on not in GP_TARGETS:
+        raise ValueError(f"unknown gradient-penalty target {on!r}; choose one of {GP_TARGETS}")
+    out = discriminator(x_hat, labels)
+    if on == "prob":
+        out = torch.sigmoid(out)
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
     # The epsilon keeps the norm differentiable where the gradient vanishes.
     norm = torch.sqrt(grad.flatten(1).square().sum(dim=1) + 1e-12)
     return (norm - 1).square().mean()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 from torchvision.utils import make_grid
 
+from imbalance_gan.gan.diffaug import DiffAugment
 from imbalance_gan.gan.losses import get_loss, gradient_penalty
 from imbalance_gan.reporting.record import SELECTION_SCORE
 from imbalance_gan.runtime.errors import DivergenceError
@@ -31,8 +33,13 @@ class GANModule(pl.LightningModule):
     """Trains a generator against a discriminator with the study's rule by default.
 
     The discriminator steps on every batch for ``d_warmup_epochs`` epochs and then on every
-    ``d_every``-th batch; the generator steps on every batch. Losses act on logits. A generator
+    ``d_every``-th batch; the generator steps on every batch. Losses act on logits; the
+    gradient penalty on the logit or, as in the study, on its Sigmoid (``gp_on``). A generator
     with ``conditional = True`` gets the batch's labels, and so does the discriminator.
+
+    Options for small data: ``diffaug`` (a DiffAugment policy, applied to every image the
+    discriminator sees, real and fake) and ``ema_decay`` (an exponential moving average of the
+    generator's weights, ``generator_ema``, which is then what :meth:`sample` uses).
     """
 
     def __init__(
@@ -46,6 +53,9 @@ class GANModule(pl.LightningModule):
         d_warmup_epochs: int = 10,
         d_every: int = 1,
         sample_classes: Sequence[int] = (0,),
+        gp_on: str = "logit",
+        diffaug: str | None = None,
+        ema_decay: float | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -57,7 +67,36 @@ class GANModule(pl.LightningModule):
         self.d_warmup_epochs, self.d_every = int(d_warmup_epochs), max(1, int(d_every))
         self.conditional = bool(getattr(generator, "conditional", False))
         self.sample_classes = list(sample_classes)
+        self.gp_on = gp_on
+        self.augment = DiffAugment(diffaug)
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
+        self.generator_ema: nn.Module | None = None
+        if self.ema_decay is not None:
+            if not 0.0 < self.ema_decay < 1.0:
+                raise ValueError(f"ema_decay={ema_decay} must lie strictly between 0 and 1")
+            self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
+            # EMA updates so far (a buffer, so a resumed run continues the warm-up)
+            self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
         self._reset_sums()
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator that makes samples: the EMA copy when there is one."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        # decay warms up as (1 + t) / (10 + t), so early averages are not stuck at the init
+        t = int(self.ema_updates)
+        decay = min(self.ema_decay, (1 + t) / (10 + t))
+        for avg, live in zip(
+            self.generator_ema.parameters(), self.generator.parameters(), strict=True
+        ):
+            avg.lerp_(live, 1.0 - decay)
+        # BatchNorm statistics are not averaged: the copy uses the live ones
+        for avg, live in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
+            avg.copy_(live)
+        self.ema_updates += 1
 
     def _reset_sums(self) -> None:
         # epoch sums of the D and G losses; reset at epoch end (a mid-epoch resume skips the start)
@@ -76,16 +115,17 @@ class GANModule(pl.LightningModule):
             g.seed()
         z = torch.randn(n, self.generator.latent_dim, generator=g).to(self.device)
         labels = cycled_labels(classes, n).to(self.device)
-        was_training = self.generator.training
-        self.generator.eval()
+        net = self.sampler
+        was_training = net.training
+        net.eval()
         with torch.no_grad():
             out = torch.cat(
                 [
-                    self.generator(zb, lb).float()
+                    net(zb, lb).float()
                     for zb, lb in zip(z.split(1000), labels.split(1000), strict=True)
                 ]
             )
-        self.generator.train(was_training)
+        net.train(was_training)
         return out
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
@@ -98,13 +138,13 @@ class GANModule(pl.LightningModule):
 
         if self.current_epoch < self.d_warmup_epochs or batch_idx % self.d_every == 0:
             self.toggle_optimizer(opt_d)
-            fake_d = fake.detach()
+            real_d, fake_d = self.augment(real), self.augment(fake.detach())
             d_loss = self.loss.d(
-                self.discriminator(real, labels), self.discriminator(fake_d, labels)
+                self.discriminator(real_d, labels), self.discriminator(fake_d, labels)
             )
             if self.gp_weight > 0:
                 d_loss = d_loss + self.gp_weight * gradient_penalty(
-                    self.discriminator, real, fake_d, labels
+                    self.discriminator, real_d, fake_d, labels, on=self.gp_on
                 )
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(d_loss)
@@ -114,11 +154,13 @@ class GANModule(pl.LightningModule):
             self._counts[0] += 1
 
         self.toggle_optimizer(opt_g)
-        g_loss = self.loss.g(self.discriminator(fake, labels))
+        g_loss = self.loss.g(self.discriminator(self.augment(fake), labels))
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
         opt_g.step()
         self.untoggle_optimizer(opt_g)
+        if self.generator_ema is not None:
+            self._update_ema()
         self._sums[1] += g_loss.detach()
         self._counts[1] += 1
 
@@ -144,9 +186,13 @@ def save_checkpoint(trainer: pl.Trainer, path: Path) -> None:
 
 
 class SelectionCallback(pl.Callback):
-    """Every few epochs: score the generator, keep ``best.ckpt`` (lowest score), log a grid.
+    """Scores the generator every few epochs (or every ``every_n_steps`` generator steps), keeps
+    ``best.ckpt`` (lowest score) and logs a sample grid; writes ``last.ckpt`` after every epoch,
+    so a run can resume.
 
-    Also writes ``last.ckpt`` after every epoch, so a run can resume.
+    With ``max_steps`` the budget is counted in generator steps (batches) instead of epochs: the
+    run stops after that many, whatever the size of an epoch, and the history and the chosen
+    point are in steps (``unit``).
     """
 
     def __init__(
@@ -157,52 +203,89 @@ class SelectionCallback(pl.Callback):
         num_samples: int,
         grid_classes: Sequence[int],
         seed: int,
+        every_n_steps: int | None = None,
+        max_steps: int | None = None,
     ) -> None:
         self.selector = selector
         self.ckpt_dir = Path(ckpt_dir)
         self.every = max(1, int(every_n_epochs))
+        self.every_steps = None if every_n_steps is None else max(1, int(every_n_steps))
+        self.max_steps = None if max_steps is None else int(max_steps)
+        self.unit = "step" if self.max_steps is not None else "epoch"
         self.num_samples = int(num_samples)
         self.grid_classes = list(grid_classes)
         self.seed = int(seed)
         self.history: list[tuple[int, float]] = []
         self.best_score = math.inf
         self.best_epoch = 0
+        self.best_step: int | None = None
+        self._saved_step = 0
 
     def state_dict(self) -> dict:
         return {
             "history": self.history,
             "best_score": self.best_score,
             "best_epoch": self.best_epoch,
+            "best_step": self.best_step,
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.history = [tuple(h) for h in state["history"]]
         self.best_score, self.best_epoch = state["best_score"], state["best_epoch"]
+        self.best_step = state.get("best_step")
+        self._saved_step = self.best_step or 0
+
+    @staticmethod
+    def step_of(trainer: pl.Trainer, batch_idx: int) -> int:
+        """Generator steps done after batch ``batch_idx`` of the current epoch (every epoch has
+        the same number of batches, so this survives a resume)."""
+        return trainer.current_epoch * trainer.num_training_batches + batch_idx + 1
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.unit != "step":
+            return
+        step = self.step_of(trainer, batch_idx)
+        last = step >= self.max_steps
+        if last or (self.every_steps and step % self.every_steps == 0):
+            self._evaluate(trainer, pl_module, step)
+        if last:
+            trainer.should_stop = True
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: GANModule) -> None:
         epoch = trainer.current_epoch + 1
-        if epoch % self.every == 0 or epoch == trainer.max_epochs:
-            self._evaluate(trainer, pl_module, epoch)
+        if self.unit == "epoch":
+            if epoch % self.every == 0 or epoch == trainer.max_epochs:
+                self._evaluate(trainer, pl_module, epoch)
+        else:
+            # with a budget in steps an epoch may be a single batch: write last.ckpt at the
+            # first epoch end after each scoring interval (and at the end), not every epoch
+            step = epoch * trainer.num_training_batches
+            interval = self.every_steps or trainer.num_training_batches
+            if step - self._saved_step < interval and not trainer.should_stop:
+                return
+            self._saved_step = step
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         save_checkpoint(trainer, self.ckpt_dir / "last.ckpt")
 
-    def _evaluate(self, trainer: pl.Trainer, pl_module: GANModule, epoch: int) -> None:
+    def _evaluate(self, trainer: pl.Trainer, pl_module: GANModule, at: int) -> None:
         # a fixed noise seed, so scores differ only because the generator did
         fake = pl_module.sample(self.num_samples, seed=self.seed)
         if not torch.isfinite(fake).all():
-            raise DivergenceError(f"the generator's output is not finite in epoch {epoch}")
+            raise DivergenceError(f"the generator's output is not finite at {self.unit} {at}")
         score = self.selector.score(fake)
-        self.history.append((epoch, score))
+        self.history.append((at, score))
         pl_module.log(SELECTION_SCORE, score)
         if score < self.best_score:
-            self.best_score, self.best_epoch = score, epoch
+            self.best_score = score
+            self.best_epoch = trainer.current_epoch + 1
+            self.best_step = at if self.unit == "step" else None
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
             save_checkpoint(trainer, self.ckpt_dir / "best.ckpt")
         grid = sample_grid(pl_module, self.grid_classes, seed=self.seed)
         for lg in trainer.loggers:
             exp = getattr(lg, "experiment", None)
             if hasattr(exp, "add_image"):
-                exp.add_image("samples", grid, global_step=epoch)
+                exp.add_image("samples", grid, global_step=at)
 
 
 def sample_grid(

@@ -18,8 +18,10 @@ from torchvision.utils import save_image
 from imbalance_gan.data import ImbalancedDataModule, datamodule_from_config
 from imbalance_gan.data.datamodule import to_uint8
 from imbalance_gan.gan import cache
-from imbalance_gan.gan.losses import LOSSES
-from imbalance_gan.gan.module import GANModule, SelectionCallback, cycled_labels, sample_grid
+from imbalance_gan.gan.diffaug import parse_policy
+from imbalance_gan.gan.filtering import check_filter, draw_synthetic
+from imbalance_gan.gan.losses import GP_TARGETS, LOSSES
+from imbalance_gan.gan.module import GANModule, SelectionCallback, sample_grid
 from imbalance_gan.gan.selection import Selector, load_or_train_feature_net
 from imbalance_gan.reporting import record
 from imbalance_gan.runtime.errors import UserError
@@ -44,6 +46,9 @@ def build_gan(cfg: DictConfig, minority: list[int]) -> GANModule:
         d_warmup_epochs=g.d_warmup_epochs,
         d_every=g.d_every,
         sample_classes=minority,
+        gp_on=g.gp_on,
+        diffaug=g.diffaug,
+        ema_decay=g.ema_decay,
     )
 
 
@@ -52,9 +57,21 @@ def check_gan_config(cfg: DictConfig, dm: ImbalancedDataModule) -> None:
     g = cfg.gan
     if g.loss not in LOSSES:
         raise UserError(f"gan.loss={g.loss!r} is not known; choose one of {sorted(LOSSES)}")
+    if g.gp_on not in GP_TARGETS:
+        raise UserError(f"gan.gp_on={g.gp_on!r} is not known; choose one of {list(GP_TARGETS)}")
+    try:
+        parse_policy(g.diffaug)
+    except ValueError as err:
+        raise UserError(f"gan.diffaug={g.diffaug!r}: {err}") from None
+    if g.ema_decay is not None and not 0.0 < float(g.ema_decay) < 1.0:
+        raise UserError(f"gan.ema_decay={g.ema_decay} must lie strictly between 0 and 1 (or null)")
     for key in ("batch_size", "max_epochs", "num_synthetic"):
         if int(g[key]) < 1:
             raise UserError(f"gan.{key}={g[key]} must be at least 1")
+    for key, where in (("max_steps", g), ("every_n_steps", cfg.selection)):
+        if where[key] is not None and int(where[key]) < 1:
+            raise UserError(f"{key}={where[key]} must be at least 1 (or null)")
+    check_filter(g.filter)
     if not dm.minority:
         raise UserError(
             "the data config cuts no class (data.minority_classes is empty): nothing to generate"
@@ -143,8 +160,12 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
         cfg.selection.num_samples,
         classes,
         seed=cfg.seed,
+        every_n_steps=cfg.selection.every_n_steps,
+        max_steps=cfg.gan.max_steps,
     )
-    trainer = build_trainer(cfg.trainer, out, cfg.gan.max_epochs, [select])
+    # a budget in steps: the callback stops the run; every epoch has at least one step
+    max_epochs = cfg.gan.max_epochs if cfg.gan.max_steps is None else cfg.gan.max_steps
+    trainer = build_trainer(cfg.trainer, out, max_epochs, [select])
     selector.to(trainer.strategy.root_device)
     last = ckpt_dir / "last.ckpt"
     resume = cfg.get("resume", False) and last.exists()
@@ -159,10 +180,9 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
     best = torch.load(ckpt_dir / "best.ckpt", map_location="cpu", weights_only=False)
     model.load_state_dict(best["state_dict"])
     model.to(trainer.strategy.root_device)
-    per_class = int(cfg.gan.num_synthetic)
-    n = per_class * len(dm.minority)
-    fake = model.sample(n, dm.minority, seed=cfg.seed + 1)
-    fake_labels = cycled_labels(dm.minority, n)
+    fake, fake_labels, filter_info = draw_synthetic(
+        model, selector, dm.minority, int(cfg.gan.num_synthetic), cfg.seed + 1, cfg.gan.filter
+    )
     held_out, held_out_labels = dm.minority_split("test")  # reported only, after the choice
     evaluation = selector.evaluate(fake, fake_labels, held_out, held_out_labels, seed=cfg.seed)
     images, labels = as_synthetic(fake, fake_labels)
@@ -173,6 +193,9 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
     run = record.gan_record(
         cfg,
         best_epoch=select.best_epoch,
+        best_step=select.best_step,
+        selection_unit=select.unit,
+        filter_info=filter_info,
         selection_score=select.best_score,
         evaluation=evaluation,
         score_history=select.history,

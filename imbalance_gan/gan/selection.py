@@ -118,7 +118,23 @@ class Selector:
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """The feature network's class for each image: int64 [N] (on the CPU)."""
-        return extract_features(self.extractor.classifier, images).argmax(dim=1).cpu()
+        return self.probabilities(images).argmax(dim=1)
+
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """The feature network's class probabilities for each image: [N, classes] (on the CPU)."""
+        return extract_features(self.extractor.classifier, images).softmax(dim=1).cpu()
+
+    def copy_lines(self, quantile: float) -> dict[int, float]:
+        """Per minority class, the distance below which an image counts as a near-copy of a
+        training image: the ``quantile`` of the training images' distances to their nearest
+        *other* training image of the class (training data only, like the selection score)."""
+        lines = {}
+        for c in sorted(set(self.train_labels.tolist())):
+            feats = self.real_train[self.train_labels.to(self.real_train.device) == c]
+            dist = torch.cdist(feats, feats)
+            dist.fill_diagonal_(float("inf"))
+            lines[c] = float(torch.quantile(dist.min(dim=1).values, quantile))
+        return lines
 
     def score(self, fake: torch.Tensor) -> float:
         """The selection score: Frechet distance to the training minority images (lower is better)."""

@@ -12,11 +12,11 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from imbalance_gan.reporting.record import GAN_SAMPLES, key_metrics, score_history
+from imbalance_gan.reporting.record import GAN_SAMPLES, gan_metrics, key_metrics, score_history
 from imbalance_gan.runtime.files import atomic_write
 
-#: One GAN run's selection history: (seed, epochs, scores, chosen epoch or None).
-History = tuple[int, Sequence[float], Sequence[float], float | None]
+#: One GAN run's selection history: (seed, epochs or steps, scores, chosen one or None, unit).
+History = tuple[int, Sequence[float], Sequence[float], float | None, str]
 
 
 def save(fig: Figure, path: str | os.PathLike) -> Path:
@@ -81,16 +81,18 @@ def confusion(matrix: np.ndarray, title: str, path: str | os.PathLike) -> Path:
 
 
 def gan_selection(histories: dict[str, list[History]], path: str | os.PathLike) -> Path:
-    """One panel per GAN scenario: selection score per evaluated epoch, one line per seed."""
+    """One panel per GAN scenario: selection score per evaluated epoch (or generator step, for
+    a budget in steps), one line per seed."""
     fig = _figure(5.0 * len(histories), 4.0)
     axes = np.atleast_1d(fig.subplots(1, len(histories), squeeze=False)[0])
     for ax, (scenario, runs) in zip(axes, histories.items(), strict=True):
-        for seed, epochs, scores, best in runs:
+        unit = runs[0][4]
+        for seed, epochs, scores, best, _ in runs:
             (line,) = ax.plot(epochs, scores, label=f"seed {seed}")
             if best is not None and best in list(epochs):
                 ax.plot([best], [scores[list(epochs).index(best)]], "o", color=line.get_color())
-        ax.set_title(f"{scenario}: selection score (dot = chosen epoch)")
-        ax.set_xlabel("GAN training epoch")
+        ax.set_title(f"{scenario}: selection score (dot = chosen {unit})")
+        ax.set_xlabel(f"GAN training {unit}")
         ax.set_ylabel("selection score (Frechet distance, lower is better)")
         ax.grid(alpha=0.3)
         ax.legend()
@@ -135,9 +137,9 @@ def write_figures(
         history = score_history(r["record"])
         if history:
             epochs, scores = zip(*history, strict=True)
-            histories.setdefault(r["scenario"], []).append(
-                (r["seed"], epochs, scores, r.get("gan/best_epoch"))
-            )
+            unit = gan_metrics(r["record"]).get("selection_unit", "epoch")
+            best = r.get("gan/best_step") if unit == "step" else r.get("gan/best_epoch")
+            histories.setdefault(r["scenario"], []).append((r["seed"], epochs, scores, best, unit))
     if histories:
         gan_selection(histories, add("GAN selection score over training", "gan_selection.png"))
     for gan, run in _first_seed_per_gan(rows).items():

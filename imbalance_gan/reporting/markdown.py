@@ -158,7 +158,8 @@ def _best_classic(
         ]
     if not comparisons:
         return lines + [
-            "No generative scenario, or no classic one (oversample, weighted, affine, smote), "
+            "No generative scenario, or no classic one (family `classic`: oversample, weighted, "
+            "affine, elastic, smote), "
             "in these runs: nothing to compare."
         ]
     return lines + [
@@ -224,6 +225,7 @@ def _gan_quality(summary: Sequence[dict], rows: Sequence[dict]) -> list[str]:
             gans[s["scenario"]],
             s["n_seeds"],
             fmt(s, "gan/best_epoch", 0),
+            fmt(s, "gan/best_step", 0),
             *(fmt(s, c, 3) for c in columns),
             f"{collapsed[s['scenario']][0]}/{collapsed[s['scenario']][1]}",
         ]
@@ -261,6 +263,7 @@ def _gan_quality(summary: Sequence[dict], rows: Sequence[dict]) -> list[str]:
                 "GAN",
                 "n seeds",
                 "best epoch",
+                "best step",
                 *(f"`{c}`" for c in columns),
                 "collapsed (seeds)",
             ],

@@ -40,13 +40,20 @@ GAN_EVAL = (
 #: and images of each kind for precision/recall
 GAN_EVAL_SIZES = ("eval/n_real", "eval/n_fake", "eval/n_pr")
 #: classifier test metrics: scalars, and per-class lists (flattened to ``<name>_c<k>``)
-MACRO_METRICS = ("test/accuracy", "test/f1_macro", "test/auroc_macro", "test/balanced_accuracy")
+MACRO_METRICS = (
+    "test/accuracy",
+    "test/f1_macro",
+    "test/auroc_macro",
+    "test/balanced_accuracy",
+    "test/gmean_recall",
+)
 PER_CLASS = ("precision", "recall", "f1")
 #: copied as they are from a classify record into its row
 RUN_FIELDS = ("device", "hardware", "epochs", "best_epoch", "wall_time_s")
 #: the GAN run behind a GAN scenario: record key -> column of the flat row
 GAN_COLUMNS = {
     "best_epoch": "gan/best_epoch",
+    "best_step": "gan/best_step",
     SELECTION_SCORE: SELECTION_SCORE,
     **{name: name for name in GAN_EVAL},
     "wall_time_s": "gan/wall_time_s",
@@ -54,7 +61,7 @@ GAN_COLUMNS = {
 
 
 #: quantities that only take whole values: shown per seed, never with a t-interval
-DISCRETE = ("gan/best_epoch",)
+DISCRETE = ("gan/best_epoch", "gan/best_step")
 #: unbounded GAN quantities (distances, ratios, seconds); every other metric lies in [0, 1]
 UNBOUNDED = (SELECTION_SCORE, "eval/fd_train", "eval/fd_test", "copy/nn_ratio", "gan/wall_time_s")
 
@@ -82,26 +89,35 @@ def gan_record(
     evaluation: dict[str, float],
     score_history: list[tuple[int, float]],
     minority: list[int],
+    best_step: int | None = None,
+    selection_unit: str = "epoch",
+    filter_info: dict[str, int] | None = None,
     real_minority_train: int,
     collapse_reasons: list[str],
     device: str,
     hardware: str,
     wall_time_s: float,
 ) -> dict[str, Any]:
-    """The record of a GAN run: its chosen epoch, scores and what it generated. A generator
-    below the quality floor (``collapse_reasons`` not empty) is marked ``collapsed``."""
+    """The record of a GAN run: its chosen epoch (and step, for a budget in steps), scores and
+    what it generated (``filter/*``: how many samples a ``gan.filter`` drew and kept). A
+    generator below the quality floor (``collapse_reasons`` not empty) is marked ``collapsed``.
+    ``score_history`` holds (epoch or step, score) pairs, as ``selection_unit`` says."""
     return {
         "kind": "gan",
         "gan": cfg.gan.name,
         "seed": int(cfg.seed),
         "experiment": cfg.get("experiment"),
         "epochs": int(cfg.gan.max_epochs),
+        "max_steps": cfg.gan.get("max_steps"),
         "best_epoch": best_epoch,
+        "best_step": best_step,
+        "selection_unit": selection_unit,
         SELECTION_SCORE: selection_score,
         **{name: evaluation[name] for name in (*GAN_EVAL, *GAN_EVAL_SIZES)},
         **collapse_fields(collapse_reasons),
         "score_history": score_history,
         "num_synthetic": int(cfg.gan.num_synthetic),
+        **(filter_info or {}),
         "minority_classes": minority,
         "real_minority_train": real_minority_train,
         "device": device,

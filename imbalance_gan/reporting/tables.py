@@ -15,6 +15,7 @@ LABELS = {
     "test/f1_macro": "macro-F1",
     "test/auroc_macro": "macro AUC-ROC",
     "test/balanced_accuracy": "balanced accuracy",
+    "test/gmean_recall": "G-mean of recalls",
 }
 
 

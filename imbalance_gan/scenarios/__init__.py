@@ -1,5 +1,11 @@
 """Scenarios: what each one adds to the classifier's training split (classic augmenters in
-:mod:`augment`, GAN samples in :mod:`synthetic`), chosen by the ``scenario`` config."""
+:mod:`augment`, GAN samples in :mod:`synthetic`), chosen by the ``scenario`` config.
+
+Every scenario that tops up the minority classes brings each of them to the same total,
+``scenario.target_count`` (``null``: the largest class's count in the training part), however
+the extra images are made: a GAN scenario takes ``gan_share`` of each class's deficit from the
+generator and the scenario's augmenter (if any) makes the rest from *real* images only.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +13,56 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from imbalance_gan.data import ImbalancedDataModule
+from imbalance_gan.data.imbalance import class_histogram
+from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.scenarios.augment import Augmentation, inverse_frequency_weights
 from imbalance_gan.scenarios.synthetic import synthetic_for_scenario
 
-__all__ = ["build_training_data", "inverse_frequency_weights"]
+__all__ = ["build_training_data", "inverse_frequency_weights", "top_up_plan"]
+
+
+def top_up_plan(cfg_scenario: DictConfig, dm: ImbalancedDataModule) -> dict[int, tuple[int, int]]:
+    """Per minority class: (images the generator adds, images the augmenter adds)."""
+    counts = class_histogram(dm.train_y, dm.num_classes)
+    target = cfg_scenario.get("target_count")
+    target = max(counts) if target is None else int(target)
+    share = float(cfg_scenario.get("gan_share", 1.0)) if cfg_scenario.use_gan else 0.0
+    if not 0.0 <= share <= 1.0:
+        raise UserError(f"scenario.gan_share={share} must lie between 0 and 1")
+    if share < 1.0 and cfg_scenario.use_gan and cfg_scenario.augment is None:
+        raise UserError(
+            f"scenario.gan_share={share} leaves images to an augmenter, but scenario.augment is null"
+        )
+    plan = {}
+    for c in dm.minority:
+        deficit = max(0, target - counts[c])
+        from_gan = round(share * deficit)
+        plan[c] = (from_gan, deficit - from_gan)
+    return plan
 
 
 def build_training_data(cfg: DictConfig, dm: ImbalancedDataModule) -> dict | None:
     """Add the scenario's extra examples to ``dm``'s training part; return the GAN run's info."""
+    sc = cfg.scenario
+    plan = top_up_plan(sc, dm)
+    real_x, real_y = dm.train_x, dm.train_y
+    counts = class_histogram(real_y, dm.num_classes)
     gan_info = None
-    if cfg.scenario.use_gan:
-        images, labels, gan_info = synthetic_for_scenario(cfg, dm)
+    if sc.use_gan:
+        need = {c: from_gan for c, (from_gan, _) in plan.items()}
+        if max(need.values(), default=0) > int(cfg.gan.num_synthetic):
+            raise UserError(
+                f"the scenario needs {max(need.values())} generated images of a class but "
+                f"gan.num_synthetic={cfg.gan.num_synthetic}: raise it"
+            )
+        images, labels, gan_info = synthetic_for_scenario(cfg, dm, need)
         dm.add_training_data(images, labels)
-    if cfg.scenario.augment is not None:
-        augment = instantiate(cfg.scenario.augment)
-        aug: Augmentation = augment(dm.train_x, dm.train_y, dm.minority, dm.num_classes, cfg.seed)
+    if sc.augment is not None:
+        augment = instantiate(sc.augment)
+        # the augmenter works from real images only, up to what the generator left to it
+        targets = {c: counts[c] + from_aug for c, (_, from_aug) in plan.items()}
+        aug: Augmentation = augment(
+            real_x, real_y, dm.minority, dm.num_classes, cfg.seed, target_count=targets
+        )
         dm.add_training_data(aug.images, aug.labels)
     return gan_info

@@ -7,7 +7,7 @@ scenario config's ``augment._target_``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,11 +26,19 @@ class Augmentation:
     info: dict = field(default_factory=dict)
 
 
+#: the count each minority class is topped up to: one for all, or one per class
+Target = int | Mapping[int, int]
+
+
+def _target_of(target: Target, c: int) -> int:
+    return int(target[c]) if isinstance(target, Mapping) else int(target)
+
+
 def _deficits(
-    y: torch.Tensor, classes: Sequence[int], target: int, num_classes: int
+    y: torch.Tensor, classes: Sequence[int], target: Target, num_classes: int
 ) -> dict[int, int]:
     counts = class_histogram(y, num_classes)
-    return {c: max(0, int(target) - counts[c]) for c in classes}
+    return {c: max(0, _target_of(target, c) - counts[c]) for c in classes}
 
 
 def _empty(x: torch.Tensor) -> Augmentation:
@@ -43,7 +51,7 @@ def oversample(
     minority: Sequence[int],
     num_classes: int,
     seed: int,
-    target_count: int = 6000,
+    target_count: Target = 6000,
 ) -> Augmentation:
     """Repeat random real minority images until each minority class has ``target_count``."""
     g = torch.Generator().manual_seed(int(seed))
@@ -62,7 +70,7 @@ def affine(
     minority: Sequence[int],
     num_classes: int,
     seed: int,
-    target_count: int = 6000,
+    target_count: Target = 6000,
     degrees: float = 15.0,
     translate: float = 0.1,
     scale: Sequence[float] = (0.9, 1.1),
@@ -82,11 +90,59 @@ def affine(
         [torch.stack([cos, -sin, t[:, 0]], 1), torch.stack([sin, cos, t[:, 1]], 1)], 1
     )
     grid = F.affine_grid(theta, list(base.images.shape), align_corners=False)
-    # background is -1 (black): sample from images shifted to 0-background, then shift back
-    warped = F.grid_sample(base.images + 1, grid, align_corners=False, padding_mode="zeros") - 1
     return Augmentation(
-        warped.clamp(-1, 1), base.labels, {"degrees": degrees, "translate": translate}
+        _warp(base.images, grid), base.labels, {"degrees": degrees, "translate": translate}
     )
+
+
+def _warp(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Resample images in [-1, 1] at ``grid`` (affine_grid coordinates); outside is background."""
+    # background is -1 (black): sample from images shifted to 0-background, then shift back
+    warped = F.grid_sample(images + 1, grid, align_corners=False, padding_mode="zeros") - 1
+    return warped.clamp(-1, 1)
+
+
+def elastic(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    minority: Sequence[int],
+    num_classes: int,
+    seed: int,
+    target_count: Target = 6000,
+    alpha: float = 34.0,
+    sigma: float = 4.0,
+) -> Augmentation:
+    """Top up with elastically distorted copies of real minority images (Simard et al. 2003):
+    a random displacement field, uniform in [-1, 1] per pixel, smoothed by a Gaussian of
+    ``sigma`` pixels and scaled by ``alpha`` pixels (the paper's MNIST values: 34 and 4)."""
+    base = oversample(x, y, minority, num_classes, seed, target_count)
+    n = len(base.images)
+    if n == 0:
+        return base
+    _, _, h, w = base.images.shape
+    g = torch.Generator().manual_seed(int(seed) + 11)
+    field = torch.rand(n, 2, h, w, generator=g) * 2 - 1
+    radius = int(math.ceil(3 * sigma))
+    taps = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    # separable Gaussian blur of both displacement channels
+    field = F.conv2d(
+        F.pad(field, [radius, radius, 0, 0], mode="reflect" if radius < w else "replicate"),
+        kernel.view(1, 1, 1, -1).expand(2, 1, 1, -1).contiguous(),
+        groups=2,
+    )
+    field = F.conv2d(
+        F.pad(field, [0, 0, radius, radius], mode="reflect" if radius < h else "replicate"),
+        kernel.view(1, 1, -1, 1).expand(2, 1, -1, 1).contiguous(),
+        groups=2,
+    )
+    field = field * alpha
+    # pixel displacements -> grid_sample's [-1, 1] coordinates (align_corners=False)
+    identity = F.affine_grid(torch.eye(2, 3).expand(n, 2, 3), [n, 1, h, w], align_corners=False)
+    offset = torch.stack([field[:, 0] * 2 / w, field[:, 1] * 2 / h], dim=-1)
+    warped = _warp(base.images, identity + offset)
+    return Augmentation(warped, base.labels, {"alpha": alpha, "sigma": sigma})
 
 
 def smote(
@@ -95,14 +151,14 @@ def smote(
     minority: Sequence[int],
     num_classes: int,
     seed: int,
-    target_count: int = 6000,
+    target_count: Target = 6000,
     k_neighbors: int = 5,
 ) -> Augmentation:
     """Top up with imbalanced-learn's SMOTE on flattened pixels."""
     from imblearn.over_sampling import SMOTE
 
     need = _deficits(y, minority, target_count, num_classes)
-    strategy = {c: target_count for c, d in need.items() if d > 0}
+    strategy = {c: _target_of(target_count, c) for c, d in need.items() if d > 0}
     if not strategy:
         return _empty(x)
     flat = x.reshape(len(x), -1).numpy()

@@ -46,20 +46,37 @@ def load_synthetic(
     return images, labels
 
 
+def take_per_class(
+    images: torch.Tensor, labels: torch.Tensor, need: dict[int, int], source: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``need[c]`` images of each class ``c`` (in the set's order)."""
+    keep = []
+    for c, n in need.items():
+        idx = torch.nonzero(labels == c, as_tuple=True)[0]
+        if len(idx) < n:
+            raise UserError(
+                f"{source} holds {len(idx)} images of class {c} but the scenario needs {n}: "
+                "raise gan.num_synthetic"
+            )
+        keep.append(idx[:n])
+    idx = torch.cat(keep) if keep else torch.zeros(0, dtype=torch.int64)
+    return images[idx], labels[idx]
+
+
 def synthetic_for_scenario(
-    cfg: DictConfig, dm: ImbalancedDataModule
+    cfg: DictConfig, dm: ImbalancedDataModule, need: dict[int, int]
 ) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """The GAN scenario's synthetic images (uint8), labels, and what the run record keeps of the
-    GAN run. The GAN's sample grid is copied into the run's folder, so the run shows what it
-    trained on without the cache."""
+    """``need[c]`` synthetic images (uint8) of each minority class ``c``, their labels, and what
+    the run record keeps of the GAN run. The GAN's sample grid is copied into the run's folder,
+    so the run shows what it trained on without the cache."""
     entry = cached_gan(cfg, dm)
     samples = entry / "samples.png"
     if samples.is_file():
         data = samples.read_bytes()
         atomic_write(Path(cfg.paths.output_dir) / record.GAN_SAMPLES, lambda f: f.write(data))
-    images, labels = load_synthetic(
-        entry / "synthetic.pt", dm.num_classes, dm.image_shape, dm.minority
-    )
+    path = entry / "synthetic.pt"
+    images, labels = load_synthetic(path, dm.num_classes, dm.image_shape, dm.minority)
+    images, labels = take_per_class(images, labels, need, str(path))
     gan = record.read(entry / record.RECORD_FILE)
     # judged against this run's quality floor: the cached GAN may have been made under another
     gan.update(record.collapse_fields(quality_floor_misses(gan, cfg.selection)))
