@@ -11,12 +11,13 @@ from imbalance_gan.classifier.pipeline import classify
 
 from .conftest import make_cfg, run_module
 
-NON_GAN = ["original", "oversample", "weighted", "affine", "smote", "full"]
+NON_GAN = ["original", "oversample", "weighted", "affine", "elastic", "smote", "full"]
 METRIC_KEYS = {
     "test/accuracy",
     "test/f1_macro",
     "test/auroc_macro",
     "test/balanced_accuracy",
+    "test/gmean_recall",
     "test/precision",
     "test/recall",
     "test/f1",
@@ -27,7 +28,8 @@ METRIC_KEYS = {
 @pytest.mark.parametrize("scenario", NON_GAN)
 def test_scenario_writes_metrics_and_predictions(scenario, tmp_path):
     out = tmp_path / "run"
-    classify(make_cfg("classify", [f"scenario={scenario}", "experiment=smoke"], out))
+    cfg = make_cfg("classify", [f"scenario={scenario}", "experiment=smoke"], out)
+    classify(cfg)
     m = json.loads((out / "metrics.json").read_text())
     assert m["scenario"] == scenario and m["seed"] == 0
     assert METRIC_KEYS <= set(m["metrics"])
@@ -37,8 +39,9 @@ def test_scenario_writes_metrics_and_predictions(scenario, tmp_path):
     assert 1 <= m["best_epoch"] <= m["epochs"]
     counts = m["train_counts"]
     assert [r + a for r, a in zip(counts["real"], counts["added"], strict=True)] == counts["total"]
-    if scenario in ("oversample", "affine", "smote"):
-        assert counts["total"][0] == 6000 and counts["real"][0] == 270
+    if scenario in ("oversample", "affine", "elastic", "smote"):
+        # topped up to the smoke profile's target (6,000 in the others)
+        assert counts["total"][0] == cfg.scenario.target_count == 334 and counts["real"][0] == 270
         assert counts["added"][1:] == [0] * 9
     elif scenario == "full":
         assert counts["real"][0] == 5331 and sum(counts["added"]) == 0  # 90% of 5,923

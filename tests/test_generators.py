@@ -239,8 +239,9 @@ def test_presets_compose(tmp_path):
     assert compare.study.baseline == "original" and compare.data.minority_count == 30
     pg = make_cfg("classify", ["scenario=projgan", "experiment=quick"], tmp_path)
     assert pg.gan.name == "projgan" and pg.gan.max_steps == 8000 and pg.gan.class_balanced_sampling
-    paper = make_cfg("train", ["gan=vanilla"], tmp_path)
-    assert paper.gan.gp_on == "prob" and len(paper.deviations) >= 6
+    for command in ("train", "classify", "study"):
+        paper = OmegaConf.to_container(make_cfg(command, ["gan=vanilla"], tmp_path), resolve=True)
+        assert paper["gan"]["gp_on"] == "prob" and len(paper["deviations"]) >= 6
 
 
 def test_projection_discriminator_shares_features_across_classes():
@@ -250,3 +251,22 @@ def test_projection_discriminator_shares_features_across_classes():
     x = g(torch.randn(4, 16), torch.tensor([0, 1, 2, 3]))
     a, b = d(x, torch.zeros(4, dtype=torch.int64)), d(x, torch.ones(4, dtype=torch.int64))
     assert a.shape == (4,) and not torch.allclose(a, b)  # the class changes the score
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("gan.gp_on=score", "gan.gp_on='score' is not known"),
+        ("gan.diffaug=zoom", "unknown DiffAugment policy"),
+        ("gan.ema_decay=1.5", "gan.ema_decay=1.5"),
+        ("gan.max_steps=0", "gan.max_steps=0"),
+        ("gan.filter={min_confidence:2,copy_quantile:0.05,max_rounds:4}", "min_confidence=2"),
+        ("gan.filter={min_confidence:0.9,quantile:0.05}", "unknown keys"),
+    ],
+)
+def test_bad_generator_options_are_refused_before_training(override, message, mnist_dm, tmp_path):
+    from imbalance_gan.gan.pipeline import check_gan_config
+
+    cfg = make_cfg("train", ["gan=projgan", override], tmp_path)
+    with pytest.raises(UserError, match=message):
+        check_gan_config(cfg, mnist_dm)

@@ -94,15 +94,17 @@ def test_sigterm_subprocess_exits_resumable_and_sigkill_resumes(uninterrupted, t
 
 
 @pytest.mark.slow
-def test_gan_resume_after_sigterm_matches_uninterrupted(tmp_path, monkeypatch):
-    args = [
-        "experiment=smoke",
-        "gan=vanilla",
-        "gan.max_epochs=3",
-        "gan.d_warmup_epochs=1",
-        "gan.d_every=3",
-        "trainer.limit_train_batches=6",
-    ]
+@pytest.mark.parametrize(
+    "budget",
+    [
+        ["gan=vanilla", "gan.max_epochs=3", "gan.d_warmup_epochs=1", "gan.d_every=3"],
+        # a budget in steps, with the EMA generator and DiffAugment's random draws
+        ["gan=projgan", "gan.max_steps=16", "selection.every_n_steps=4", "gan.batch_size=16"],
+    ],
+    ids=["epochs", "steps"],
+)
+def test_gan_resume_after_sigterm_matches_uninterrupted(budget, tmp_path, monkeypatch):
+    args = ["experiment=smoke", *budget, "trainer.limit_train_batches=6"]
     ref = train_gan(make_cfg("train", args, tmp_path / "ref"), tmp_path / "ref")
     out = tmp_path / "run"
     monkeypatch.setenv("IMBALANCE_GAN_SIGTERM_AT_STEP", "10")

@@ -68,9 +68,12 @@ def check_gan_config(cfg: DictConfig, dm: ImbalancedDataModule) -> None:
     for key in ("batch_size", "max_epochs", "num_synthetic"):
         if int(g[key]) < 1:
             raise UserError(f"gan.{key}={g[key]} must be at least 1")
-    for key, where in (("max_steps", g), ("every_n_steps", cfg.selection)):
-        if where[key] is not None and int(where[key]) < 1:
-            raise UserError(f"{key}={where[key]} must be at least 1 (or null)")
+    for key, value in (
+        ("gan.max_steps", g.max_steps),
+        ("selection.every_n_steps", cfg.selection.every_n_steps),
+    ):
+        if value is not None and int(value) < 1:
+            raise UserError(f"{key}={value} must be at least 1 (or null)")
     check_filter(g.filter)
     if not dm.minority:
         raise UserError(
