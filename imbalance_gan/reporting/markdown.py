@@ -278,6 +278,27 @@ def _gan_quality(summary: Sequence[dict], rows: Sequence[dict]) -> list[str]:
             if reasons
             else ["Every generator is above the quality floor."]
         ),
+        *_study_recipe_note(rows),
+    ]
+
+
+#: the GANs that follow the original study's recipe (conf/gan/<name>.yaml)
+STUDY_GANS = ("vanilla", "dcgan", "cgan")
+
+
+def _study_recipe_note(rows: Sequence[dict]) -> list[str]:
+    """Say whose failure a collapsed study GAN is."""
+    names = sorted(
+        {r["gan"] for r in rows if r.get("gan/collapsed") and r.get("gan") in STUDY_GANS}
+    )
+    if not names:
+        return []
+    return [
+        "",
+        f"{', '.join(names)}: the study's own recipe (architecture, losses, penalty on the "
+        "Sigmoid probability where the study's discriminator has one, optimizer, schedule); what "
+        "still differs from the study is listed under Deviations in the protocol. A collapse "
+        "here is that recipe's result at this budget, not a generator this tool designed.",
     ]
 
 
