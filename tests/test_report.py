@@ -377,6 +377,8 @@ def test_read_sweep_plan_expands_like_hydra(tmp_path: Path) -> None:
         ("original", 3),
         ("oversample", 2),
         ("oversample", 3),
+        ("oversample_aug", 2),
+        ("oversample_aug", 3),
     ]
     _multirun_yaml(tmp_path / "b", ["experiment=smoke"], seed=5, scenario={"name": "smote"})
     assert read_sweep_plan(tmp_path / "b") == [("smote", 5)]  # the sweep config's own values

@@ -11,13 +11,21 @@ from torch import nn
 
 from imbalance_gan.classifier.metrics import classification_metrics, scalar_view
 from imbalance_gan.runtime.errors import DivergenceError
+from imbalance_gan.scenarios.augment import random_affine, random_elastic
+
+#: on-the-fly augmentations of training batches (``classifier.augment``), at their defaults
+BATCH_AUGMENTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "affine": random_affine,
+    "elastic": random_elastic,
+}
 
 
 class ClassifierModule(pl.LightningModule):
     """Trains ``net`` with (optionally class-weighted) cross-entropy.
 
     Validation and test predictions are gathered over the epoch and scored once at its end, so
-    the training step does no metric work and no host sync.
+    the training step does no metric work and no host sync. ``augment`` (a key of
+    :data:`BATCH_AUGMENTS`) warps every training batch afresh; validation and test images never.
     """
 
     def __init__(
@@ -28,8 +36,12 @@ class ClassifierModule(pl.LightningModule):
         class_weights: Sequence[float] | None = None,
         monitor: str = "val/f1_macro",
         channels_last: bool = False,
+        augment: str | None = None,
     ) -> None:
         super().__init__()
+        if augment is not None and augment not in BATCH_AUGMENTS:
+            raise ValueError(f"unknown augment {augment!r}; choose one of {sorted(BATCH_AUGMENTS)}")
+        self.augment = BATCH_AUGMENTS[augment] if augment else None
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
@@ -58,6 +70,8 @@ class ClassifierModule(pl.LightningModule):
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> torch.Tensor:
         x, y = batch
+        if self.augment is not None:
+            x = self.augment(x)
         loss = F.cross_entropy(self(x), y, weight=self.class_weights)
         self._loss_sum = self._loss_sum.to(loss.device) + loss.detach()
         self._loss_n += 1

@@ -12,9 +12,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from imbalance_gan.classifier.module import ClassifierModule
+from imbalance_gan.classifier.module import BATCH_AUGMENTS, ClassifierModule
 from imbalance_gan.data import datamodule_from_config
 from imbalance_gan.reporting import record
+from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import savez
 from imbalance_gan.runtime.resilience import check_checkpoint, resumed_seconds
 from imbalance_gan.runtime.trainer import (
@@ -26,6 +27,7 @@ from imbalance_gan.runtime.trainer import (
     seed_all,
 )
 from imbalance_gan.scenarios import build_training_data, inverse_frequency_weights
+from imbalance_gan.scenarios.signature import signature_auc
 
 log = logging.getLogger("imbalance_gan.classify")
 
@@ -41,10 +43,19 @@ def classify(cfg: DictConfig) -> dict:
     if cfg.resume and (out / record.RECORD_FILE).is_file():
         log.info("%s is finished; resume=true keeps its results", out)
         return record.read(out / record.RECORD_FILE)
+    augment = cfg.classifier.get("augment")
+    if augment is not None and augment not in BATCH_AUGMENTS:
+        raise UserError(
+            f"classifier.augment={augment!r} is not known; choose null or one of "
+            f"{sorted(BATCH_AUGMENTS)}"
+        )
     seed_all(cfg.seed)
     dm = datamodule_from_config(cfg.data, cfg.classifier.batch_size, cfg.classifier.eval_batch_size)
     gan_info = build_training_data(cfg, dm)
     counts = dm.train_counts()
+    added = dm.added_images(dm.minority)
+    # can a small CNN tell the added minority images from the real ones? (scenarios/signature.py)
+    signature = signature_auc(dm.minority_images("train"), added, cfg.seed) if len(added) else None
     weights = inverse_frequency_weights(counts["total"]) if cfg.scenario.class_weighting else None
     save_config(cfg, out)
     log.info(
@@ -63,6 +74,7 @@ def classify(cfg: DictConfig) -> dict:
         class_weights=weights,
         monitor=cfg.classifier.monitor,
         channels_last=cfg.trainer.channels_last,
+        augment=augment,
     )
     if cfg.trainer.compile:
         model.net = torch.compile(model.net)
@@ -105,6 +117,7 @@ def classify(cfg: DictConfig) -> dict:
         minority=dm.minority,
         class_weights=weights,
         gan_run=gan_info,
+        signature_auc=signature,
         device=str(trainer.strategy.root_device),
         hardware=hardware(),
         wall_time_s=round(timer.elapsed + earlier_attempts_s, 2),

@@ -164,6 +164,12 @@ class ImbalancedDataModule(pl.LightningDataModule):
         self._extra_x.append(images.to(torch.float32))
         self._extra_y.append(labels.to(torch.int64))
 
+    def added_images(self, classes: Sequence[int]) -> torch.Tensor:
+        """The extra training images of ``classes`` (what scenarios added), in [-1, 1]."""
+        keep = torch.tensor(list(classes), dtype=torch.int64)
+        parts = [x[torch.isin(y, keep)] for x, y in zip(self._extra_x, self._extra_y, strict=True)]
+        return torch.cat(parts) if parts else self.train_x[:0]
+
     # -- what the classifier trains on -----------------------------------------------------------
     @property
     def fit_x(self) -> torch.Tensor:

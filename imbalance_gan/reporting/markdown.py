@@ -10,6 +10,7 @@ from imbalance_gan.reporting.record import (
     GAN_EVAL,
     MACRO_METRICS,
     SELECTION_SCORE,
+    SIGNATURE,
     gan_metrics,
     key_metrics,
 )
@@ -302,6 +303,28 @@ def _study_recipe_note(rows: Sequence[dict]) -> list[str]:
     ]
 
 
+def _signature(summary: Sequence[dict]) -> list[str]:
+    """The signature probe per augmenting scenario."""
+    body = [
+        [s["scenario"], s["n_seeds"], fmt(s, SIGNATURE, 3)]
+        for s in summary
+        if f"{SIGNATURE}/mean" in s
+    ]
+    if not body:
+        return []
+    return [
+        "## Do the added images carry a signature?",
+        "",
+        "A small CNN is trained to tell the real minority images of the training split from the "
+        "images a scenario added to the minority, on half of each, and scored on the other "
+        "halves (`probe/signature_auc`, ROC AUC): 0.5 means the added images are "
+        "indistinguishable from real ones; near 1 means they carry a mark that is perfectly "
+        "correlated with the minority label, which the classifier may learn instead of the class.",
+        "",
+        table(["scenario", "n seeds", "signature AUC"], body),
+    ]
+
+
 def _failed(failures: Sequence[dict]) -> list[str]:
     if not failures:
         return []
@@ -347,6 +370,7 @@ def render_report(
             "",
             results_table(summary, minority, collapsed_counts(rows)),
         ],
+        _signature(summary),
         _best_classic(best_classic, ranking, key_metrics(minority, "val")),
         _comparison(comparisons, baseline),
         _published(summary, minority),

@@ -48,6 +48,8 @@ MACRO_METRICS = (
     "test/gmean_recall",
 )
 PER_CLASS = ("precision", "recall", "f1")
+#: the signature probe's ROC AUC (scenarios/signature.py): a column of results.csv
+SIGNATURE = "probe/signature_auc"
 #: copied as they are from a classify record into its row
 RUN_FIELDS = ("device", "hardware", "epochs", "best_epoch", "wall_time_s")
 #: the GAN run behind a GAN scenario: record key -> column of the flat row
@@ -154,9 +156,12 @@ def classify_record(
     wall_time_s: float,
     metrics: dict[str, Any],
     val_metrics: dict[str, Any],
+    signature_auc: float | None = None,
 ) -> dict[str, Any]:
     """The record of a classify run: what it trained on, every test metric, and the same
     metrics on the validation split for the checkpoint tested (for choices between scenarios).
+    ``signature_auc``: how well a small CNN tells the added minority images from the real ones
+    (0.5: not at all; ``None`` when nothing was added).
     """
     return {
         "kind": "classify",
@@ -172,6 +177,7 @@ def classify_record(
         "minority_classes": minority,
         "class_weights": class_weights,
         "gan_run": gan_run,
+        "signature_auc": signature_auc,
         "device": device,
         "hardware": hardware,
         "wall_time_s": wall_time_s,
@@ -247,6 +253,7 @@ def run_columns(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
         *RUN_FIELDS,
         *metric_names(minority),
         *key_metrics(minority, "val"),
+        SIGNATURE,
         *(f"n_real_c{k}" for k in minority),
         *(f"n_added_c{k}" for k in minority),
         "gan",
@@ -260,7 +267,12 @@ def run_columns(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
 
 def numeric_columns(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
     """The columns of a row that are aggregated over seeds (metric paths)."""
-    return (*metric_names(minority), *key_metrics(minority, "val"), *GAN_COLUMNS.values())
+    return (
+        *metric_names(minority),
+        *key_metrics(minority, "val"),
+        SIGNATURE,
+        *GAN_COLUMNS.values(),
+    )
 
 
 def _num(value: Any) -> float | None:
@@ -300,6 +312,7 @@ def to_row(
     if record.get("val_metrics"):
         val = _class_metrics(record["val_metrics"], "val", minority)
         row.update({name: val[name] for name in key_metrics(minority, "val")})
+    row[SIGNATURE] = _num(record.get("signature_auc"))
     for k in minority:
         row[f"n_real_c{k}"] = counts["real"][k] if "real" in counts else None
         row[f"n_added_c{k}"] = counts["added"][k] if "added" in counts else None

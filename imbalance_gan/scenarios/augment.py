@@ -64,6 +64,77 @@ def oversample(
     return Augmentation(torch.cat(xs), torch.cat(ys)) if xs else _empty(x)
 
 
+def random_affine(
+    images: torch.Tensor,
+    degrees: float = 15.0,
+    translate: float = 0.1,
+    scale: Sequence[float] = (0.9, 1.1),
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Each image rotated, shifted and scaled at random (parameters drawn on the CPU from
+    ``generator``, the global RNG when ``None``); images stay on their device."""
+    n = len(images)
+    if n == 0:
+        return images
+    angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(degrees)
+    s = torch.empty(n).uniform_(float(scale[0]), float(scale[1]), generator=generator)
+    # affine_grid works in [-1, 1] coordinates, so a shift of `translate` of the width is 2*translate
+    t = (torch.rand(n, 2, generator=generator) * 2 - 1) * 2 * translate
+    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
+    theta = torch.stack(
+        [torch.stack([cos, -sin, t[:, 0]], 1), torch.stack([sin, cos, t[:, 1]], 1)], 1
+    )
+    theta = theta.to(device=images.device, dtype=images.dtype)
+    return _warp(images, F.affine_grid(theta, list(images.shape), align_corners=False))
+
+
+def random_elastic(
+    images: torch.Tensor,
+    alpha: float = 34.0,
+    sigma: float = 4.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Each image elastically distorted (Simard et al. 2003): a random displacement field,
+    uniform in [-1, 1] per pixel (drawn on the CPU from ``generator``), smoothed by a Gaussian
+    of ``sigma`` pixels and scaled by ``alpha`` pixels."""
+    n, _, h, w = images.shape
+    if n == 0:
+        return images
+    field = (torch.rand(n, 2, h, w, generator=generator) * 2 - 1).to(images.device, images.dtype)
+    radius = int(math.ceil(3 * sigma))
+    taps = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
+    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    # separable Gaussian blur of both displacement channels
+    mode_w = "reflect" if radius < w else "replicate"
+    mode_h = "reflect" if radius < h else "replicate"
+    field = F.conv2d(
+        F.pad(field, [radius, radius, 0, 0], mode=mode_w),
+        kernel.view(1, 1, 1, -1).expand(2, 1, 1, -1).contiguous(),
+        groups=2,
+    )
+    field = (
+        F.conv2d(
+            F.pad(field, [0, 0, radius, radius], mode=mode_h),
+            kernel.view(1, 1, -1, 1).expand(2, 1, -1, 1).contiguous(),
+            groups=2,
+        )
+        * alpha
+    )
+    # pixel displacements -> grid_sample's [-1, 1] coordinates (align_corners=False)
+    eye = torch.eye(2, 3, dtype=images.dtype, device=images.device).expand(n, 2, 3)
+    identity = F.affine_grid(eye, [n, 1, h, w], align_corners=False)
+    offset = torch.stack([field[:, 0] * 2 / w, field[:, 1] * 2 / h], dim=-1)
+    return _warp(images, identity + offset)
+
+
+def _warp(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Resample images in [-1, 1] at ``grid`` (affine_grid coordinates); outside is background."""
+    # background is -1 (black): sample from images shifted to 0-background, then shift back
+    warped = F.grid_sample(images + 1, grid, align_corners=False, padding_mode="zeros") - 1
+    return warped.clamp(-1, 1)
+
+
 def affine(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -77,29 +148,9 @@ def affine(
 ) -> Augmentation:
     """Top up with randomly rotated / shifted / scaled copies of real minority images (batched)."""
     base = oversample(x, y, minority, num_classes, seed, target_count)
-    n = len(base.images)
-    if n == 0:
-        return base
     g = torch.Generator().manual_seed(int(seed) + 7)
-    angle = (torch.rand(n, generator=g) * 2 - 1) * math.radians(degrees)
-    s = torch.empty(n).uniform_(float(scale[0]), float(scale[1]), generator=g)
-    # affine_grid works in [-1, 1] coordinates, so a shift of `translate` of the width is 2*translate
-    t = (torch.rand(n, 2, generator=g) * 2 - 1) * 2 * translate
-    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
-    theta = torch.stack(
-        [torch.stack([cos, -sin, t[:, 0]], 1), torch.stack([sin, cos, t[:, 1]], 1)], 1
-    )
-    grid = F.affine_grid(theta, list(base.images.shape), align_corners=False)
-    return Augmentation(
-        _warp(base.images, grid), base.labels, {"degrees": degrees, "translate": translate}
-    )
-
-
-def _warp(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """Resample images in [-1, 1] at ``grid`` (affine_grid coordinates); outside is background."""
-    # background is -1 (black): sample from images shifted to 0-background, then shift back
-    warped = F.grid_sample(images + 1, grid, align_corners=False, padding_mode="zeros") - 1
-    return warped.clamp(-1, 1)
+    warped = random_affine(base.images, degrees, translate, scale, generator=g)
+    return Augmentation(warped, base.labels, {"degrees": degrees, "translate": translate})
 
 
 def elastic(
@@ -112,36 +163,11 @@ def elastic(
     alpha: float = 34.0,
     sigma: float = 4.0,
 ) -> Augmentation:
-    """Top up with elastically distorted copies of real minority images (Simard et al. 2003):
-    a random displacement field, uniform in [-1, 1] per pixel, smoothed by a Gaussian of
-    ``sigma`` pixels and scaled by ``alpha`` pixels (the paper's MNIST values: 34 and 4)."""
+    """Top up with elastically distorted copies of real minority images (Simard et al. 2003;
+    the paper's MNIST values: ``alpha`` 34 px, ``sigma`` 4 px; see :func:`random_elastic`)."""
     base = oversample(x, y, minority, num_classes, seed, target_count)
-    n = len(base.images)
-    if n == 0:
-        return base
-    _, _, h, w = base.images.shape
     g = torch.Generator().manual_seed(int(seed) + 11)
-    field = torch.rand(n, 2, h, w, generator=g) * 2 - 1
-    radius = int(math.ceil(3 * sigma))
-    taps = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    # separable Gaussian blur of both displacement channels
-    field = F.conv2d(
-        F.pad(field, [radius, radius, 0, 0], mode="reflect" if radius < w else "replicate"),
-        kernel.view(1, 1, 1, -1).expand(2, 1, 1, -1).contiguous(),
-        groups=2,
-    )
-    field = F.conv2d(
-        F.pad(field, [0, 0, radius, radius], mode="reflect" if radius < h else "replicate"),
-        kernel.view(1, 1, -1, 1).expand(2, 1, -1, 1).contiguous(),
-        groups=2,
-    )
-    field = field * alpha
-    # pixel displacements -> grid_sample's [-1, 1] coordinates (align_corners=False)
-    identity = F.affine_grid(torch.eye(2, 3).expand(n, 2, 3), [n, 1, h, w], align_corners=False)
-    offset = torch.stack([field[:, 0] * 2 / w, field[:, 1] * 2 / h], dim=-1)
-    warped = _warp(base.images, identity + offset)
+    warped = random_elastic(base.images, alpha, sigma, generator=g)
     return Augmentation(warped, base.labels, {"alpha": alpha, "sigma": sigma})
 
 
