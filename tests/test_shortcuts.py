@@ -70,3 +70,41 @@ def test_oversample_aug_is_oversampling_plus_batch_augmentation(tmp_path):
     assert cfg.scenario.augment._target_.endswith("augment.oversample")
     plain = make_cfg("classify", ["scenario=oversample"], tmp_path)
     assert plain.classifier.augment is None
+
+
+def _stand_in_gan(cfg, dm, need, *seed):
+    """Stand-in for the GAN: ``need[c]`` blank images of each class."""
+    labels = torch.cat([torch.full((k,), c, dtype=torch.int64) for c, k in need.items()])
+    images = torch.zeros(len(labels), *dm.image_shape, dtype=torch.uint8)
+    return (images, labels, {"gan": "stand-in"}) if not seed else (images.float() - 1, labels)
+
+
+@pytest.mark.parametrize("scenario", ["affine_agnostic", "projgan_affine_agnostic"])
+def test_class_agnostic_variants_give_every_class_the_same_share(scenario, tmp_path, monkeypatch):
+    import imbalance_gan.scenarios as scenarios
+    from imbalance_gan.data import datamodule_from_config
+    from imbalance_gan.scenarios import build_training_data
+
+    monkeypatch.setattr(scenarios, "synthetic_for_scenario", _stand_in_gan)
+    monkeypatch.setattr(scenarios, "generate_for_classes", _stand_in_gan)
+    cfg = make_cfg("classify", [f"scenario={scenario}"], tmp_path)
+    dm = datamodule_from_config(cfg.data, 256)
+    before = dm.train_counts()["total"]
+    build_training_data(cfg, dm)
+    counts = dm.train_counts()
+    assert counts["total"][0] == 6000  # the minority is still topped up
+    assert counts["total"][1:] == before[1:]  # the others keep their counts...
+    share = [a / t for a, t in zip(counts["added"], counts["total"], strict=True)]
+    assert share[0] == pytest.approx(5730 / 6000)
+    # ...with the minority's share of made images (to rounding)
+    assert all(abs(s - share[0]) < 1e-3 for s in share[1:]), share
+
+
+def test_a_minority_only_generator_has_no_class_agnostic_variant(tmp_path):
+    from imbalance_gan.runtime.errors import UserError
+    from imbalance_gan.scenarios import check_class_agnostic
+
+    cfg = make_cfg("classify", ["scenario=dcgan", "scenario.class_agnostic=true"], tmp_path)
+    with pytest.raises(UserError, match="does not exist"):
+        check_class_agnostic(cfg)
+    check_class_agnostic(make_cfg("classify", ["scenario=projgan_agnostic"], tmp_path))

@@ -164,6 +164,17 @@ class ImbalancedDataModule(pl.LightningDataModule):
         self._extra_x.append(images.to(torch.float32))
         self._extra_y.append(labels.to(torch.int64))
 
+    def replace_training_images(
+        self, index: torch.Tensor, images: torch.Tensor, labels: torch.Tensor
+    ) -> None:
+        """Drop the real training images at ``index`` and add ``images`` (made ones) instead;
+        the class counts stay the same when the labels match. Never touches val or test."""
+        self.prepare()
+        keep = torch.ones(len(self.train_x), dtype=torch.bool)
+        keep[index] = False
+        self.train_x, self.train_y = self.train_x[keep], self.train_y[keep]
+        self.add_training_data(images, labels)
+
     def added_images(self, classes: Sequence[int]) -> torch.Tensor:
         """The extra training images of ``classes`` (what scenarios added), in [-1, 1]."""
         keep = torch.tensor(list(classes), dtype=torch.int64)

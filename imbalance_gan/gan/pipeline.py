@@ -52,6 +52,19 @@ def build_gan(cfg: DictConfig, minority: list[int]) -> GANModule:
     )
 
 
+def load_generator(cfg: DictConfig, entry: Path, minority: list[int]) -> GANModule:
+    """The GAN of a finished run or cache entry, with its selected weights (``best.ckpt``,
+    read weights-only: no code is unpickled), in eval mode on the CPU."""
+    path = entry / "checkpoints" / "best.ckpt"
+    model = build_gan(cfg, minority)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        model.load_state_dict(state)
+    except Exception as err:
+        raise UserError(f"cannot load the generator {path}: {type(err).__name__}: {err}") from None
+    return model.eval()
+
+
 def check_gan_config(cfg: DictConfig, dm: ImbalancedDataModule) -> None:
     """Refuse impossible GAN settings before training starts."""
     g = cfg.gan

@@ -320,6 +320,10 @@ def _signature(summary: Sequence[dict]) -> list[str]:
         "halves (`probe/signature_auc`, ROC AUC): 0.5 means the added images are "
         "indistinguishable from real ones; near 1 means they carry a mark that is perfectly "
         "correlated with the minority label, which the classifier may learn instead of the class.",
+        "A scenario named `<name>_agnostic` (`scenario.class_agnostic`) gives every other class the "
+        "same share of made images of the same kind, so the kind carries no label signal; it "
+        "exists for warps, SMOTE and class-conditional generators (cgan, projgan), not for "
+        "vanilla or dcgan, which learn the minority only.",
         "",
         table(["scenario", "n seeds", "signature AUC"], body),
     ]

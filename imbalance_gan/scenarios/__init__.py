@@ -9,14 +9,15 @@ generator and the scenario's augmenter (if any) makes the rest from *real* image
 
 from __future__ import annotations
 
-from hydra.utils import instantiate
+import torch
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
 from imbalance_gan.data import ImbalancedDataModule
 from imbalance_gan.data.imbalance import class_histogram
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.scenarios.augment import Augmentation, inverse_frequency_weights
-from imbalance_gan.scenarios.synthetic import synthetic_for_scenario
+from imbalance_gan.scenarios.synthetic import generate_for_classes, synthetic_for_scenario
 
 __all__ = ["build_training_data", "inverse_frequency_weights", "top_up_plan"]
 
@@ -41,9 +42,63 @@ def top_up_plan(cfg_scenario: DictConfig, dm: ImbalancedDataModule) -> dict[int,
     return plan
 
 
+def check_class_agnostic(cfg: DictConfig) -> None:
+    """Refuse a class-agnostic variant that cannot exist, before any work."""
+    sc = cfg.scenario
+    if not sc.get("class_agnostic"):
+        return
+    if sc.augment is None and not sc.use_gan:
+        raise UserError(
+            f"scenario.class_agnostic: {sc.name} adds no images; there is nothing to spread"
+        )
+    if sc.use_gan and not getattr(get_class(cfg.gan.generator._target_), "conditional", False):
+        raise UserError(
+            f"scenario.class_agnostic needs a class-conditional generator; gan={cfg.gan.name} "
+            "learns the minority only, so its class-agnostic variant does not exist"
+        )
+
+
+def _spread_to_every_class(
+    cfg: DictConfig, dm: ImbalancedDataModule, plan: dict[int, tuple[int, int]]
+) -> None:
+    """The class-agnostic step: give every other class the minority's shares of made images."""
+    sc = cfg.scenario
+    counts = class_histogram(dm.train_y, dm.num_classes)
+    total = sum(counts[c] + a + b for c, (a, b) in plan.items())
+    share_gan = sum(a for a, _ in plan.values()) / total
+    share_aug = sum(b for _, b in plan.values()) / total
+    g = torch.Generator().manual_seed(int(cfg.seed) + 13)
+    index, from_gan, to_aug = [], {}, {}
+    for c in range(dm.num_classes):
+        if c in plan or counts[c] == 0:
+            continue
+        k_gan, k_aug = round(share_gan * counts[c]), round(share_aug * counts[c])
+        from_gan[c] = k_gan
+        to_aug[c] = counts[c] + k_aug
+        own = torch.nonzero(dm.train_y == c, as_tuple=True)[0]
+        index.append(own[torch.randperm(len(own), generator=g)[: k_gan + k_aug]])
+    if not index:
+        return
+    made_x, made_y = [], []
+    if sc.use_gan:
+        x, y = generate_for_classes(cfg, dm, from_gan, int(cfg.seed))
+        made_x.append(x)
+        made_y.append(y)
+    if sc.augment is not None:
+        # made from the real images of each class, as the minority's were (before any is dropped)
+        augment = instantiate(sc.augment)
+        aug = augment(
+            dm.train_x, dm.train_y, list(to_aug), dm.num_classes, cfg.seed, target_count=to_aug
+        )
+        made_x.append(aug.images)
+        made_y.append(aug.labels)
+    dm.replace_training_images(torch.cat(index), torch.cat(made_x), torch.cat(made_y))
+
+
 def build_training_data(cfg: DictConfig, dm: ImbalancedDataModule) -> dict | None:
     """Add the scenario's extra examples to ``dm``'s training part; return the GAN run's info."""
     sc = cfg.scenario
+    check_class_agnostic(cfg)
     plan = top_up_plan(sc, dm)
     real_x, real_y = dm.train_x, dm.train_y
     counts = class_histogram(real_y, dm.num_classes)
@@ -65,4 +120,6 @@ def build_training_data(cfg: DictConfig, dm: ImbalancedDataModule) -> dict | Non
             real_x, real_y, dm.minority, dm.num_classes, cfg.seed, target_count=targets
         )
         dm.add_training_data(aug.images, aug.labels)
+    if sc.get("class_agnostic"):
+        _spread_to_every_class(cfg, dm, plan)
     return gan_info

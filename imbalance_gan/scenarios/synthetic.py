@@ -8,7 +8,7 @@ import torch
 from omegaconf import DictConfig
 
 from imbalance_gan.data import ImbalancedDataModule
-from imbalance_gan.gan.pipeline import cached_gan, quality_floor_misses
+from imbalance_gan.gan.pipeline import cached_gan, load_generator, quality_floor_misses
 from imbalance_gan.reporting import record
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import atomic_write
@@ -61,6 +61,22 @@ def take_per_class(
         keep.append(idx[:n])
     idx = torch.cat(keep) if keep else torch.zeros(0, dtype=torch.int64)
     return images[idx], labels[idx]
+
+
+def generate_for_classes(
+    cfg: DictConfig, dm: ImbalancedDataModule, need: dict[int, int], seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``need[c]`` fresh samples of each class ``c`` from the scenario's cached, class-conditional
+    GAN (for the class-agnostic variants, which need images of every class)."""
+    model = load_generator(cfg, cached_gan(cfg, dm), dm.minority)
+    xs, ys = [], []
+    for c, n in need.items():
+        if n > 0:
+            xs.append(model.sample(n, [c], seed=seed + 1 + c))
+            ys.append(torch.full((n,), c, dtype=torch.int64))
+    if not xs:
+        return dm.train_x[:0], torch.zeros(0, dtype=torch.int64)
+    return torch.cat(xs), torch.cat(ys)
 
 
 def synthetic_for_scenario(
