@@ -15,6 +15,7 @@ ENTRY_POINTS = {
     "imbalance_gan.classify",
     "imbalance_gan.study",
     "imbalance_gan.report",
+    "imbalance_gan.generate",
 }
 #: sub-packages, lowest first: a package may import only those before it
 LAYERS = ["runtime", "nets", "data", "reporting", "gan", "scenarios", "classifier"]

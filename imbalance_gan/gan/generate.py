@@ -1,0 +1,67 @@
+"""Draw images from a trained GAN: a ``train`` run dir, or the GAN cache entry of a config.
+
+Writes ``generated.npz`` (``images`` uint8 ``[N, C, H, W]``, ``labels`` int64) and
+``generated.png`` (a grid) from the run's selected checkpoint (EMA weights when it has them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from torchvision.utils import make_grid, save_image
+
+from imbalance_gan.gan import cache
+from imbalance_gan.gan.module import cycled_labels
+from imbalance_gan.gan.pipeline import as_synthetic, load_generator
+from imbalance_gan.reporting import record
+from imbalance_gan.runtime.errors import UserError
+from imbalance_gan.runtime.files import atomic_write, savez
+
+
+def _source(cfg: DictConfig) -> tuple[Path, DictConfig, list[int]]:
+    """The finished GAN run to draw from, its config and its minority classes."""
+    if cfg.run is not None:
+        source = Path(str(cfg.run))
+        if not (source / "checkpoints" / "best.ckpt").is_file():
+            raise UserError(f"{source} holds no checkpoints/best.ckpt: not a trained GAN run")
+        for name in ("config.yaml", record.RECORD_FILE):
+            if not (source / name).is_file():
+                raise UserError(f"{source} holds no {name}: not a finished GAN run")
+        gan_cfg = OmegaConf.load(source / "config.yaml")
+    else:
+        source, gan_cfg = cache.entry_dir(cfg), cfg
+        if not cache.is_finished(source):
+            raise UserError(
+                f"no finished {cfg.gan.name} GAN in {Path(cfg.paths.artifact_dir) / 'gan'} for "
+                "this data/GAN config/seed; train it first with python -m imbalance_gan.train "
+                "and the same overrides, or pass run=<a train run dir>"
+            )
+    run = record.read(source / record.RECORD_FILE)
+    if run.get("kind") != "gan":
+        raise UserError(f"{source} is not a GAN run (its record is of kind {run.get('kind')!r})")
+    return source, gan_cfg, [int(c) for c in run["minority_classes"]]
+
+
+def generate(cfg: DictConfig, out: Path) -> dict:
+    """Draw ``cfg.n`` images of ``cfg.classes`` (default: the GAN's minority classes) with noise
+    seed ``cfg.seed`` into ``out``; returns what was written."""
+    n = int(cfg.n)
+    if n < 1:
+        raise UserError(f"n={cfg.n} must be at least 1")
+    source, gan_cfg, minority = _source(cfg)
+    model = load_generator(gan_cfg, source, minority)
+    classes = minority if cfg.classes is None else [int(c) for c in cfg.classes]
+    num_classes = int(gan_cfg.data.num_classes)
+    allowed = range(num_classes) if model.conditional else minority
+    wrong = [c for c in classes if c not in allowed]
+    if wrong or not classes:
+        raise UserError(
+            f"classes={classes}: this {gan_cfg.gan.name} GAN makes classes {list(allowed)}"
+        )
+    fake = model.sample(n, classes, seed=int(cfg.seed))
+    images, labels = as_synthetic(fake, cycled_labels(classes, n))
+    savez(out / "generated.npz", images=images.numpy(), labels=labels.numpy())
+    grid = make_grid(images[:100].float() / 255.0, nrow=10, pad_value=1.0)
+    atomic_write(out / "generated.png", lambda f: save_image(grid, f, format="png"))
+    return {"n": n, "classes": classes, "source": str(source)}

@@ -1,0 +1,31 @@
+"""``python -m imbalance_gan.generate run=<train run dir> n=<count> "classes=[0]" seed=0``: draw
+images from a trained GAN (or, without ``run=``, from the GAN cache entry of the same
+``gan=``/``data.*``/``seed=`` overrides as ``train``) into ``generated.npz`` and ``generated.png``."""
+
+from __future__ import annotations
+
+import logging
+
+import hydra
+from omegaconf import DictConfig
+
+from imbalance_gan.gan.generate import generate
+from imbalance_gan.runtime.errors import report_user_errors
+from imbalance_gan.runtime.trainer import output_dir
+
+log = logging.getLogger("imbalance_gan.generate")
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="generate")
+@report_user_errors
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point."""
+    out = output_dir(cfg)
+    made = generate(cfg, out)
+    log.info(
+        "%d images of classes %s from %s -> %s", made["n"], made["classes"], made["source"], out
+    )
+
+
+if __name__ == "__main__":
+    main()
