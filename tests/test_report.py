@@ -325,6 +325,11 @@ def test_write_report_files(tmp_path: Path) -> None:
     assert (out / "figures" / "samples_dcgan.png").read_bytes() == (
         root / "runs" / "seed0" / "dcgan" / "gan_samples.png"
     ).read_bytes()
+    # the same report as one self-contained HTML page: every figure embedded, no path outside
+    page = (out / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == len(list((out / "figures").glob("*.png")))
+    assert "<table>" in page and 'src="figures/' not in page
+    assert str(tmp_path) not in page and str(tmp_path) not in text
 
 
 def test_write_report_defaults_to_root_and_reads_study_json(tmp_path: Path) -> None:

@@ -35,7 +35,8 @@ def _figure(width: float, height: float) -> Figure:
 def class_metrics(
     summary: Sequence[dict], metrics: dict[str, str], title: str, path: str | os.PathLike
 ) -> Path:
-    """Dot-and-whisker plot of per-scenario means with 95% CI bars; ``metrics``: column -> label."""
+    """Dot-and-whisker plot of per-scenario means with 95% CI bars, and each seed's value as a
+    small dot beside them; ``metrics``: column -> label."""
     fig = _figure(max(6.0, 1.0 + 0.9 * len(summary)), 4.5)
     ax = fig.subplots()
     x = np.arange(len(summary))
@@ -47,7 +48,11 @@ def class_metrics(
         # No interval (one seed) -> no whisker, rather than a misleading zero-width one.
         err = np.nan_to_num(np.vstack([mean - low, high - mean]), nan=0.0)
         offset = (i - (len(metrics) - 1) / 2) * width
-        ax.errorbar(x + offset, mean, yerr=err, fmt="o", capsize=4, label=label)
+        bars = ax.errorbar(x + offset, mean, yerr=err, fmt="o", capsize=4, label=label)
+        color = bars.lines[0].get_color()
+        for j, s in enumerate(summary):
+            seeds = [v for v in s.get(f"{name}/seeds") or [] if v is not None]
+            ax.plot([x[j] + offset + width / 3] * len(seeds), seeds, ".", color=color, alpha=0.5)
     ax.set_xticks(x, [f"{s['scenario']}\n(n={s['n_seeds']})" for s in summary])
     ax.set_xlabel("scenario (n = seeds)")
     ax.set_ylabel("score on the test set (1 = perfect)")
@@ -120,7 +125,7 @@ def write_figures(
     class_metrics(
         summary,
         {recall: f"{who} recall", f1: f"{who} F1"},
-        f"{who} recall and F1 per scenario: mean ± 95% CI (Student t) over seeds",
+        f"{who} recall and F1 per scenario: mean ± 95% CI (Student t) over seeds (small dots: each seed)",
         add(f"{who} recall and F1 per scenario (mean, 95% CI)", f"{stem}_metrics.png"),
     )
     for scenario in _confusion_scenarios(summary, f1, baseline):
