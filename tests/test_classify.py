@@ -53,6 +53,16 @@ def test_scenario_writes_metrics_and_predictions(scenario, tmp_path):
     np.testing.assert_allclose(pred["y_prob"].sum(1), 1.0, atol=1e-4)
     assert (out / "checkpoints" / "best.ckpt").exists()
     assert any((out / "tb").glob("events.out.tfevents.*"))
+    if scenario == "original":
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        events = EventAccumulator(str(out / "tb"))  # one event directory per run
+        events.Reload()
+        tags = events.Tags()
+        assert "test/confusion_matrix" in tags["images"]
+        assert {f"test/pr_curve_c{k}" for k in range(10)} <= set(tags["tensors"])
+        assert {"test/f1_macro", "val/f1_macro", "train/loss"} <= set(tags["scalars"])
+        assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
 
 
 def test_same_seed_gives_identical_metrics(tmp_path):

@@ -55,6 +55,12 @@ def test_smoke_training_writes_every_artifact(gan, tmp_path):
     assert saved == json.loads(json.dumps(m))
     assert 1 <= saved["best_epoch"] <= 2
     assert saved["real_minority_train"] == 270
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tb"))
+    events.Reload()
+    # D's mean output on real and fake images, per epoch: an early sign of collapse
+    assert {"train/d_real", "train/d_fake", "train/d_loss"} <= set(events.Tags()["scalars"])
 
 
 def test_selection_uses_no_test_image(tmp_path):

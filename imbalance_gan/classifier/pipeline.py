@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from imbalance_gan.classifier.module import BATCH_AUGMENTS, ClassifierModule
+from imbalance_gan.classifier.tensorboard import log_test_views
 from imbalance_gan.data import datamodule_from_config
 from imbalance_gan.reporting import record
 from imbalance_gan.runtime.errors import UserError
@@ -104,6 +105,7 @@ def classify(cfg: DictConfig) -> dict:
 
     if not trainer.is_global_zero:  # DDP: every rank tested the same set; rank 0 writes
         return {"metrics": model.test_metrics}
+    log_test_views(trainer.loggers, cfg, model.test_probs, model.test_targets, model.test_metrics)
     savez(
         out / "predictions.npz",
         y_true=model.test_targets.numpy().astype(np.int64),

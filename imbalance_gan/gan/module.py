@@ -99,8 +99,9 @@ class GANModule(pl.LightningModule):
         self.ema_updates += 1
 
     def _reset_sums(self) -> None:
-        # epoch sums of the D and G losses; reset at epoch end (a mid-epoch resume skips the start)
-        self._sums = torch.zeros(2)
+        # epoch sums of the D and G losses and of D's mean output on real and fake images;
+        # reset at epoch end (a mid-epoch resume skips the start)
+        self._sums = torch.zeros(4)
         self._counts = [0, 0]
 
     def sample(
@@ -139,9 +140,8 @@ class GANModule(pl.LightningModule):
         if self.current_epoch < self.d_warmup_epochs or batch_idx % self.d_every == 0:
             self.toggle_optimizer(opt_d)
             real_d, fake_d = self.augment(real), self.augment(fake.detach())
-            d_loss = self.loss.d(
-                self.discriminator(real_d, labels), self.discriminator(fake_d, labels)
-            )
+            d_real, d_fake = self.discriminator(real_d, labels), self.discriminator(fake_d, labels)
+            d_loss = self.loss.d(d_real, d_fake)
             if self.gp_weight > 0:
                 d_loss = d_loss + self.gp_weight * gradient_penalty(
                     self.discriminator, real_d, fake_d, labels, on=self.gp_on
@@ -151,6 +151,8 @@ class GANModule(pl.LightningModule):
             opt_d.step()
             self.untoggle_optimizer(opt_d)
             self._sums[0] += d_loss.detach()
+            self._sums[2] += d_real.detach().mean()
+            self._sums[3] += d_fake.detach().mean()
             self._counts[0] += 1
 
         self.toggle_optimizer(opt_g)
@@ -165,13 +167,24 @@ class GANModule(pl.LightningModule):
         self._counts[1] += 1
 
     def on_train_epoch_end(self) -> None:
-        d_loss = self._sums[0] / max(self._counts[0], 1)
+        d_steps = max(self._counts[0], 1)
+        d_loss = self._sums[0] / d_steps
         g_loss = self._sums[1] / max(self._counts[1], 1)
+        # D's mean output (logit) on real and on fake images: they meet when G wins, and part
+        # for good when D wins (an early sign of collapse)
+        d_real, d_fake = self._sums[2] / d_steps, self._sums[3] / d_steps
         self._reset_sums()
         for name, value in (("train/d_loss", d_loss), ("train/g_loss", g_loss)):
             if not torch.isfinite(value):
                 raise DivergenceError(f"{name} is {value.item()} in epoch {self.current_epoch + 1}")
-        self.log_dict({"train/d_loss": d_loss, "train/g_loss": g_loss})
+        self.log_dict(
+            {
+                "train/d_loss": d_loss,
+                "train/g_loss": g_loss,
+                "train/d_real": d_real,
+                "train/d_fake": d_fake,
+            }
+        )
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         return [

@@ -64,6 +64,11 @@ def class_metrics(
 
 def confusion(matrix: np.ndarray, title: str, path: str | os.PathLike) -> Path:
     """Confusion matrix (rows = true class), coloured by row share, annotated with counts."""
+    return save(confusion_figure(matrix, title), path)
+
+
+def confusion_figure(matrix: np.ndarray, title: str) -> Figure:
+    """The figure of :func:`confusion` (also logged to TensorBoard)."""
     matrix = np.asarray(matrix, dtype=float)
     share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1e-12)
     k = matrix.shape[0]
@@ -82,7 +87,7 @@ def confusion(matrix: np.ndarray, title: str, path: str | os.PathLike) -> Path:
     ax.set_ylabel("true class (digit)")
     ax.set_title(title)
     fig.colorbar(image, ax=ax, label="share of the true class (row-normalised)")
-    return save(fig, path)
+    return fig
 
 
 def gan_selection(histories: dict[str, list[History]], path: str | os.PathLike) -> Path:

@@ -1,0 +1,45 @@
+"""What a classify run shows in TensorBoard beyond scalars: the test confusion matrix as an
+image, one precision-recall curve per class, and the run's settings with its test metrics in
+the HParams view. All in the run's one event directory (``<run>/tb``)."""
+
+from __future__ import annotations
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from imbalance_gan.classifier.metrics import scalar_view
+from imbalance_gan.reporting.figures import confusion_figure
+
+#: config values shown as hyperparameters (dotted paths into the run's config)
+HPARAMS = (
+    "scenario.name",
+    "scenario.family",
+    "seed",
+    "experiment",
+    "data.dataset",
+    "data.minority_count",
+    "classifier.max_epochs",
+    "classifier.batch_size",
+    "classifier.augment",
+    "gan.name",
+)
+
+
+def log_test_views(loggers, cfg: DictConfig, probs, target, metrics: dict) -> None:
+    """Log the test set's confusion matrix, PR curves and the hparams/metrics pair."""
+    for lg in loggers:
+        if not isinstance(lg, TensorBoardLogger):
+            continue
+        exp = lg.experiment
+        matrix = np.asarray(metrics["test/confusion_matrix"])
+        exp.add_figure(
+            "test/confusion_matrix",
+            confusion_figure(matrix, f"Confusion matrix, {cfg.scenario.name}: test set"),
+        )
+        for k in range(probs.shape[1]):
+            exp.add_pr_curve(f"test/pr_curve_c{k}", (target == k).int(), probs[:, k])
+        params = {key: OmegaConf.select(cfg, key, default=None) for key in HPARAMS}
+        params = {k: ("null" if v is None else v) for k, v in params.items()}
+        lg.log_hyperparams(params, metrics=scalar_view(metrics))
+        exp.flush()
