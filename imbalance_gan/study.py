@@ -121,18 +121,24 @@ def study(cfg: DictConfig, overrides: list[str]) -> int:
     OmegaConf.save(cfg, root / "study_config.yaml", resolve=True)
 
     failed = 0
+    todo = [not (Path(r.paths.output_dir) / record.RECORD_FILE).is_file() for _, _, r in runs]
+    ran = 0  # runs made by this process: the ETA is their mean time times the runs left
     for k, (seed, scenario, run_cfg) in enumerate(runs, 1):
-        done = (Path(run_cfg.paths.output_dir) / record.RECORD_FILE).is_file()
+        done = not todo[k - 1]
+        left = sum(todo[k - 1 :])
+        eta = f", ETA {_hms(timer.elapsed / ran * left)}" if ran and not done else ""
         log.info(
-            "[%d/%d] seed %d, %s%s (elapsed %s)",
+            "[%d/%d] seed %d, %s%s (elapsed %s%s)",
             k,
             len(runs),
             seed,
             scenario,
             " already finished, skipped" if done else "",
             _hms(timer.elapsed),
+            eta,
         )
         failed += not run_one(run_cfg, resume=bool(cfg.resume))
+        ran += not done
         info["wall_time_s"] = round(previous.get("wall_time_s", 0.0) + timer.elapsed, 1)
         write_json(root / "study.json", info)
 

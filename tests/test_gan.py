@@ -22,10 +22,17 @@ from .conftest import make_cfg
 
 
 @pytest.mark.parametrize("gan", ["vanilla", "dcgan", "cgan", "projgan"])
-def test_smoke_training_writes_every_artifact(gan, tmp_path):
+def test_smoke_training_writes_every_artifact(gan, tmp_path, caplog):
     out = tmp_path / "run"
-    cfg = make_cfg("train", [f"gan={gan}", "experiment=smoke"], out)
-    m = train_gan(cfg, out)
+    cfg = make_cfg(
+        "train", [f"gan={gan}", "experiment=smoke", "trainer.enable_progress_bar=true"], out
+    )
+    with caplog.at_level("INFO", logger="imbalance_gan.progress"):
+        m = train_gan(cfg, out)
+    # not on a terminal: progress as log lines over the whole budget, with an ETA, no bar
+    progress = [r.getMessage() for r in caplog.records if r.name == "imbalance_gan.progress"]
+    assert progress and progress[-1].startswith(f"GAN {gan}: step 6/6 (100%)")
+    assert all("ETA" in line and "\r" not in line for line in progress)
     assert (out / "checkpoints" / "best.ckpt").exists()
     assert (out / "checkpoints" / "last.ckpt").exists()
     assert (out / "samples.png").stat().st_size > 0

@@ -18,6 +18,7 @@ from imbalance_gan.data import datamodule_from_config
 from imbalance_gan.reporting import record
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import savez
+from imbalance_gan.runtime.progress import BudgetProgress
 from imbalance_gan.runtime.resilience import check_checkpoint, resumed_seconds
 from imbalance_gan.runtime.trainer import (
     Timer,
@@ -88,7 +89,8 @@ def classify(cfg: DictConfig) -> dict:
         save_last=True,
         enable_version_counter=False,
     )
-    trainer = build_trainer(cfg.trainer, out, cfg.classifier.max_epochs, [best])
+    progress = BudgetProgress(f"classify {cfg.scenario.name}", show=cfg.classifier.monitor)
+    trainer = build_trainer(cfg.trainer, out, cfg.classifier.max_epochs, [best], progress=progress)
     resume_from = ckpt_dir / "last.ckpt"
     resume = bool(cfg.resume) and resume_from.exists()
     if resume:

@@ -26,6 +26,7 @@ from imbalance_gan.gan.selection import Selector, load_or_train_feature_net
 from imbalance_gan.reporting import record
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import atomic_write, torch_save
+from imbalance_gan.runtime.progress import BudgetProgress
 from imbalance_gan.runtime.resilience import check_checkpoint, resumed_seconds
 from imbalance_gan.runtime.trainer import Timer, build_trainer, hardware, save_config, seed_all
 
@@ -181,7 +182,8 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
     )
     # a budget in steps: the callback stops the run; every epoch has at least one step
     max_epochs = cfg.gan.max_epochs if cfg.gan.max_steps is None else cfg.gan.max_steps
-    trainer = build_trainer(cfg.trainer, out, max_epochs, [select])
+    progress = BudgetProgress(f"GAN {cfg.gan.name}", cfg.gan.max_steps, show=record.SELECTION_SCORE)
+    trainer = build_trainer(cfg.trainer, out, max_epochs, [select], progress=progress)
     selector.to(trainer.strategy.root_device)
     last = ckpt_dir / "last.ckpt"
     resume = cfg.get("resume", False) and last.exists()

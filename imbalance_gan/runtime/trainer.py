@@ -18,6 +18,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from imbalance_gan.runtime.errors import EXIT_USER_ERROR, UserError
 from imbalance_gan.runtime.files import write_text
+from imbalance_gan.runtime.progress import BudgetProgress
 from imbalance_gan.runtime.resilience import AtomicCheckpointIO, ResumeCallback
 
 log = logging.getLogger("imbalance_gan")
@@ -60,8 +61,11 @@ def build_trainer(
     max_epochs: int,
     callbacks: list[pl.Callback],
     name: str = "tb",
+    progress: BudgetProgress | None = None,
 ) -> pl.Trainer:
-    """A Lightning Trainer from the ``trainer`` config, logging to TensorBoard under ``out``."""
+    """A Lightning Trainer from the ``trainer`` config, logging to TensorBoard under ``out``.
+
+    ``progress`` replaces Lightning's per-epoch bar (when ``trainer.enable_progress_bar``)."""
     kwargs: dict[str, Any] = {
         k: v
         for k, v in OmegaConf.to_container(cfg_trainer, resolve=True).items()
@@ -76,10 +80,11 @@ def build_trainer(
     )
     logger = TensorBoardLogger(save_dir=str(out), name=name, version="", default_hp_metric=False)
     resume = ResumeCallback(out / "checkpoints" / "last.ckpt")
+    extra = [progress] if progress is not None and kwargs.get("enable_progress_bar", True) else []
     return pl.Trainer(
         max_epochs=int(max_epochs),
         logger=logger,
-        callbacks=[*callbacks, resume],
+        callbacks=[*callbacks, *extra, resume],
         plugins=[AtomicCheckpointIO()],
         default_root_dir=str(out),
         **kwargs,
