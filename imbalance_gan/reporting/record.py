@@ -9,6 +9,7 @@ run are prefixed ``gan/`` in flat tables (``gan/best_epoch``), beside the classi
 
 from __future__ import annotations
 
+import math
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -308,6 +309,10 @@ def to_row(
     for key in RUN_FIELDS:
         row[key] = record.get(key)
     row.update({name: _num(metrics.get(name)) for name in MACRO_METRICS})
+    if row["test/gmean_recall"] is None and metrics.get("test/recall"):
+        # records written before the G-mean was recorded: it follows from the per-class recalls
+        recalls = [float(r) for r in metrics["test/recall"]]
+        row["test/gmean_recall"] = math.prod(recalls) ** (1.0 / len(recalls))
     row.update(_class_metrics(metrics, "test", minority))
     if record.get("val_metrics"):
         val = _class_metrics(record["val_metrics"], "val", minority)
