@@ -17,6 +17,7 @@ from imbalance_gan.gan.diffaug import DiffAugment
 from imbalance_gan.gan.losses import get_loss, gradient_penalty
 from imbalance_gan.reporting.record import SELECTION_SCORE
 from imbalance_gan.runtime.errors import DivergenceError
+from imbalance_gan.runtime.progress import steps_done
 
 #: builds an optimizer from parameters (a ``_partial_`` optimizer config, instantiated)
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -248,16 +249,10 @@ class SelectionCallback(pl.Callback):
         self.best_step = state.get("best_step")
         self._saved_step = self.best_step or 0
 
-    @staticmethod
-    def step_of(trainer: pl.Trainer, batch_idx: int) -> int:
-        """Generator steps done after batch ``batch_idx`` of the current epoch (every epoch has
-        the same number of batches, so this survives a resume)."""
-        return trainer.current_epoch * trainer.num_training_batches + batch_idx + 1
-
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.unit != "step":
             return
-        step = self.step_of(trainer, batch_idx)
+        step = steps_done(trainer, batch_idx)  # one generator step per batch
         last = step >= self.max_steps
         if last or (self.every_steps and step % self.every_steps == 0):
             self._evaluate(trainer, pl_module, step)
@@ -272,7 +267,7 @@ class SelectionCallback(pl.Callback):
         else:
             # with a budget in steps an epoch may be a single batch: write last.ckpt at the
             # first epoch end after each scoring interval (and at the end), not every epoch
-            step = epoch * trainer.num_training_batches
+            step = steps_done(trainer, trainer.num_training_batches - 1)
             interval = self.every_steps or trainer.num_training_batches
             if step - self._saved_step < interval and not trainer.should_stop:
                 return

@@ -53,17 +53,22 @@ def build_gan(cfg: DictConfig, minority: list[int]) -> GANModule:
     )
 
 
-def load_generator(cfg: DictConfig, entry: Path, minority: list[int]) -> GANModule:
-    """The GAN of a finished run or cache entry, with its selected weights (``best.ckpt``,
-    read weights-only: no code is unpickled), in eval mode on the CPU."""
-    path = entry / "checkpoints" / "best.ckpt"
-    model = build_gan(cfg, minority)
+def load_best(model: GANModule, run_dir: Path) -> GANModule:
+    """Give ``model`` the selected weights of a GAN run (``checkpoints/best.ckpt``, read
+    weights-only: no code is unpickled)."""
+    path = run_dir / "checkpoints" / "best.ckpt"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
         model.load_state_dict(state)
     except Exception as err:
         raise UserError(f"cannot load the generator {path}: {type(err).__name__}: {err}") from None
-    return model.eval()
+    return model
+
+
+def load_generator(cfg: DictConfig, entry: Path, minority: list[int]) -> GANModule:
+    """The GAN of a finished run or cache entry with its selected weights, in eval mode on the
+    CPU."""
+    return load_best(build_gan(cfg, minority), entry).eval()
 
 
 def check_gan_config(cfg: DictConfig, dm: ImbalancedDataModule) -> None:
@@ -195,9 +200,7 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
     if not trainer.is_global_zero:  # DDP: rank 0 generates and writes
         return {record.SELECTION_SCORE: select.best_score}
     # generate from the selected checkpoint
-    best = torch.load(ckpt_dir / "best.ckpt", map_location="cpu", weights_only=False)
-    model.load_state_dict(best["state_dict"])
-    model.to(trainer.strategy.root_device)
+    load_best(model, out).to(trainer.strategy.root_device)
     fake, fake_labels, filter_info = draw_synthetic(
         model, selector, dm.minority, int(cfg.gan.num_synthetic), cfg.seed + 1, cfg.gan.filter
     )

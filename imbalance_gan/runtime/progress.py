@@ -17,6 +17,12 @@ from pytorch_lightning.callbacks.progress.progress_bar import ProgressBar
 log = logging.getLogger("imbalance_gan.progress")
 
 
+def steps_done(trainer, batch_idx: int) -> int:
+    """Training batches done after batch ``batch_idx`` of the current epoch (every epoch has
+    the same number of batches, so this survives a resume); ``-1`` gives those before it."""
+    return trainer.current_epoch * int(trainer.num_training_batches) + batch_idx + 1
+
+
 def clock(seconds: float) -> str:
     """``h:mm:ss``."""
     seconds = max(0, int(seconds))
@@ -46,14 +52,11 @@ class BudgetProgress(ProgressBar):
             return int(self.max_steps)
         return int(self.trainer.max_epochs) * int(self.total_train_batches)
 
-    def _done(self, batch_idx: int) -> int:
-        return self.trainer.current_epoch * int(self.total_train_batches) + batch_idx + 1
-
     def on_train_start(self, trainer, pl_module) -> None:
         if not self._enabled:
             return
         self._start = time.monotonic()
-        self._done0 = trainer.current_epoch * int(self.total_train_batches)  # resumed runs
+        self._done0 = steps_done(trainer, -1)  # a resumed run starts where it was
         if sys.stderr.isatty():
             from tqdm.auto import tqdm
 
@@ -63,7 +66,7 @@ class BudgetProgress(ProgressBar):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if not self._enabled:
             return
-        done, total = min(self._done(batch_idx), self._total()), self._total()
+        done, total = min(steps_done(trainer, batch_idx), self._total()), self._total()
         score = trainer.callback_metrics.get(self.show) if self.show else None
         if self._bar is not None:
             self._bar.n = done

@@ -59,11 +59,14 @@ def check_class_agnostic(cfg: DictConfig) -> None:
 
 
 def _spread_to_every_class(
-    cfg: DictConfig, dm: ImbalancedDataModule, plan: dict[int, tuple[int, int]]
+    cfg: DictConfig,
+    dm: ImbalancedDataModule,
+    plan: dict[int, tuple[int, int]],
+    counts: list[int],
 ) -> None:
-    """The class-agnostic step: give every other class the minority's shares of made images."""
+    """The class-agnostic step: give every other class the minority's shares of made images
+    (``counts``: the real training images per class)."""
     sc = cfg.scenario
-    counts = class_histogram(dm.train_y, dm.num_classes)
     total = sum(counts[c] + a + b for c, (a, b) in plan.items())
     share_gan = sum(a for a, _ in plan.values()) / total
     share_aug = sum(b for _, b in plan.values()) / total
@@ -121,5 +124,5 @@ def build_training_data(cfg: DictConfig, dm: ImbalancedDataModule) -> dict | Non
         )
         dm.add_training_data(aug.images, aug.labels)
     if sc.get("class_agnostic"):
-        _spread_to_every_class(cfg, dm, plan)
+        _spread_to_every_class(cfg, dm, plan, counts)
     return gan_info
