@@ -11,7 +11,7 @@ from torch import nn
 from imbalance_gan.gan.diffaug import DiffAugment, parse_policy
 from imbalance_gan.gan.filtering import draw_synthetic, keep_mask
 from imbalance_gan.gan.losses import gradient_penalty
-from imbalance_gan.gan.module import GANModule
+from imbalance_gan.gan.module import GANModule, mode_seeking_penalty
 from imbalance_gan.gan.selection import Selector
 from imbalance_gan.nets import CGANGenerator, DCGANDiscriminator, DCGANGenerator
 from imbalance_gan.nets.gan import ProjectionDiscriminator
@@ -115,6 +115,61 @@ def test_ema_generator_lags_the_live_one_and_makes_the_samples():
     assert torch.allclose(model.sample(4, seed=5), expected)
     assert "generator_ema.net.0.weight" in model.state_dict()  # checkpoints carry it
     assert _gan().sampler is _gan().generator or _gan().generator_ema is None
+
+
+def test_mode_seeking_penalty_charges_a_generator_that_ignores_its_noise():
+    z_a, z_b = torch.zeros(4, 8), torch.ones(4, 8)  # |z_a - z_b| = 1 everywhere
+    a = torch.zeros(4, 1, 28, 28)
+    assert mode_seeking_penalty(a, a + 0.5, z_a, z_b).item() == pytest.approx(2.0, rel=1e-4)
+    assert mode_seeking_penalty(a, a, z_a, z_b).item() > 1e4  # one image whatever the noise
+    with pytest.raises(ValueError, match="mode_seeking"):
+        _gan(mode_seeking=-0.5)
+
+
+class _NoiseBlind(nn.Module):
+    """A conditional 'generator' that ignores its noise: one image per class."""
+
+    conditional = True
+    latent_dim = 4
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))
+
+    def forward(self, z, labels):
+        return (labels.float() / 10 + self.w).view(-1, 1, 1, 1).expand(-1, 1, 28, 28)
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_mode_seeking_term_enters_the_generator_loss(weight, tmp_path):
+    import pytorch_lightning as pl
+
+    from imbalance_gan.data import TensorLoader
+
+    torch.manual_seed(0)
+    model = GANModule(
+        _NoiseBlind(),
+        ProjectionDiscriminator(channels=(4, 8), hidden=8),
+        lambda p: torch.optim.SGD(p, lr=0.0),  # frozen: the loss is the term's alone
+        lambda p: torch.optim.SGD(p, lr=0.0),
+        loss="hinge",
+        d_warmup_epochs=0,
+        mode_seeking=weight,
+    )
+    x, y = torch.rand(16, 1, 28, 28) * 2 - 1, torch.arange(16) % 10
+    trainer = pl.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(model, train_dataloaders=TensorLoader((x, y), batch_size=8, shuffle=False))
+    g_loss = trainer.callback_metrics["train/g_loss"].item()
+    # the same image whatever the noise: the term costs 1 / 1e-5 per step; without it, the
+    # hinge loss of a D near zero
+    assert (g_loss > 1e4) is (weight > 0)
 
 
 class _FixedNet(nn.Module):
@@ -256,6 +311,7 @@ def test_projection_discriminator_shares_features_across_classes():
         ("gan.diffaug=zoom", "unknown DiffAugment policy"),
         ("gan.ema_decay=1.5", "gan.ema_decay=1.5"),
         ("gan.max_steps=0", "gan.max_steps=0"),
+        ("gan.mode_seeking=-1", "gan.mode_seeking=-1"),
         ("gan.filter={min_confidence:2,copy_quantile:0.05,max_rounds:4}", "min_confidence=2"),
         ("gan.filter={min_confidence:0.9,quantile:0.05}", "unknown keys"),
     ],

@@ -30,6 +30,15 @@ def cycled_labels(classes: Sequence[int], n: int) -> torch.Tensor:
     return torch.tensor(list(classes)).repeat(math.ceil(n / len(classes)))[:n]
 
 
+def mode_seeking_penalty(
+    fake_a: torch.Tensor, fake_b: torch.Tensor, z_a: torch.Tensor, z_b: torch.Tensor
+) -> torch.Tensor:
+    """MSGAN's term, ``1 / (mean |G(z_a) - G(z_b)| / mean |z_a - z_b|)`` over pairs with the
+    same label: small when distinct noise gives distinct images."""
+    ratio = (fake_a - fake_b).abs().mean() / (z_a - z_b).abs().mean()
+    return 1.0 / (ratio + 1e-5)
+
+
 class GANModule(pl.LightningModule):
     """Trains a generator against a discriminator with the study's rule by default.
 
@@ -41,6 +50,12 @@ class GANModule(pl.LightningModule):
     Options for small data: ``diffaug`` (a DiffAugment policy, applied to every image the
     discriminator sees, real and fake) and ``ema_decay`` (an exponential moving average of the
     generator's weights, ``generator_ema``, which is then what :meth:`sample` uses).
+
+    ``mode_seeking`` (a weight, 0 = off) adds the mode-seeking term of MSGAN (Mao et al. 2019)
+    to the generator's loss: half the batch's labels get a second image from fresh noise, and
+    the generator pays ``1 / ratio``, ``ratio`` being the mean distance of the paired images
+    over the mean distance of their ``z``, so a generator that ignores its noise (one image per
+    class) pays for it.
     """
 
     def __init__(
@@ -57,6 +72,7 @@ class GANModule(pl.LightningModule):
         gp_on: str = "logit",
         diffaug: str | None = None,
         ema_decay: float | None = None,
+        mode_seeking: float = 0.0,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -71,6 +87,9 @@ class GANModule(pl.LightningModule):
         self.gp_on = gp_on
         self.augment = DiffAugment(diffaug)
         self.ema_decay = None if ema_decay is None else float(ema_decay)
+        self.mode_seeking = float(mode_seeking)
+        if self.mode_seeking < 0:
+            raise ValueError(f"mode_seeking={mode_seeking} must be at least 0")
         self.generator_ema: nn.Module | None = None
         if self.ema_decay is not None:
             if not 0.0 < self.ema_decay < 1.0:
@@ -158,6 +177,14 @@ class GANModule(pl.LightningModule):
 
         self.toggle_optimizer(opt_g)
         g_loss = self.loss.g(self.discriminator(self.augment(fake), labels))
+        if self.mode_seeking > 0:
+            # a second image for each of the first half's labels, from fresh noise
+            half = max(1, len(real) // 2)
+            z2 = torch.randn(half, self.generator.latent_dim, device=self.device)
+            twin = self.generator(z2, None if labels is None else labels[:half])
+            g_loss = g_loss + self.mode_seeking * mode_seeking_penalty(
+                fake[:half], twin, z[:half], z2
+            )
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
         opt_g.step()

@@ -50,6 +50,7 @@ def build_gan(cfg: DictConfig, minority: list[int]) -> GANModule:
         gp_on=g.gp_on,
         diffaug=g.diffaug,
         ema_decay=g.ema_decay,
+        mode_seeking=g.get("mode_seeking", 0.0),
     )
 
 
@@ -84,6 +85,8 @@ def check_gan_config(cfg: DictConfig, dm: ImbalancedDataModule) -> None:
         raise UserError(f"gan.diffaug={g.diffaug!r}: {err}") from None
     if g.ema_decay is not None and not 0.0 < float(g.ema_decay) < 1.0:
         raise UserError(f"gan.ema_decay={g.ema_decay} must lie strictly between 0 and 1 (or null)")
+    if float(g.get("mode_seeking", 0.0)) < 0:
+        raise UserError(f"gan.mode_seeking={g.mode_seeking} must be at least 0 (0 = off)")
     for key in ("batch_size", "max_epochs", "num_synthetic"):
         if int(g[key]) < 1:
             raise UserError(f"gan.{key}={g[key]} must be at least 1")
