@@ -48,6 +48,7 @@ def test_smoke_training_writes_every_artifact(gan, tmp_path, caplog):
         "eval/precision",
         "eval/recall",
         "eval/minority_share",
+        "eval/real_minority_share",
         "copy/near_share",
         "copy/nn_ratio",
         "wall_time_s",
@@ -55,7 +56,10 @@ def test_smoke_training_writes_every_artifact(gan, tmp_path, caplog):
     ):
         assert key in saved
     # the quality floor's rule, with its reason
-    below = saved["eval/recall"] < 0.3 or saved["eval/minority_share"] < 0.95
+    below = (
+        saved["eval/recall"] < 0.3
+        or saved["eval/minority_share"] < 0.95 * saved["eval/real_minority_share"]
+    )
     assert saved["collapsed"] is below and bool(saved["collapse_reason"]) is below
     # like for like: 270 training zeros and as many test zeros; precision/recall on 270 of each
     assert (saved["eval/n_real"], saved["eval/n_fake"], saved["eval/n_pr"]) == (270, 400, 270)
@@ -147,6 +151,11 @@ def test_quality_floor_names_each_miss():
     assert "recall 0.100" in miss and "selection.recall_floor" in miss
     both = quality_floor_misses({"eval/recall": 0.0, "eval/minority_share": 0.5}, floor)
     assert len(both) == 2 and "selection.minority_share_floor" in both[1]
+    # relative to real held-out images of the class when their share is recorded
+    real = {"eval/recall": 0.5, "eval/real_minority_share": 0.9}
+    assert quality_floor_misses({**real, "eval/minority_share": 0.86}, floor) == []
+    (miss,) = quality_floor_misses({**real, "eval/minority_share": 0.85}, floor)
+    assert "against 0.900 of held-out real images" in miss
 
 
 class _LabelPainter(nn.Module):

@@ -154,7 +154,9 @@ class Selector:
         generated set with real sets of the same size ``eval/n_real`` (the smaller of the two,
         the other subsampled); precision and recall use ``eval/n_pr`` generated and as many
         held-out real images. ``eval/minority_share`` is the share of generated images the
-        feature network assigns to the class they were generated for; ``copy/*`` compares each
+        feature network assigns to the class they were generated for, and
+        ``eval/real_minority_share`` the same for the held-out real images (its reference: the
+        network, trained on the imbalanced split, misses some real ones); ``copy/*`` compares each
         generated image's distance to its nearest training image with that of held-out real
         images of its class (see :func:`copy_statistics`).
         """
@@ -187,6 +189,12 @@ class Selector:
             "eval/n_fake": len(fake_f),
             "eval/n_pr": n_pr,
             "eval/minority_share": (self.predict(fake) == fake_labels).double().mean().item(),
+            # the same for held-out real images: the feature network, trained on the
+            # imbalanced split, misses some real minority images itself
+            "eval/real_minority_share": (self.predict(held_out) == held_out_labels)
+            .double()
+            .mean()
+            .item(),
             "copy/near_share": near / judged if judged else float("nan"),
             "copy/nn_ratio": min(ratios) if ratios else float("nan"),
         }

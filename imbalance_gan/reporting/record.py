@@ -34,6 +34,7 @@ GAN_EVAL = (
     "eval/precision",
     "eval/recall",
     "eval/minority_share",
+    "eval/real_minority_share",
     "copy/near_share",
     "copy/nn_ratio",
 )
