@@ -284,12 +284,12 @@ def test_presets_compose(tmp_path):
     )
     issue_11 = ["original", "oversample", "affine", "elastic", "dcgan", "projgan", "projgan_affine"]
     assert set(issue_11) <= set(compare.study.scenarios)
-    for name in compare.study.scenarios:  # every classic or GAN fix beside its class-agnostic twin
-        if name not in ("original", "oversample", "oversample_aug", "dcgan"):
-            assert name.endswith("_agnostic") or f"{name}_agnostic" in compare.study.scenarios
+    # issue 15's list: each kind of made image (warps, generated) beside its class-agnostic twin
+    issue_15 = ["oversample_aug", "affine_agnostic", "projgan_agnostic"]
+    assert set(issue_15) <= set(compare.study.scenarios)
     assert compare.study.baseline == "original" and compare.data.minority_count == 30
     pg = make_cfg("classify", ["scenario=projgan", "experiment=quick"], tmp_path)
-    assert pg.gan.name == "projgan" and pg.gan.max_steps == 8000 and pg.gan.class_balanced_sampling
+    assert pg.gan.name == "projgan" and pg.gan.max_steps == 4000 and pg.gan.class_balanced_sampling
     for command in ("train", "classify", "study"):
         paper = OmegaConf.to_container(make_cfg(command, ["gan=vanilla"], tmp_path), resolve=True)
         assert paper["gan"]["gp_on"] == "prob" and len(paper["deviations"]) >= 6
