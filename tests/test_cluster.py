@@ -64,11 +64,26 @@ def test_project_slurm_launcher_extends_the_plugin_with_requeue_on_timeout():
     launcher = _launcher(
         "hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=120"
     )
-    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
-    assert (launcher.partition, launcher.timeout_min, launcher.gpus_per_node) == ("gpu", 120, 1)
+    assert launcher._target_ == "hydra_plugins.imbalance_gan_launcher.SlurmLauncher"
+    assert (launcher.partition, launcher.timeout_min) == ("gpu", 120)
     assert launcher.max_num_timeout > 0  # the plugin's 0 never requeues a timed-out run
     assert launcher.signal_delay_s > 0
     assert "qos" in launcher and "account" in launcher  # every plugin key is still there
+
+
+@pytest.mark.parametrize(
+    ("overrides", "gpus", "cpus", "mem_gb"),
+    [
+        ((), None, 2, 4),  # trainer=cpu: no GPU asked for, so it runs on clusters without any
+        (("trainer=gpu",), 1, 4, 16),
+        (("trainer=gpu", "trainer.devices=2"), 2, 4, 16),
+        (("trainer=gpu", "hydra.launcher.gpus_per_node=3", "hydra.launcher.mem_gb=64"), 3, 4, 64),
+        (("trainer.resources.cpus=1",), None, 1, 4),
+    ],
+)
+def test_slurm_request_follows_the_trainer_and_can_be_overridden(overrides, gpus, cpus, mem_gb):
+    launcher = _launcher("hydra/launcher=slurm", *overrides)
+    assert (launcher.gpus_per_node, launcher.cpus_per_task, launcher.mem_gb) == (gpus, cpus, mem_gb)
 
 
 def test_misspelled_launcher_key_is_an_error():
@@ -140,8 +155,8 @@ def test_slurm_sweep_submits_a_requeueable_array_with_the_requested_resources(tm
         "--partition=gpu",
         "--time=120",
         "--gpus-per-node=1",
-        "--cpus-per-task=4",
-        "--mem=32GB",
+        "--cpus-per-task=4",  # trainer=gpu's resources
+        "--mem=16GB",
         "--signal=USR2@120",  # submitit checkpoints and requeues on this signal
     ):
         assert f"#SBATCH {flag}\n" in script, flag

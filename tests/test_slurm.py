@@ -4,13 +4,20 @@ default suite leaves them out (marker ``slurm``)."""
 
 from __future__ import annotations
 
+import csv
+import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
+
+from .conftest import DATA, ROOT, run_module
 
 pytestmark = pytest.mark.slurm
 
@@ -52,3 +59,131 @@ def test_cluster_runs_a_job(slurm_cluster, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert out.read_text().startswith("hello from ")
+
+
+# the commands of the README's "Trying it on one machine", as the tests run them
+SWEEP = (
+    "-m",
+    "hydra/launcher=slurm",
+    "experiment=smoke",
+    "resume=true",
+    "trainer.resources.cpus=1",  # two runs at once on a 2-core node
+)
+
+
+def _sweep(tmp_path: Path, *overrides: str, timeout: int = 240) -> subprocess.CompletedProcess:
+    return run_module(
+        "imbalance_gan.classify",
+        *SWEEP,
+        *overrides,
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        f"paths.artifact_dir={tmp_path / 'artifacts'}",
+        timeout=timeout,
+    )
+
+
+def test_smoke_sweep_runs_as_a_job_array_and_is_reported(slurm_cluster, tmp_path):
+    """2 scenarios x 2 seeds with trainer=cpu: no GPU asked for, so the GPU-less node runs them."""
+    proc = _sweep(tmp_path, "scenario=original,oversample", "seed=0,1")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    sweep = tmp_path / "sweep"
+    assert sorted(p.parent.name for p in sweep.glob("*/metrics.json")) == ["0", "1", "2", "3"]
+    (submitted,) = {p.read_text() for p in sweep.glob(".submitit/*/*_submission.sh")} or {""}
+    assert "--gpus-per-node" not in submitted and "--cpus-per-task=1" in submitted
+    report = run_module("imbalance_gan.report", str(sweep))
+    assert report.returncode == 0, report.stderr[-2000:]
+    with open(sweep / "results.csv") as f:
+        rows = sorted((r["scenario"], r["seed"]) for r in csv.DictReader(f))
+    assert rows == [("original", "0"), ("original", "1"), ("oversample", "0"), ("oversample", "1")]
+
+
+def test_request_no_node_can_hold_is_refused_at_submission(slurm_cluster, tmp_path):
+    proc = _sweep(tmp_path, "scenario=original", "seed=0", "hydra.launcher.mem_gb=4096", timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: hydra.launcher.mem_gb=4096")
+
+
+def _held_sweep(tmp_path: Path, sweeps: list, *overrides: str) -> tuple[subprocess.Popen, str]:
+    """A one-run sweep held at its 4th training step (of 6 per epoch, 2 epochs) until a signal
+    arrives; returns the sweep process and the SLURM id of the job."""
+    env = {**os.environ, "IMBALANCE_GAN_DATA": str(DATA), "IMBALANCE_GAN_WAIT_AT_STEP": "4"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "imbalance_gan.classify",
+            *SWEEP,
+            *RUN,
+            *overrides,
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            f"paths.artifact_dir={tmp_path / 'artifacts'}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    sweeps.append(proc)
+    deadline = time.time() + 180
+    while not (tmp_path / "sweep" / "0" / "waiting").exists():
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.fail("the run never reached its 4th step:\n" + proc.communicate()[1][-3000:])
+        time.sleep(0.2)
+    (job,) = [p.name for p in (tmp_path / "sweep" / ".submitit").iterdir() if p.is_dir()]
+    return proc, job
+
+
+@pytest.fixture
+def sweeps():
+    """Sweep processes a test starts; any still running at its end (a failed test) is killed."""
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+RUN = ("scenario=original", "seed=1", "trainer.limit_train_batches=6")
+HOLD_S = 3
+
+
+def test_preempted_job_resumes_mid_epoch_and_ends_as_an_uninterrupted_run(
+    slurm_cluster, sweeps, tmp_path
+):
+    """USR2 (preemption or time limit): the run checkpoints at the next step, submitit requeues
+    the job, and the requeued job continues mid-epoch to exactly an uninterrupted run's metrics."""
+    proc, job = _held_sweep(tmp_path, sweeps)  # one run: a plain job, not an array
+    time.sleep(HOLD_S)
+    subprocess.run(["scancel", "--signal=USR2", job], check=True, timeout=30)
+    reference = run_module(
+        "imbalance_gan.classify",
+        "experiment=smoke",
+        *RUN,
+        f"hydra.run.dir={tmp_path / 'reference'}",
+        f"paths.artifact_dir={tmp_path / 'artifacts'}",
+    )
+    assert reference.returncode == 0, reference.stderr[-2000:]
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, out[-2000:] + err[-3000:]
+    log = next((tmp_path / "sweep" / ".submitit").glob("*/*_0_log.out")).read_text()
+    assert "resuming from the checkpoint of a stop in epoch 0 after 4 batches" in log
+    record = json.loads((tmp_path / "sweep" / "0" / "metrics.json").read_text())
+    uninterrupted = json.loads((tmp_path / "reference" / "metrics.json").read_text())
+    assert record["metrics"] == uninterrupted["metrics"]
+    assert record["best_epoch"] == uninterrupted["best_epoch"]
+    # both attempts count: the first one's HOLD_S at least, and the whole of the second
+    (second_s,) = re.findall(r"test accuracy .*\((\d+)s\)", log)
+    assert record["wall_time_s"] >= int(second_s) + HOLD_S - 1
+
+
+def test_cancelled_job_ends_the_sweep_with_its_reason(slurm_cluster, sweeps, tmp_path):
+    proc, job = _held_sweep(tmp_path, sweeps)  # one run: a plain job, not an array
+    subprocess.run(["scancel", job], check=True, timeout=30)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 1, out[-2000:] + err[-3000:]
+    *_, header, reason = err.strip().splitlines()
+    assert header.startswith("error: 1 of 1 jobs did not finish their run")
+    assert f"job {job}: cancelled" in reason and "SIGTERM" in reason

@@ -90,7 +90,9 @@ def classify(cfg: DictConfig) -> dict:
         enable_version_counter=False,
     )
     progress = BudgetProgress(f"classify {cfg.scenario.name}", show=cfg.classifier.monitor)
-    trainer = build_trainer(cfg.trainer, out, cfg.classifier.max_epochs, [best], progress=progress)
+    trainer = build_trainer(
+        cfg.trainer, out, cfg.classifier.max_epochs, [best], progress=progress, started=timer.start
+    )
     resume_from = ckpt_dir / "last.ckpt"
     resume = bool(cfg.resume) and resume_from.exists()
     if resume:

@@ -188,7 +188,9 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
     # a budget in steps: the callback stops the run; every epoch has at least one step
     max_epochs = cfg.gan.max_epochs if cfg.gan.max_steps is None else cfg.gan.max_steps
     progress = BudgetProgress(f"GAN {cfg.gan.name}", cfg.gan.max_steps, show=record.SELECTION_SCORE)
-    trainer = build_trainer(cfg.trainer, out, max_epochs, [select], progress=progress)
+    trainer = build_trainer(
+        cfg.trainer, out, max_epochs, [select], progress=progress, started=timer.start
+    )
     selector.to(trainer.strategy.root_device)
     last = ckpt_dir / "last.ckpt"
     resume = cfg.get("resume", False) and last.exists()
