@@ -63,7 +63,7 @@ start() {
 
     local host cpus mem_mb
     host=$(hostname -s)
-    cpus=$(nproc)
+    cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc obeys OMP_NUM_THREADS
     # below the node's memory, or slurmd would drain the node for having less than it claims
     mem_mb=$(($(free -m | awk '/^Mem:/ {print $2}') * 8 / 10))
     mkdir -p "$state/ctld" "$state/spool"

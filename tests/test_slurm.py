@@ -49,18 +49,6 @@ def slurm_cluster():
         shutil.rmtree(state, ignore_errors=True)
 
 
-def test_cluster_runs_a_job(slurm_cluster, tmp_path):
-    out = tmp_path / "hello.out"
-    proc = subprocess.run(
-        ["sbatch", "--wait", f"--output={out}", "--wrap=echo hello from $SLURM_JOB_ID"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert out.read_text().startswith("hello from ")
-
-
 # the commands of the README's "Trying it on one machine", as the tests run them
 SWEEP = (
     "-m",
@@ -187,3 +175,33 @@ def test_cancelled_job_ends_the_sweep_with_its_reason(slurm_cluster, sweeps, tmp
     *_, header, reason = err.strip().splitlines()
     assert header.startswith("error: 1 of 1 jobs did not finish their run")
     assert f"job {job}: cancelled" in reason and "SIGTERM" in reason
+
+
+def test_smoke_study_runs_as_gan_then_classifier_jobs_and_is_reported(slurm_cluster, tmp_path):
+    """One command: the GAN both runs need is trained once, by a job of its own, then the
+    classifier runs; the report is the local study's."""
+    out = tmp_path / "study"
+    proc = run_module(
+        "imbalance_gan.study",
+        "hydra/launcher=slurm",
+        "experiment=smoke",
+        "trainer.resources.cpus=1",
+        "study.seeds=[0]",
+        "study.scenarios=[cgan,cgan_agnostic]",  # one GAN for both
+        "study.baseline=cgan",
+        f"hydra.run.dir={out}",
+        f"paths.artifact_dir={tmp_path / 'artifacts'}",
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    runs = sorted(p.parent.name for p in out.glob("runs/seed0/*/metrics.json"))
+    assert runs == ["cgan", "cgan_agnostic"]
+    assert (out / "report.md").is_file() and (out / "results.csv").is_file()
+    (gan,) = (tmp_path / "artifacts" / "gan").iterdir()
+    assert gan.name.startswith("cgan-")
+    # a GAN job (no array: one job), then an array of the two classifier runs
+    jobs = sorted(p.name for p in (out / ".submitit").iterdir() if p.is_dir())
+    gan_job = min(jobs, key=lambda name: int(name.split("_")[0]))
+    assert len(jobs) == 4 and "_" not in gan_job, jobs
+    logs = "".join(p.read_text() for p in out.glob("runs/seed0/*/classify.log"))
+    assert "training one" not in logs  # the GAN jobs trained them; the runs only loaded them

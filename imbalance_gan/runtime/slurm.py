@@ -90,6 +90,9 @@ class StateWatcher(SlurmInfoWatcher):
                 self._finished.add(job_id)
 
 
+#: job states in which no result file will appear
+ENDED_WITHOUT_RESULT = {"CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "GONE"}
+
 #: one watcher for all jobs of this process, as submitit's own
 WATCHER = StateWatcher(delay_s=POLL_S)
 
@@ -140,15 +143,14 @@ def check_fits(params: dict) -> str | None:
     return None
 
 
-def _job_failure(job: SlurmJob, ret: JobReturn | None) -> str | None:
+def _job_failure(job: SlurmJob, ret: Any, left_result: bool) -> str | None:
     """One line saying why a finished job did not complete its run; None when it did."""
-    if ret is not None:
-        if ret.status == JobStatus.COMPLETED:
+    if left_result:
+        if not isinstance(ret, JobReturn) or ret.status == JobStatus.COMPLETED:
             return None
         err = ret._return_value
-        return (
-            f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
-        )
+        lines = str(err).strip().splitlines()
+        return f"{type(err).__name__}: {lines[-1] if lines else ''}"
     state = job.watcher.get_state(job.job_id, mode="force").split()[0]
     last = ""
     if job.paths.stderr.is_file():
@@ -159,6 +161,68 @@ def _job_failure(job: SlurmJob, ret: JobReturn | None) -> str | None:
         state, f"ended {state}"
     )
     return f"{reason}{f': {last}' if last else ''}"
+
+
+def run_jobs(
+    params: dict, function: Any, calls: Sequence[tuple], labels: Sequence[str]
+) -> tuple[list[Any], list[str]]:
+    """Run ``function(*call)`` for every call as one SLURM job array and wait for all of them.
+
+    ``params`` are the launcher's (``hydra.launcher``, resolved). Returns each job's result
+    (None where it left none) and one line per job that did not finish (with its label).
+    Exits at once, with SLURM's or our one-line reason, when the request cannot run at all."""
+    import submitit
+
+    why = check_fits(params)
+    if why:
+        _exit(f"error: {why}", EXIT_USER_ERROR)
+    params = {k: v for k, v in params.items() if k != "_target_"}
+    executor = submitit.AutoExecutor(
+        cluster="slurm",
+        folder=params.pop("submitit_folder"),
+        slurm_max_num_timeout=params.pop("max_num_timeout"),
+    )
+    common = set(OmegaConf.structured(BaseQueueConf).keys())
+    executor.update_parameters(**{k if k in common else f"slurm_{k}": v for k, v in params.items()})
+    try:
+        jobs = executor.map_array(function, *zip(*calls, strict=True))
+    except FailedJobError as err:  # sbatch refused the array; its message says why
+        message = " ".join(str(err).replace("sbatch: error:", "").split())
+        _exit(f"error: SLURM refused the jobs: {message}", EXIT_USER_ERROR)
+    for job in jobs:  # submitit builds array jobs with its own class; give them our watcher
+        job.watcher = WATCHER
+        WATCHER.register_job(job.job_id)
+    results, failures = [], []
+    for job, label in zip(jobs, labels, strict=True):
+        job.wait()
+        if job.state.split()[0] in ENDED_WITHOUT_RESULT:
+            job._results_timeout_s = 2  # not the 15 s for a slow file system: none will come
+        try:
+            ret, left = job.results()[0], True
+        except (UncompletedJobError, FailedJobError):
+            ret, left = None, False
+        results.append(ret)
+        why = _job_failure(job, ret, left)
+        if why:
+            failures.append(f"{label} job {job.job_id}: {why}")
+    return results, failures
+
+
+class Requeueable:
+    """``function`` as a submitit job that stops on SIGTERM and is requeued on USR2 (submitit
+    calls ``checkpoint``: the same call again; the function must resume by itself)."""
+
+    def __init__(self, function: Any) -> None:
+        self.function = function
+
+    def __call__(self, *args: Any) -> Any:
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        return self.function(*args)
+
+    def checkpoint(self, *args: Any) -> Any:
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(self, *args)
 
 
 class SlurmLauncher(submitit_launcher.SlurmLauncher):
@@ -173,35 +237,19 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
-        """Submit one job array, wait for it, and exit non-zero with one line per failed job.
-
-        The plugin's ``launch``, with a job class that sees cancelled jobs and an ending that
-        reports every job instead of raising at the first failure."""
-        import submitit
-
+        """Submit one job array, wait for it, and exit non-zero with one line per failed job
+        (the plugin's ``launch`` raises at the first one, or waits forever for a killed one)."""
         assert self.config is not None
-        why = check_fits(self.params)
-        if why:
-            _exit(f"error: {why}", EXIT_USER_ERROR)
-        params = dict(self.params)
-        executor = submitit.AutoExecutor(
-            cluster="slurm",
-            folder=params.pop("submitit_folder"),
-            slurm_max_num_timeout=params.pop("max_num_timeout"),
-        )
-        common = set(OmegaConf.structured(BaseQueueConf).keys())
-        executor.update_parameters(
-            **{k if k in common else f"slurm_{k}": v for k, v in params.items()}
-        )
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         if "mode" in self.config.hydra.sweep:
             sweep_dir.chmod(int(str(self.config.hydra.sweep.mode), 8))
         log.info("SLURM sweep output dir: %s", sweep_dir)
-        job_params = []
+        calls, labels = [], []
         for num, overrides in enumerate(job_overrides, initial_job_idx):
-            log.info("\t#%d : %s", num, " ".join(filter_overrides(overrides)))
-            job_params.append(
+            shown = " ".join(filter_overrides(overrides))
+            log.info("\t#%d : %s", num, shown)
+            calls.append(
                 (
                     list(overrides),
                     "hydra.sweep.dir",
@@ -210,36 +258,22 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
                     Singleton.get_state(),
                 )
             )
-        try:
-            jobs = executor.map_array(self, *zip(*job_params, strict=True))
-        except FailedJobError as err:  # sbatch refused the array; its message says why
-            message = " ".join(str(err).replace("sbatch: error:", "").split())
-            _exit(f"error: SLURM refused the sweep: {message}", EXIT_USER_ERROR)
-        for job in jobs:  # submitit builds array jobs with its own class; give them our watcher
-            job.watcher = WATCHER
-            WATCHER.register_job(job.job_id)
-        results = [_result(job) for job in jobs]
-        failures = []
-        for num, (job, ret) in enumerate(zip(jobs, results, strict=True)):
-            why = _job_failure(job, ret)
-            if why:
-                overrides = " ".join(filter_overrides(job_overrides[num]))
-                failures.append(f"  #{initial_job_idx + num} ({overrides}) job {job.job_id}: {why}")
+            labels.append(f"  #{num} ({shown})")
+        results, failures = run_jobs(self.params, self, calls, labels)
         if failures:
             _exit(
-                f"error: {len(failures)} of {len(jobs)} jobs did not finish their run (logs in "
-                f"{jobs[0].paths.folder.parent}):\n" + "\n".join(failures),
+                f"error: {len(failures)} of {len(calls)} jobs did not finish their run (logs in "
+                f"{sweep_dir / '.submitit'}):\n" + "\n".join(failures),
                 1,
             )
         return results
 
 
-def _result(job: SlurmJob) -> JobReturn | None:
-    """The job's JobReturn after waiting for it; None when it left none (cancelled, killed)."""
-    try:
-        return job.results()[0]
-    except (UncompletedJobError, FailedJobError):
-        return None
+def launcher_params(launcher: Any, folder: Path) -> dict:
+    """The resolved ``hydra.launcher`` config, with submitit's files written under ``folder``."""
+    params = OmegaConf.to_container(launcher, resolve=True)
+    params["submitit_folder"] = str(folder / "%j")
+    return params
 
 
 def _stop_on_sigterm(signum: int, frame: Any) -> None:
