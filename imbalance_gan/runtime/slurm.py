@@ -39,6 +39,28 @@ log = logging.getLogger("imbalance_gan.slurm")
 #: seconds between two looks at the job states, once the sweep has run a while
 POLL_S = 30
 
+#: scontrol's states of a job that is not over, under the names submitit waits on (it takes any
+#: name it does not know for an ended job)
+NOT_OVER = {
+    "CONFIGURING": "PENDING",
+    "REQUEUE_HOLD": "PENDING",
+    "REQUEUE_FED": "PENDING",
+    "RESV_DEL_HOLD": "PENDING",
+    "SUSPENDED": "RUNNING",
+    "STOPPED": "RUNNING",
+    "SIGNALING": "RUNNING",
+    "RESIZING": "RUNNING",
+    "STAGE_OUT": "COMPLETING",
+}
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess | None:
+    """``command``'s output; None when it cannot be run or hangs."""
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
 
 def scontrol_states(job_ids: Sequence[str]) -> str:
     """Job states from ``scontrol show job``, in the ``sacct --parsable2`` form submitit reads.
@@ -46,15 +68,9 @@ def scontrol_states(job_ids: Sequence[str]) -> str:
     A job SLURM no longer knows (purged after ``MinJobAge``) is reported as ``GONE``."""
     lines = ["JobID|State|NodeList"]
     for job_id in job_ids:
-        proc = subprocess.run(
-            ["scontrol", "show", "job", "-o", str(job_id)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if proc.returncode != 0:
-            if "Invalid job id" in proc.stderr:
+        proc = _run(["scontrol", "show", "job", "-o", str(job_id)])
+        if proc is None or proc.returncode != 0:
+            if proc is not None and "Invalid job id" in proc.stderr:
                 lines.append(f"{job_id}|GONE|")
             continue
         for record in proc.stdout.splitlines():
@@ -64,6 +80,7 @@ def scontrol_states(job_ids: Sequence[str]) -> str:
             if task and fields.get("ArrayJobId"):
                 name = f"{fields['ArrayJobId']}_{task if task.isdigit() else f'[{task}]'}"
             state = fields.get("JobState", "UNKNOWN")
+            state = NOT_OVER.get(state, state)
             lines.append(f"{name}|{state}|{fields.get('NodeList', '')}")
     return "\n".join(lines)
 
@@ -76,8 +93,8 @@ class StateWatcher(SlurmInfoWatcher):
         if command is None:
             return
         self._num_calls += 1
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-        if proc.returncode == 0:
+        proc = _run(command)
+        if proc is not None and proc.returncode == 0:
             self._output = proc.stdout
         else:
             self._output = scontrol_states(
@@ -100,18 +117,19 @@ WATCHER = StateWatcher(delay_s=POLL_S)
 def _largest_node(partition: str | None) -> dict | None:
     """CPUs, memory (MB) and GPUs of the largest node in ``partition`` (None: the default one),
     from ``sinfo``; None when sinfo cannot tell."""
-    proc = subprocess.run(
-        ["sinfo", "-h", "-N", "-o", "%P|%c|%m|%G"], capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
+    proc = _run(["sinfo", "-h", "-N", "-o", "%P|%c|%m|%G"])
+    if proc is None or proc.returncode != 0:
         return None
     nodes = []
     for line in proc.stdout.splitlines():
-        part, cpus, mem, gres = line.split("|")
-        default = part.endswith("*")
-        if (partition is None and default) or part.rstrip("*") == partition:
-            gpus = sum(int(n) for n in re.findall(r"gpu(?::[^:,(]+)?:(\d+)", gres))
-            nodes.append({"cpus": int(cpus), "mem_mb": int(mem.rstrip("+")), "gpus": gpus})
+        try:
+            part, cpus, mem, gres = line.split("|")
+            default = part.endswith("*")
+            if (partition is None and default) or part.rstrip("*") == partition:
+                gpus = sum(int(n) for n in re.findall(r"gpu(?::[^:,(]+)?:(\d+)", gres))
+                nodes.append({"cpus": int(cpus), "mem_mb": int(mem.rstrip("+")), "gpus": gpus})
+        except ValueError:  # a form we do not know: let sbatch judge
+            return None
     if not nodes:
         return None
     return {k: max(n[k] for n in nodes) for k in ("cpus", "mem_mb", "gpus")}
