@@ -65,7 +65,7 @@ start() {
     host=$(hostname -s)
     cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc obeys OMP_NUM_THREADS
     # below the node's memory, or slurmd would drain the node for having less than it claims
-    mem_mb=$(($(free -m | awk '/^Mem:/ {print $2}') * 8 / 10))
+    mem_mb=$(($(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024 * 8 / 10))
     mkdir -p "$state/ctld" "$state/spool"
     cat >"$state/slurm.conf" <<EOF
 ClusterName=imbalance-gan-test
