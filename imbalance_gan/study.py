@@ -21,10 +21,10 @@ from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from imbalance_gan.classifier.pipeline import classify, record_failure
+from imbalance_gan.classifier.pipeline import run_one
 from imbalance_gan.data import datamodule_from_config
 from imbalance_gan.gan import cache
-from imbalance_gan.gan.pipeline import cached_gan
+from imbalance_gan.gan.pipeline import gan_for_run
 from imbalance_gan.reporting import record
 from imbalance_gan.reporting.build import write_report
 from imbalance_gan.runtime.errors import UserError, report_user_errors
@@ -87,28 +87,6 @@ def plan_runs(
     return runs
 
 
-def run_one(run_cfg: DictConfig, resume: bool) -> bool:
-    """One classify run into its dir; True when it finished. Failures leave ``failed.json``."""
-    out = Path(run_cfg.paths.output_dir)
-    if (out / record.RECORD_FILE).is_file():
-        return True
-    (out / record.FAILURE_FILE).unlink(missing_ok=True)
-    if out.exists() and not resume:
-        shutil.rmtree(out)  # an unfinished run without resume: start it clean
-    try:
-        classify(run_cfg)
-        return True
-    except Exception as err:
-        record_failure(run_cfg, err)
-        return False
-
-
-def train_gan_of(run_cfg: DictConfig) -> str:
-    """The GAN a run needs, from the cache or trained into it (a study's GAN job on SLURM)."""
-    dm = datamodule_from_config(run_cfg.data, run_cfg.gan.batch_size)
-    return str(cached_gan(run_cfg, dm))
-
-
 def run_on_slurm(runs: list[tuple[int, str, DictConfig]], launcher: DictConfig, root: Path) -> int:
     """The study's runs as SLURM jobs: the GANs they need first, then the classifier runs.
 
@@ -130,7 +108,7 @@ def run_on_slurm(runs: list[tuple[int, str, DictConfig]], launcher: DictConfig, 
     if gans:
         log.info("SLURM: %d GAN jobs, for %d runs", len(gans), len(todo))
         labels, cfgs = zip(*gans.values(), strict=True)
-        _, failures = run_jobs(params, Requeueable(train_gan_of), [(c,) for c in cfgs], labels)
+        _, failures = run_jobs(params, Requeueable(gan_for_run), [(c,) for c in cfgs], labels)
         for line in failures:  # its runs will try again and record the failure
             log.error("%s", line)
     if not todo:

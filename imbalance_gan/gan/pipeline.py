@@ -149,6 +149,12 @@ def cached_gan(cfg: DictConfig, dm: ImbalancedDataModule) -> Path:
     return cache.get_or_build(cfg, build)
 
 
+def gan_for_run(cfg: DictConfig) -> str:
+    """The GAN a classify run's config needs, from the cache or trained into it (a study's GAN
+    job on SLURM); returns its cache entry."""
+    return str(cached_gan(cfg, datamodule_from_config(cfg.data, cfg.gan.batch_size)))
+
+
 def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> dict:
     """Train a checked ``cfg.gan`` into ``out``; write best/last checkpoints, ``synthetic.pt``,
     ``samples.png`` and, last, ``metrics.json``. Returns the run record."""
