@@ -85,10 +85,20 @@ def test_smoke_sweep_runs_as_a_job_array_and_is_reported(slurm_cluster, tmp_path
     assert rows == [("original", "0"), ("original", "1"), ("oversample", "0"), ("oversample", "1")]
 
 
-def test_request_no_node_can_hold_is_refused_at_submission(slurm_cluster, tmp_path):
-    proc = _sweep(tmp_path, "scenario=original", "seed=0", "hydra.launcher.mem_gb=4096", timeout=60)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("error: hydra.launcher.mem_gb=4096")
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        # what no node can hold: refused before sbatch, which might let it pend forever
+        ("hydra.launcher.mem_gb=4096", "error: hydra.launcher.mem_gb=4096 does not fit any node"),
+        # what SLURM refuses itself: its own words
+        ("hydra.launcher.partition=nosuch", "error: SLURM refused the jobs: invalid partition"),
+    ],
+)
+def test_request_that_cannot_run_ends_at_submission(slurm_cluster, tmp_path, override, message):
+    proc = _sweep(tmp_path, "scenario=original", "seed=0", override, timeout=60)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith(message), proc.stderr[-2000:]
+    assert not subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout
 
 
 def _held_sweep(tmp_path: Path, sweeps: list, *overrides: str) -> tuple[subprocess.Popen, str]:
