@@ -162,6 +162,7 @@ def test_preempted_job_resumes_mid_epoch_and_ends_as_an_uninterrupted_run(
         *RUN,
         f"hydra.run.dir={tmp_path / 'reference'}",
         f"paths.artifact_dir={tmp_path / 'artifacts'}",
+        env={"OMP_NUM_THREADS": "1"},  # as many threads as the job's one CPU
     )
     assert reference.returncode == 0, reference.stderr[-2000:]
     out, err = proc.communicate(timeout=240)

@@ -9,12 +9,14 @@ on a cluster"):
   ``scontrol``, so a job cancelled or killed outright ends the sweep instead of a wait forever;
 - the sweep ends with one line per job that did not finish and a non-zero exit, not a
   traceback;
-- inside a job, SIGTERM (what ``scancel`` sends) stops the run instead of being ignored.
+- inside a job, SIGTERM (what ``scancel`` sends) stops the run instead of being ignored, and
+  torch uses the job's CPUs (``cpus_per_task``), not every core of the node.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import subprocess
@@ -234,7 +236,7 @@ class Requeueable:
         self.function = function
 
     def __call__(self, *args: Any) -> Any:
-        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        in_job_setup()
         return self.function(*args)
 
     def checkpoint(self, *args: Any) -> Any:
@@ -247,9 +249,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
     """The plugin's launcher with a check before submission and an end in every case."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
-        # in the job: submitit only logs SIGTERM; stop instead, so that a job SLURM cancels does
-        # not report success (during training, the run checkpoints first: runtime/resilience.py)
-        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        in_job_setup()
         return super().__call__(*args, **kwargs)
 
     def launch(
@@ -292,6 +292,20 @@ def launcher_params(launcher: Any, folder: Path) -> dict:
     params = OmegaConf.to_container(launcher, resolve=True)
     params["submitit_folder"] = str(folder / "%j")
     return params
+
+
+def in_job_setup() -> None:
+    """What every job does first: stop on SIGTERM, and compute on the CPUs it was given.
+
+    submitit only logs SIGTERM; stopping instead keeps a job SLURM cancels from reporting success
+    (during training the run checkpoints first: runtime/resilience.py). torch would start a
+    thread per core of the node, whatever the job asked for, unless OMP_NUM_THREADS says."""
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK")
+    if cpus and not os.environ.get("OMP_NUM_THREADS"):
+        import torch
+
+        torch.set_num_threads(int(cpus))
 
 
 def _stop_on_sigterm(signum: int, frame: Any) -> None:
