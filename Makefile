@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export IMBALANCE_GAN_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install test test-slow lint bench clean
+.PHONY: install test test-slow test-slurm lint bench clean
 
 install:
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,8 +17,13 @@ test:
 test-slow:
 	$(BIN)/python -m pytest -q -m slow
 
+# starts a SLURM cluster on this machine (as root; installs slurm-wlm and munge with apt-get
+# when missing) and stops it afterwards: tests/slurm_cluster.sh
+test-slurm:
+	$(BIN)/python -m pytest -q -m slurm
+
 lint:
-	$(BIN)/ruff check imbalance_gan tests $(wildcard benchmarks)
+	$(BIN)/ruff check imbalance_gan hydra_plugins tests $(wildcard benchmarks)
 
 bench:
 	$(BIN)/python benchmarks/throughput.py --json bench.json

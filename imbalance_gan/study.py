@@ -3,6 +3,10 @@
 Resumable: a run whose ``metrics.json`` exists is skipped, so the same command with the same
 output dir (``hydra.run.dir=...``) redoes only what is missing. One failed run writes
 ``failed.json``, shows up in the report and the exit status, and does not stop the others.
+
+With ``hydra/launcher=slurm`` the runs are SLURM jobs instead: first one job per GAN the study
+needs (each trained once, into the shared cache), then one per classifier run; this process
+waits for them and writes the same report. Jobs always resume, so a requeued job continues.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from imbalance_gan.classifier.pipeline import classify, record_failure
+from imbalance_gan.classifier.pipeline import run_one
 from imbalance_gan.data import datamodule_from_config
+from imbalance_gan.gan import cache
+from imbalance_gan.gan.pipeline import gan_for_run
 from imbalance_gan.reporting import record
 from imbalance_gan.reporting.build import write_report
 from imbalance_gan.runtime.errors import UserError, report_user_errors
@@ -26,6 +32,9 @@ from imbalance_gan.runtime.files import read_json, write_json
 from imbalance_gan.runtime.trainer import Timer, hardware, output_dir
 
 log = logging.getLogger("imbalance_gan.study")
+
+#: ``hydra/launcher=slurm`` (conf/hydra/launcher/slurm.yaml): the study runs as SLURM jobs
+SLURM_LAUNCHER = "imbalance_gan_launcher.SlurmLauncher"
 
 
 def run_dir(root: Path, seed: int, scenario: str) -> Path:
@@ -78,24 +87,49 @@ def plan_runs(
     return runs
 
 
-def run_one(run_cfg: DictConfig, resume: bool) -> bool:
-    """One classify run into its dir; True when it finished. Failures leave ``failed.json``."""
-    out = Path(run_cfg.paths.output_dir)
-    if (out / record.RECORD_FILE).is_file():
-        return True
-    (out / record.FAILURE_FILE).unlink(missing_ok=True)
-    if out.exists() and not resume:
-        shutil.rmtree(out)  # an unfinished run without resume: start it clean
-    try:
-        classify(run_cfg)
-        return True
-    except Exception as err:
-        record_failure(run_cfg, err)
-        return False
+def run_on_slurm(runs: list[tuple[int, str, DictConfig]], launcher: DictConfig, root: Path) -> int:
+    """The study's runs as SLURM jobs: the GANs they need first, then the classifier runs.
+
+    Returns how many runs did not finish; every job that did not is logged on one line."""
+    from imbalance_gan.runtime.slurm import Requeueable, launcher_params, run_jobs
+
+    params = launcher_params(launcher, root / ".submitit")
+    todo = []
+    for seed, scenario, run_cfg in runs:
+        if not (run_dir(root, seed, scenario) / record.RECORD_FILE).is_file():
+            with open_dict(run_cfg):
+                run_cfg.resume = True  # a requeued job continues from its checkpoints
+            todo.append((seed, scenario, run_cfg))
+    gans: dict[Path, tuple[str, DictConfig]] = {}
+    for seed, _, run_cfg in todo:
+        entry = cache.entry_dir(run_cfg) if run_cfg.scenario.use_gan else None
+        if entry is not None and not cache.is_finished(entry) and entry not in gans:
+            gans[entry] = (f"GAN {run_cfg.gan.name} seed {seed}", run_cfg)
+    if gans:
+        log.info("SLURM: %d GAN jobs, for %d runs", len(gans), len(todo))
+        labels, cfgs = zip(*gans.values(), strict=True)
+        _, failures = run_jobs(params, Requeueable(gan_for_run), [(c,) for c in cfgs], labels)
+        for line in failures:  # its runs will try again and record the failure
+            log.error("%s", line)
+    if not todo:
+        return 0
+    log.info("SLURM: %d classifier jobs", len(todo))
+    results, failures = run_jobs(
+        params,
+        Requeueable(run_one),
+        [(r, True) for _, _, r in todo],
+        [f"seed {s}, {sc}" for s, sc, _ in todo],
+    )
+    for line in failures:
+        log.error("%s", line)
+    return sum(result is not True for result in results)
 
 
-def study(cfg: DictConfig, overrides: list[str]) -> int:
-    """Run the study into the output dir and write the report; returns the exit status."""
+def study(cfg: DictConfig, overrides: list[str], launcher: DictConfig | None = None) -> int:
+    """Run the study into the output dir and write the report; returns the exit status.
+
+    ``launcher``: ``hydra.launcher`` (its interpolations resolvable) when the runs are to be SLURM
+    jobs; None runs them here."""
     timer = Timer()
     root = output_dir(cfg)
     runs = plan_runs(cfg, overrides, root)
@@ -120,6 +154,17 @@ def study(cfg: DictConfig, overrides: list[str]) -> int:
     write_json(root / "study.json", info)
     OmegaConf.save(cfg, root / "study_config.yaml", resolve=True)
 
+    if launcher is not None:
+        if not cfg.resume:  # the jobs resume (a requeued one must); start unfinished runs clean
+            for _, _, run_cfg in runs:
+                out = Path(run_cfg.paths.output_dir)
+                if out.exists() and not (out / record.RECORD_FILE).is_file():
+                    shutil.rmtree(out)
+        failed = run_on_slurm(runs, launcher, root)
+        info["wall_time_s"] = round(previous.get("wall_time_s", 0.0) + timer.elapsed, 1)
+        write_json(root / "study.json", info)
+        return _finish(root, timer, failed, len(runs))
+
     failed = 0
     todo = [not (Path(r.paths.output_dir) / record.RECORD_FILE).is_file() for _, _, r in runs]
     ran = 0  # runs made by this process: the ETA is their mean time times the runs left
@@ -142,12 +187,16 @@ def study(cfg: DictConfig, overrides: list[str]) -> int:
         info["wall_time_s"] = round(previous.get("wall_time_s", 0.0) + timer.elapsed, 1)
         write_json(root / "study.json", info)
 
+    return _finish(root, timer, failed, len(runs))
+
+
+def _finish(root: Path, timer: Timer, failed: int, total: int) -> int:
     report = write_report(root)
     log.info(
         "study finished in %s: %d of %d runs failed; report: %s",
         _hms(timer.elapsed),
         failed,
-        len(runs),
+        total,
         report,
     )
     return 1 if failed else 0
@@ -162,7 +211,17 @@ def _hms(seconds: float) -> str:
 @report_user_errors
 def main(cfg: DictConfig) -> None:
     """Hydra entry point; exits 1 when a run failed."""
-    status = study(cfg, list(HydraConfig.get().overrides.task))
+    hydra_cfg = HydraConfig.get()
+    launcher = None
+    if str(hydra_cfg.launcher.get("_target_", "")).endswith(SLURM_LAUNCHER):
+        # the launcher's requests interpolate the run's config (trainer.resources): put the two
+        # back together, as they are in a sweep
+        whole = OmegaConf.merge(
+            {"hydra": OmegaConf.to_container(hydra_cfg, resolve=False)},
+            OmegaConf.to_container(cfg, resolve=False),
+        )
+        launcher = whole.hydra.launcher
+    status = study(cfg, list(hydra_cfg.overrides.task), launcher)
     if status:
         sys.exit(status)
 

@@ -64,11 +64,26 @@ def test_project_slurm_launcher_extends_the_plugin_with_requeue_on_timeout():
     launcher = _launcher(
         "hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=120"
     )
-    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
-    assert (launcher.partition, launcher.timeout_min, launcher.gpus_per_node) == ("gpu", 120, 1)
+    assert launcher._target_ == "hydra_plugins.imbalance_gan_launcher.SlurmLauncher"
+    assert (launcher.partition, launcher.timeout_min) == ("gpu", 120)
     assert launcher.max_num_timeout > 0  # the plugin's 0 never requeues a timed-out run
     assert launcher.signal_delay_s > 0
     assert "qos" in launcher and "account" in launcher  # every plugin key is still there
+
+
+@pytest.mark.parametrize(
+    ("overrides", "gpus", "cpus", "mem_gb"),
+    [
+        ((), None, 2, 4),  # trainer=cpu: no GPU asked for, so it runs on clusters without any
+        (("trainer=gpu",), 1, 4, 16),
+        (("trainer=gpu", "trainer.devices=2"), 2, 4, 16),
+        (("trainer=gpu", "hydra.launcher.gpus_per_node=3", "hydra.launcher.mem_gb=64"), 3, 4, 64),
+        (("trainer.resources.cpus=1",), None, 1, 4),
+    ],
+)
+def test_slurm_request_follows_the_trainer_and_can_be_overridden(overrides, gpus, cpus, mem_gb):
+    launcher = _launcher("hydra/launcher=slurm", *overrides)
+    assert (launcher.gpus_per_node, launcher.cpus_per_task, launcher.mem_gb) == (gpus, cpus, mem_gb)
 
 
 def test_misspelled_launcher_key_is_an_error():
@@ -140,8 +155,8 @@ def test_slurm_sweep_submits_a_requeueable_array_with_the_requested_resources(tm
         "--partition=gpu",
         "--time=120",
         "--gpus-per-node=1",
-        "--cpus-per-task=4",
-        "--mem=32GB",
+        "--cpus-per-task=4",  # trainer=gpu's resources
+        "--mem=16GB",
         "--signal=USR2@120",  # submitit checkpoints and requeues on this signal
     ):
         assert f"#SBATCH {flag}\n" in script, flag
@@ -343,3 +358,67 @@ def test_concurrent_gan_scenario_runs_train_one_gan_and_both_use_it(tmp_path):
         assert metrics["gan_run"]["dir"] == f"gan/{entry.name}"  # relative to the artifact dir
     logs = [(tmp_path / f"run{i}" / "classify.log").read_text() for i in range(2)]
     assert sum("training one" in log for log in logs) == 1  # the other run waited and reused it
+
+
+# --- the SLURM launcher's own parts, against fake SLURM tools -------------------------------------
+
+
+def _tool(tmp_path: Path, monkeypatch, name: str, script: str) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / name).write_text(f"#!/bin/sh\n{script}\n")
+    (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="shell scripts as fake SLURM tools")
+def test_job_states_come_from_scontrol_without_accounting(tmp_path, monkeypatch):
+    """What submitit reads from sacct, made from ``scontrol show job -o``: array tasks one by one,
+    pending ones as a range, and a job SLURM has forgotten as GONE (ended, not waiting)."""
+    from submitit.slurm.slurm import SlurmInfoWatcher
+
+    from imbalance_gan.runtime.slurm import scontrol_states
+
+    _tool(
+        tmp_path,
+        monkeypatch,
+        "scontrol",
+        'case "$4" in\n'
+        "7) echo 'JobId=8 ArrayJobId=7 ArrayTaskId=0 JobState=CANCELLED Reason=None NodeList=vm'\n"
+        "   echo 'JobId=7 ArrayJobId=7 ArrayTaskId=1-2 JobState=PENDING Reason=Resources NodeList=' ;;\n"
+        "*) echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1 ;;\nesac",
+    )
+    states = SlurmInfoWatcher().read_info(scontrol_states(["7", "9"]))
+    assert {k: v["State"] for k, v in states.items()} == {
+        "7_0": "CANCELLED",
+        "7_1": "PENDING",
+        "7_2": "PENDING",
+        "9": "GONE",
+    }
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="shell scripts as fake SLURM tools")
+@pytest.mark.parametrize(
+    ("request_", "refused"),
+    [
+        ({"cpus_per_task": 2, "mem_gb": 4, "gpus_per_node": None}, None),
+        ({"cpus_per_task": 2, "mem_gb": 40, "gpus_per_node": None}, "mem_gb=40"),
+        ({"cpus_per_task": 16, "mem_gb": 4, "gpus_per_node": None}, "cpus_per_task=16"),
+        ({"cpus_per_task": 2, "mem_gb": 4, "gpus_per_node": 1}, "gpus_per_node=1"),
+        ({"partition": "gpu", "cpus_per_task": 2, "mem_gb": 40, "gpus_per_node": 4}, None),
+        ({"partition": "gpu", "gpus_per_node": -1}, "trainer.devices=N"),
+    ],
+)
+def test_request_no_node_can_hold_is_refused_before_submission(
+    request_, refused, tmp_path, monkeypatch
+):
+    from imbalance_gan.runtime.slurm import check_fits
+
+    _tool(
+        tmp_path,
+        monkeypatch,
+        "sinfo",
+        "echo 'debug*|8|16000|(null)'; echo 'gpu|32|512000+|gpu:h100:4(S:0-1)'",
+    )
+    why = check_fits(request_)
+    assert (why is None) if refused is None else (refused in why), why

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import threading
 import time
 
 import pytest
@@ -55,6 +56,39 @@ def test_sigterm_mid_epoch_then_resume_matches_uninterrupted(uninterrupted, tmp_
     # the wall time adds the first attempt's time (up to its checkpoint) to the second's
     wall = json.loads((out / "metrics.json").read_text())["wall_time_s"]
     assert abs(wall - (first_attempt_s + second_attempt_s)) < 0.25
+
+
+@pytest.mark.slow  # the same on a real cluster: make test-slurm
+def test_requeue_signal_checkpoints_before_the_requeue_handler(
+    uninterrupted, tmp_path, monkeypatch
+):
+    """SIGUSR2 with a handler installed (submitit's, in a SLURM job): the run checkpoints at the
+    next step first, then calls it (it requeues and exits); the resumed run ends as one never
+    interrupted."""
+    out = tmp_path / "run"
+    found = []
+
+    def submitit_like(signum, frame):  # submitit: `scontrol requeue`, then sys.exit(-1)
+        found.append((out / "checkpoints" / "last.ckpt").exists())
+        raise SystemExit(-1)
+
+    def signal_when_held() -> None:
+        while not (out / "waiting").exists():
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGUSR2)
+
+    monkeypatch.setenv("IMBALANCE_GAN_WAIT_AT_STEP", "4")  # held in epoch 1 of 2
+    previous = signal.signal(signal.SIGUSR2, submitit_like)
+    threading.Thread(target=signal_when_held, daemon=True).start()
+    try:
+        with pytest.raises(SystemExit):
+            classify(make_cfg("classify", RESUME_ARGS, out))
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert found == [True]
+    monkeypatch.delenv("IMBALANCE_GAN_WAIT_AT_STEP")
+    classify(make_cfg("classify", [*RESUME_ARGS, "resume=true"], out))
+    assert _metrics(out) == uninterrupted
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ write the run record. Used by the ``classify`` and ``study`` commands."""
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +91,9 @@ def classify(cfg: DictConfig) -> dict:
         enable_version_counter=False,
     )
     progress = BudgetProgress(f"classify {cfg.scenario.name}", show=cfg.classifier.monitor)
-    trainer = build_trainer(cfg.trainer, out, cfg.classifier.max_epochs, [best], progress=progress)
+    trainer = build_trainer(
+        cfg.trainer, out, cfg.classifier.max_epochs, [best], progress=progress, started=timer.start
+    )
     resume_from = ckpt_dir / "last.ckpt"
     resume = bool(cfg.resume) and resume_from.exists()
     if resume:
@@ -163,3 +166,19 @@ def record_failure(cfg: DictConfig, err: BaseException) -> str:
         record.ERROR_LOG,
     )
     return message
+
+
+def run_one(run_cfg: DictConfig, resume: bool) -> bool:
+    """One classify run into its dir; True when it finished. Failures leave ``failed.json``."""
+    out = Path(run_cfg.paths.output_dir)
+    if (out / record.RECORD_FILE).is_file():
+        return True
+    (out / record.FAILURE_FILE).unlink(missing_ok=True)
+    if out.exists() and not resume:
+        shutil.rmtree(out)  # an unfinished run without resume: start it clean
+    try:
+        classify(run_cfg)
+        return True
+    except Exception as err:
+        record_failure(run_cfg, err)
+        return False

@@ -166,6 +166,12 @@ def cached_gan(cfg: DictConfig, dm: ImbalancedDataModule) -> Path:
     return cache.get_or_build(cfg, build)
 
 
+def gan_for_run(cfg: DictConfig) -> str:
+    """The GAN a classify run's config needs, from the cache or trained into it (a study's GAN
+    job on SLURM); returns its cache entry."""
+    return str(cached_gan(cfg, datamodule_from_config(cfg.data, cfg.gan.batch_size)))
+
+
 def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> dict:
     """Train a checked ``cfg.gan`` into ``out``; write best/last checkpoints, ``synthetic.pt``,
     ``samples.png`` and, last, ``metrics.json``. Returns the run record."""
@@ -205,7 +211,9 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
     # a budget in steps: the callback stops the run; every epoch has at least one step
     max_epochs = cfg.gan.max_epochs if cfg.gan.max_steps is None else cfg.gan.max_steps
     progress = BudgetProgress(f"GAN {cfg.gan.name}", cfg.gan.max_steps, show=record.SELECTION_SCORE)
-    trainer = build_trainer(cfg.trainer, out, max_epochs, [select], progress=progress)
+    trainer = build_trainer(
+        cfg.trainer, out, max_epochs, [select], progress=progress, started=timer.start
+    )
     selector.to(trainer.strategy.root_device)
     last = ckpt_dir / "last.ckpt"
     resume = cfg.get("resume", False) and last.exists()

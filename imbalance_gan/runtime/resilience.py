@@ -4,10 +4,16 @@ A run checkpoints ``last.ckpt`` (atomically) at the end of every epoch. On SIGTE
 send before killing a job) or SIGINT it also checkpoints at the next step boundary, including
 the data position and the random state, and exits with :data:`EXIT_PREEMPTED`; started again
 with ``resume=true`` it continues exactly where it stopped.
+
+In a submitit job (``hydra/launcher=slurm``) the requeue signal (SIGUSR2 before a time limit or
+a preemption) is handled the same way first: the checkpoint at the next step boundary is saved,
+and only then is submitit's handler called, which requeues the job and exits; the requeued job
+(always ``resume=true`` on a cluster) continues from that checkpoint.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import signal
@@ -22,6 +28,8 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from imbalance_gan.runtime.errors import Preempted, UserError
 from imbalance_gan.runtime.files import atomic_write
+
+log = logging.getLogger("imbalance_gan")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -62,23 +70,36 @@ class ResumeCallback(pl.Callback):
     checkpoint (0 for a fresh run), so wall times add up across interruptions.
     """
 
-    def __init__(self, ckpt_path: Path) -> None:
+    def __init__(self, ckpt_path: Path, started: float | None = None) -> None:
+        """``started``: when this attempt began (``time.perf_counter()``; default: now), so that
+        the time before training (data, GANs) counts too."""
         self.ckpt_path = Path(ckpt_path)
         self.requested: int | None = None
         self._previous: dict[int, Any] = {}
-        # tests provoke a real SIGTERM at an exact step with this variable
+        # tests provoke a real SIGTERM at an exact step with this variable, or hold a fresh run
+        # at a step (writing a `waiting` file beside checkpoints/) until a signal arrives
         self._self_signal_at = int(os.environ.get("IMBALANCE_GAN_SIGTERM_AT_STEP", "0"))
+        self._wait_at = int(os.environ.get("IMBALANCE_GAN_WAIT_AT_STEP", "0"))
         self._batches = 0
-        self._started = time.perf_counter()
+        self._started = time.perf_counter() if started is None else started
         self.resumed_s = 0.0
+        self._stopped_at: list[int] | None = None  # [epoch, batches done] of a mid-epoch stop
 
     def state_dict(self) -> dict:
         elapsed = self.resumed_s + time.perf_counter() - self._started
-        return {"rng": rng_state(), "elapsed_s": elapsed}
+        return {"rng": rng_state(), "elapsed_s": elapsed, "stopped_at": self._stopped_at}
 
     def load_state_dict(self, state: dict) -> None:
         set_rng_state(state["rng"])
         self.resumed_s = float(state.get("elapsed_s", 0.0))
+        if state.get("stopped_at"):
+            epoch, batches = state["stopped_at"]
+            log.info(
+                "resuming from the checkpoint of a stop in epoch %d after %d batches: %s",
+                epoch,
+                batches,
+                self.ckpt_path,
+            )
 
     def _handler(self, signum: int, frame: Any) -> None:
         self.requested = signum
@@ -86,6 +107,9 @@ class ResumeCallback(pl.Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._previous[sig] = signal.signal(sig, self._handler)
+        requeue = requeue_signal()
+        if callable(signal.getsignal(requeue)):  # submitit's requeue handler: ours goes first
+            self._previous[requeue] = signal.signal(requeue, self._handler)
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         for sig, handler in self._previous.items():
@@ -103,23 +127,43 @@ class ResumeCallback(pl.Callback):
         self._batches += 1
         if self._batches == self._self_signal_at:
             os.kill(os.getpid(), signal.SIGTERM)
+        if self._batches == self._wait_at and self.resumed_s == 0:
+            self._wait_for_signal()
         if self.requested is not None:
             loader = trainer.train_dataloader
             if hasattr(loader, "consumed"):
                 loader.consumed = batch_idx + 1
+            self._stopped_at = [trainer.current_epoch, batch_idx + 1]
             self._stop(trainer)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.requested is not None:
             self._stop(trainer)
 
+    def _wait_for_signal(self) -> None:
+        marker = self.ckpt_path.parent.parent / "waiting"
+        marker.write_text(f"{os.getpid()} {self._batches}\n")
+        deadline = time.monotonic() + 600
+        while self.requested is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        marker.unlink(missing_ok=True)
+
     def _stop(self, trainer: pl.Trainer) -> None:
         trainer.save_checkpoint(str(self.ckpt_path), weights_only=False)
+        handler = self._previous.get(self.requested)
+        if self.requested == requeue_signal() and callable(handler):
+            # submitit's handler: requeue the job (same overrides, resume=true) and exit
+            handler(self.requested, None)
         name = signal.Signals(self.requested).name
         raise Preempted(
             f"{name} received: checkpoint saved to {self.ckpt_path}; run the same "
             "command with resume=true to continue"
         )
+
+
+def requeue_signal() -> signal.Signals:
+    """The signal submitit requeues a SLURM job on (``SUBMITIT_PREEMPT_SIGNAL``, default USR2)."""
+    return signal.Signals["SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")]
 
 
 def resumed_seconds(trainer: pl.Trainer) -> float:

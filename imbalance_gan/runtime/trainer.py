@@ -12,6 +12,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from hydra.experimental.callback import Callback
+from lightning_fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
@@ -24,7 +25,7 @@ from imbalance_gan.runtime.resilience import AtomicCheckpointIO, ResumeCallback
 log = logging.getLogger("imbalance_gan")
 
 #: Keys of the trainer config that are ours, not Lightning's Trainer arguments.
-OUR_TRAINER_KEYS = ("channels_last", "compile")
+OUR_TRAINER_KEYS = ("channels_last", "compile", "resources")
 
 
 def output_dir(cfg: DictConfig) -> Path:
@@ -62,10 +63,12 @@ def build_trainer(
     callbacks: list[pl.Callback],
     name: str = "tb",
     progress: BudgetProgress | None = None,
+    started: float | None = None,
 ) -> pl.Trainer:
     """A Lightning Trainer from the ``trainer`` config, logging to TensorBoard under ``out``.
 
-    ``progress`` replaces Lightning's per-epoch bar (when ``trainer.enable_progress_bar``)."""
+    ``progress`` replaces Lightning's per-epoch bar (when ``trainer.enable_progress_bar``);
+    ``started`` is when the run's attempt began (``Timer.start``), for its wall time."""
     kwargs: dict[str, Any] = {
         k: v
         for k, v in OmegaConf.to_container(cfg_trainer, resolve=True).items()
@@ -79,13 +82,18 @@ def build_trainer(
         "enable_checkpointing", any(isinstance(c, ModelCheckpoint) for c in callbacks)
     )
     logger = TensorBoardLogger(save_dir=str(out), name=name, version="", default_hp_metric=False)
-    resume = ResumeCallback(out / "checkpoints" / "last.ckpt")
+    resume = ResumeCallback(out / "checkpoints" / "last.ckpt", started=started)
     extra = [progress] if progress is not None and kwargs.get("enable_progress_bar", True) else []
+    plugins: list[Any] = [AtomicCheckpointIO()]
+    if SLURMEnvironment.detect():
+        # requeueing is submitit's (hydra/launcher=slurm) and checkpointing ResumeCallback's;
+        # Lightning's own SLURM requeue would save a second kind of checkpoint on SIGUSR1
+        plugins.append(SLURMEnvironment(auto_requeue=False))
     return pl.Trainer(
         max_epochs=int(max_epochs),
         logger=logger,
         callbacks=[*callbacks, *extra, resume],
-        plugins=[AtomicCheckpointIO()],
+        plugins=plugins,
         default_root_dir=str(out),
         **kwargs,
     )
