@@ -73,6 +73,12 @@ def test_smoke_run_writes_every_promised_key_as_a_number(tmp_path):
             value = r[name][key]
             assert isinstance(value, float | int) and math.isfinite(value) and value > 0, key
     assert "peak_rss_mb" in r and r["peak_rss_mb"] is None  # --smoke skips the RSS run
+    # end-to-end: whole runs (experiment=smoke here) beside their bare loops
+    for name in ("gan_e2e", "classify_e2e"):
+        assert set(r[name]) == {"project_s", "bare_s", "project_vs_bare"}, name
+        for key, value in r[name].items():
+            assert isinstance(value, float | int) and math.isfinite(value) and value > 0, key
+    assert isinstance(r["feature_net_s"], float | int) and r["feature_net_s"] > 0
     # the printed table states each target's value and verdict, and they agree with the JSON
     lines = {ln[:30].strip(): ln[30:].split() for ln in done.stdout.splitlines() if len(ln) > 30}
     for label, section, key, target, at_most in _targets():
