@@ -289,6 +289,8 @@ def end_to_end(args: argparse.Namespace, out: Path) -> dict:
     else:
         gan = [*quiet, f"gan.max_epochs={args.gan_epochs}"]
         cls = [*quiet, "experiment=quick"]
+        if args.classify_epochs is not None:
+            cls.append(f"classifier.max_epochs={args.classify_epochs}")
     e2e = EndToEnd(lambda n, o, d: compose_cfg(n, o, d), out, gan, cls)
     clock = CLOCK[0]
     feature_net = [timed(e2e.feature_net, clock) for _ in range(args.e2e_repeats)]
@@ -352,7 +354,8 @@ def run(args: argparse.Namespace) -> dict:
         "end_to_end_runs_s": e2e_runs,
         "settings": f"steps={args.steps} warmup={args.warmup} "
         f"repeats={args.repeats} clock={args.clock} e2e_repeats={args.e2e_repeats} "
-        f"gan_epochs={args.gan_epochs}{' smoke' if args.smoke else ''}",
+        f"gan_epochs={args.gan_epochs} classify_epochs={args.classify_epochs or 'quick'}"
+        f"{' smoke' if args.smoke else ''}",
     }
     return result
 
@@ -395,6 +398,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--skip-e2e", action="store_true", help="skip the end-to-end runs")
     p.add_argument("--e2e-repeats", type=int, default=2, help="pairs of end-to-end runs")
     p.add_argument("--gan-epochs", type=int, default=60, help="epochs of the end-to-end GAN")
+    p.add_argument(
+        "--classify-epochs", type=int, help="epochs of the end-to-end classify (default: quick's)"
+    )
     p.add_argument("--smoke", action="store_true", help="a couple of steps of everything")
     p.add_argument("--json", type=Path, help="write the results here")
     args = p.parse_args(argv)
