@@ -93,9 +93,35 @@ def test_smoke_run_writes_every_promised_key_as_a_number(tmp_path):
 
 
 def _targets() -> list[tuple]:
-    spec = importlib.util.spec_from_file_location(
-        "throughput", ROOT / "benchmarks" / "throughput.py"
-    )
+    return _module("throughput").TARGETS
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.TARGETS
+    return module
+
+
+def test_selection_noise_replays_the_callbacks_choice_and_its_regret():
+    noise = _module("selection_noise")
+    # the reference is best at step 20; draws of 2 images are noisy, of 4 exact
+    ref = {10: 5.0, 20: 1.0, 30: 3.0, 40: 2.0}
+    rows = [
+        {
+            "step": s,
+            "epoch": s // 10,
+            "draws": {"2": [ref[s], 9.0 - ref[s]], "4": [ref[s]]},
+            "ref_train": ref[s],
+            "ref_test": ref[s] + 1,
+        }
+        for s in ref
+    ]
+    assert [r["step"] for r in noise.replay(rows, 10, "4")] == [20]
+    assert [r["step"] for r in noise.replay(rows, 10, "2")] == [20, 10]
+    a = noise.analyse(rows, 10, 10)
+    exact = {(t["interval_steps"], t["n"]): t for t in a["table"]}
+    assert exact[10, 4]["regret_test"] == 0.0 and exact[10, 4]["scores"] == 4
+    assert exact[10, 2]["regret_test"] == 2.0  # mean of 0 (step 20) and 4 (step 10)
+    assert exact[20, 4]["scores"] == 2 and exact[20, 4]["regret_test"] == 0.0
+    assert exact[30, 4]["chosen_steps"] == [40] and exact[30, 4]["regret_test"] == 1.0
