@@ -8,8 +8,8 @@ bare loop that does the same work (issue 16).
 - ``classify``: ``classify experiment=quick`` (``classify``: data, training, validation every
   epoch, test of the best checkpoint, run record) vs a plain loop with the same epochs: train,
   validate (macro F1, the LR schedule on it, the best weights kept), test the best weights.
-- ``feature_net``: seconds to train the selection's feature network (no bare twin: it is what
-  ``gan`` does not pay when cached).
+- ``feature_net``: seconds to train (and cache) the selection's feature network (no bare twin:
+  it is what ``gan`` does not pay when cached).
 
 Both sides run in this process (the study runs its runs in-process too); Python's start and
 imports are not counted. Bare loops start from the data module's tensors, already in memory.
@@ -32,7 +32,7 @@ from imbalance_gan.data import datamodule_from_config
 from imbalance_gan.data.loader import EpochSampler
 from imbalance_gan.gan.losses import get_loss, gradient_penalty
 from imbalance_gan.gan.pipeline import build_gan
-from imbalance_gan.gan.selection import load_or_train_feature_net, train_feature_net
+from imbalance_gan.gan.selection import load_or_train_feature_net
 from imbalance_gan.runtime.trainer import seed_all
 
 
@@ -90,14 +90,10 @@ class EndToEnd:
         return cfg
 
     def feature_net(self) -> None:
-        """Train the selection's feature network as a cache miss does (not stored)."""
+        """Train the selection's feature network as a cache miss does, into an empty cache
+        (where the GAN runs then find it)."""
         cfg = self.gan_cfg
-        with torch.random.fork_rng():
-            train_feature_net(cfg.selection, self.gan_dm.train_x, self.gan_dm.train_y, cfg.seed)
-
-    def cache_feature_net(self) -> None:
-        """Put the feature network in the cache, so the GAN runs find it there."""
-        cfg = self.gan_cfg
+        shutil.rmtree(self.out / "artifacts" / "feature_nets", ignore_errors=True)
         load_or_train_feature_net(
             self.gan_dm, cfg.data, cfg.selection, Path(cfg.paths.artifact_dir)
         )

@@ -294,7 +294,6 @@ def end_to_end(args: argparse.Namespace, out: Path) -> dict:
     e2e = EndToEnd(lambda n, o, d: compose_cfg(n, o, d), out, gan, cls)
     clock = CLOCK[0]
     feature_net = [timed(e2e.feature_net, clock) for _ in range(args.e2e_repeats)]
-    e2e.cache_feature_net()
     times: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.e2e_repeats):
         for what in ("gan", "classify"):
