@@ -10,7 +10,8 @@ choice SelectionCallback would make and reports:
 
 - ``noise``: the standard deviation of the score between noise draws (median over probes);
 - ``regret_test`` / ``regret_train``: the chosen step's reference score minus the best
-  reference score of the run (0: the choice is as good as an oracle's), mean over draws;
+  reference score of the run (0: the choice is as good as an oracle's), mean over draws and
+  phase offsets;
 - ``cost``: generated images scored per run (what selection costs, in images).
 
     python benchmarks/selection_noise.py --json selection_noise.json [gan=dcgan ...]
@@ -95,20 +96,18 @@ def sizes(draws: int, size: int) -> list[int]:
     return out
 
 
-def replay(rows: list[dict], interval: int, n: str) -> list[dict]:
-    """The step SelectionCallback would choose with one score every ``interval`` steps (and at
-    the last step), for each independent value of ``n`` images; with its reference scores."""
-    last = rows[-1]["step"]
-    scored = [r for r in rows if r["step"] % interval == 0 or r["step"] == last]
-    chosen = []
-    for k in range(len(scored[0]["draws"][n])):
-        best = min(scored, key=lambda r: r["draws"][n][k])
-        chosen.append(best)
-    return chosen
+def replay(rows: list[dict], every: int, offset: int, n: str) -> list[dict]:
+    """The probes SelectionCallback would choose scoring every ``every``-th probe from probe
+    ``offset`` on (and the last), one choice per independent value of ``n`` images."""
+    scored = rows[offset::every]
+    if scored[-1] is not rows[-1]:
+        scored.append(rows[-1])
+    return [min(scored, key=lambda r: r["draws"][n][k]) for k in range(len(rows[0]["draws"][n]))]
 
 
 def analyse(rows: list[dict], probe_every: int, steps_per_epoch: int) -> dict:
-    """Noise by samples per score; regret and cost by (interval, samples per score)."""
+    """Noise by samples per score; regret and cost by (interval, samples per score), averaged
+    over the interval's phase offsets (whether a scored step lands on the best one is luck)."""
     best_test = min(r["ref_test"] for r in rows)
     best_train = min(r["ref_train"] for r in rows)
     late = rows[len(rows) // 2 :]  # the second half of training, where the choice is made
@@ -119,32 +118,33 @@ def analyse(rows: list[dict], probe_every: int, steps_per_epoch: int) -> dict:
         if len(rows[0]["draws"][n]) > 1
     }
     signal = statistics.stdev(r["ref_train"] for r in late)
+    step_change = statistics.median(
+        abs(a["ref_test"] - b["ref_test"]) for a, b in zip(late, late[1:], strict=False)
+    )
     table = []
-    last = rows[-1]["step"]
-    for mult in (1, 2, 3, 5, 7, 10, 14, 20, 28):
-        interval = probe_every * mult
-        if interval > last:
+    for every in (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20):
+        if every > len(rows) // 2:
             break
-        scores = sum(1 for r in rows if r["step"] % interval == 0 or r["step"] == last)
         for n in ns:
-            chosen = replay(rows, interval, n)
+            chosen = [c for o in range(every) for c in replay(rows, every, o, n)]
             table.append(
                 {
-                    "interval_steps": interval,
-                    "interval_epochs": round(interval / steps_per_epoch, 2),
+                    "interval_steps": every * probe_every,
+                    "interval_epochs": round(every * probe_every / steps_per_epoch, 2),
                     "n": int(n),
-                    "scores": scores,
-                    "cost_images": scores * int(n),
+                    "scores": -(-len(rows) // every),
+                    "cost_images": -(-len(rows) // every) * int(n),
                     "regret_test": statistics.mean(c["ref_test"] - best_test for c in chosen),
                     "regret_train": statistics.mean(c["ref_train"] - best_train for c in chosen),
-                    "chosen_steps": [c["step"] for c in chosen],
                 }
             )
     return {
         "noise_sd_by_n": noise,
         "late_ref_train_sd": signal,
+        "late_ref_test_change_per_probe": step_change,
         "best_ref_test": best_test,
         "best_ref_train": best_train,
+        "best_step": min(rows, key=lambda r: r["ref_test"])["step"],
         "last_ref_test": rows[-1]["ref_test"],
         "table": table,
     }
@@ -160,7 +160,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--artifacts", type=Path, help="feature-net cache (default: a temp dir)")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--json", type=Path)
+    p.add_argument("--analyse", type=Path, help="only analyse the rows of an earlier --json")
     args = p.parse_args(argv)
+    if args.analyse:
+        result = json.loads(args.analyse.read_text())
+        result["analysis"] = analyse(
+            result["rows"], result["probe_every"], result["steps_per_epoch"]
+        )
+        print(report(result))
+        return result
     torch.set_num_threads(args.threads)
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module="pytorch_lightning")
@@ -217,8 +225,9 @@ def report(result: dict) -> str:
     lines = [
         f"{' '.join(result['overrides'])}: {result['steps_per_epoch']} steps/epoch, "
         f"probe every {result['probe_every']} steps, {result['wall_s']} s",
-        f"best ref_test {a['best_ref_test']:.3f}, last {a['last_ref_test']:.3f}; "
-        f"sd of ref_train over the second half {a['late_ref_train_sd']:.3f}",
+        f"best ref_test {a['best_ref_test']:.3f} (step {a['best_step']}), last "
+        f"{a['last_ref_test']:.3f}; second half: sd of ref_train {a['late_ref_train_sd']:.3f}, "
+        f"median change of ref_test between probes {a['late_ref_test_change_per_probe']:.3f}",
         "score noise (sd between draws) by n: "
         + ", ".join(f"{n}: {sd:.3f}" for n, sd in a["noise_sd_by_n"].items()),
         f"{'interval(steps)':>16}{'epochs':>8}{'n':>6}{'scores':>8}{'images':>9}"

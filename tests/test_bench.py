@@ -117,11 +117,14 @@ def test_selection_noise_replays_the_callbacks_choice_and_its_regret():
         }
         for s in ref
     ]
-    assert [r["step"] for r in noise.replay(rows, 10, "4")] == [20]
-    assert [r["step"] for r in noise.replay(rows, 10, "2")] == [20, 10]
+    assert [r["step"] for r in noise.replay(rows, 1, 0, "4")] == [20]
+    assert [r["step"] for r in noise.replay(rows, 1, 0, "2")] == [20, 10]
+    # every 2nd probe: steps 10, 30 and the last (40), or steps 20 and 40
+    assert [r["step"] for r in noise.replay(rows, 2, 0, "4")] == [40]
+    assert [r["step"] for r in noise.replay(rows, 2, 1, "4")] == [20]
     a = noise.analyse(rows, 10, 10)
-    exact = {(t["interval_steps"], t["n"]): t for t in a["table"]}
-    assert exact[10, 4]["regret_test"] == 0.0 and exact[10, 4]["scores"] == 4
-    assert exact[10, 2]["regret_test"] == 2.0  # mean of 0 (step 20) and 4 (step 10)
-    assert exact[20, 4]["scores"] == 2 and exact[20, 4]["regret_test"] == 0.0
-    assert exact[30, 4]["chosen_steps"] == [40] and exact[30, 4]["regret_test"] == 1.0
+    table = {(t["interval_steps"], t["n"]): t for t in a["table"]}
+    assert table[10, 4]["regret_test"] == 0.0 and table[10, 4]["scores"] == 4
+    assert table[10, 2]["regret_test"] == 2.0  # mean of 0 (step 20) and 4 (step 10)
+    assert table[20, 4]["regret_test"] == 0.5  # mean over the offsets: 1 (step 40) and 0
+    assert a["best_step"] == 20
