@@ -1,4 +1,5 @@
-"""``make bench``: images/s of the project's training paths vs a bare loop and the notebook's feed."""
+"""``make bench``: images/s of the project's training paths vs a bare loop and the notebook's feed;
+seconds of whole runs vs bare loops that do the same work (``end_to_end.py``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # end_to_end.py, also when loaded by path
 CONF = ROOT / "conf"
 if (ROOT.parent / "shared" / "data").is_dir():  # the repo's usual layout, as in tests/conftest.py
     os.environ.setdefault("IMBALANCE_GAN_DATA", str(ROOT.parent / "shared" / "data"))
@@ -25,6 +27,7 @@ if (ROOT.parent / "shared" / "data").is_dir():  # the repo's usual layout, as in
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from end_to_end import EndToEnd, timed  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
@@ -45,6 +48,9 @@ TARGETS = [
     ("dcgan step project/bare", "dcgan", "project_vs_bare", 0.85, False),
     ("cgan step project/bare", "cgan", "project_vs_bare", 0.85, False),
     ("peak RSS classify quick (MB)", None, "peak_rss_mb", 2048.0, True),
+    ("GAN end-to-end project/bare", "gan_e2e", "project_vs_bare", 1.25, True),
+    ("classify e2e project/bare", "classify_e2e", "project_vs_bare", 1.15, True),
+    ("feature net training (s)", None, "feature_net_s", 10.0, True),
 ]
 NOTES = {
     "units": "images/s: median of repeats; ratios: median of per-repeat project / the path run "
@@ -57,6 +63,12 @@ NOTES = {
     "on every batch; the DCGAN's epochs are 9 batches, so its timing spans epoch ends",
     "peak_rss_mb": "peak RSS of `classify experiment=quick classifier.max_epochs=1`, 1 epoch of "
     "the quick profile (memory does not grow with epochs); null when skipped",
+    "end_to_end": "seconds of whole runs, in-process (see benchmarks/end_to_end.py): gan_e2e = "
+    "`train gan=dcgan` (paper profile, gan.max_epochs=--gan-epochs, feature net cached) vs the "
+    "recipe's plain loop plus its synthetic images; classify_e2e = `classify experiment=quick` "
+    "vs a plain loop with the same epochs, validation and test; ratios: median of per-repeat "
+    "project / bare, run back to back; feature_net_s: training the selection's feature "
+    "network; all null when skipped",
 }
 
 
@@ -268,6 +280,41 @@ def machine(device: str) -> dict:
     }
 
 
+def end_to_end(args: argparse.Namespace, out: Path) -> dict:
+    """Seconds of whole runs beside bare loops, ``args.e2e_repeats`` interleaved pairs each."""
+    trainer = f"trainer={'gpu' if args.device == 'cuda' else 'cpu'}"
+    quiet = [trainer, "trainer.enable_progress_bar=false"]
+    if args.smoke:
+        gan, cls = [*quiet, "experiment=smoke"], [*quiet, "experiment=smoke"]
+    else:
+        gan = [*quiet, f"gan.max_epochs={args.gan_epochs}"]
+        cls = [*quiet, "experiment=quick"]
+        if args.classify_epochs is not None:
+            cls.append(f"classifier.max_epochs={args.classify_epochs}")
+    e2e = EndToEnd(lambda n, o, d: compose_cfg(n, o, d), out, gan, cls)
+    clock = CLOCK[0]
+    feature_net = [timed(e2e.feature_net, clock) for _ in range(args.e2e_repeats)]
+    times: dict[tuple[str, str], list[float]] = {}
+    for _ in range(args.e2e_repeats):
+        for what in ("gan", "classify"):
+            for side in ("project", "bare"):
+                fn = getattr(e2e, f"{what}_{side}")
+                times.setdefault((what, side), []).append(timed(fn, clock))
+    result: dict = {"feature_net_s": round(statistics.median(feature_net), 2)}
+    for what in ("gan", "classify"):
+        project, bare = times[what, "project"], times[what, "bare"]
+        result[f"{what}_e2e"] = {
+            "project_s": round(statistics.median(project), 2),
+            "bare_s": round(statistics.median(bare), 2),
+            "project_vs_bare": round(
+                statistics.median(p / b for p, b in zip(project, bare, strict=True)), 3
+            ),
+        }
+    result["runs"] = {f"{w}/{s}": [round(v, 2) for v in t] for (w, s), t in times.items()}
+    result["runs"]["feature_net"] = [round(v, 2) for v in feature_net]
+    return result
+
+
 def run(args: argparse.Namespace) -> dict:
     """Measure every path ``args.repeats`` times, interleaved, and return the JSON's content."""
     with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
@@ -286,6 +333,7 @@ def run(args: argparse.Namespace) -> dict:
             for key, measure in paths.items():
                 rates[key].append(measure())
         rss = None if args.skip_rss else peak_rss_mb(Path(tmp))
+        e2e = None if args.skip_e2e else end_to_end(args, Path(tmp) / "e2e")
     result: dict = {"machine": machine(args.device)}
     for (what, path), values in rates.items():
         result.setdefault(what, {})[path] = round(statistics.median(values), 1)
@@ -296,11 +344,17 @@ def run(args: argparse.Namespace) -> dict:
                 statistics.median(p / o for p, o in pairs), 3
             )
     result["peak_rss_mb"] = None if rss is None else round(rss, 1)
+    e2e_runs = e2e.pop("runs") if e2e else {}
+    blank = {"project_s": None, "bare_s": None, "project_vs_bare": None}
+    result.update(e2e or {"feature_net_s": None, "gan_e2e": blank, "classify_e2e": blank})
     result["notes"] = {
         **NOTES,
         "runs": {f"{w}/{p}": [round(v, 1) for v in vals] for (w, p), vals in rates.items()},
+        "end_to_end_runs_s": e2e_runs,
         "settings": f"steps={args.steps} warmup={args.warmup} "
-        f"repeats={args.repeats} clock={args.clock}",
+        f"repeats={args.repeats} clock={args.clock} e2e_repeats={args.e2e_repeats} "
+        f"gan_epochs={args.gan_epochs} classify_epochs={args.classify_epochs or 'quick'}"
+        f"{' smoke' if args.smoke else ''}",
     }
     return result
 
@@ -315,6 +369,10 @@ def table(r: dict) -> str:
     for what in ("classifier", "dcgan", "cgan"):
         v = r[what]
         lines.append(f"{what:12}{v['project']:>10}{v['bare']:>10}{v.get('notebook', '-'):>10}")
+    lines.append(f"{'seconds':12}{'project':>10}{'bare':>10}")
+    for what in ("gan_e2e", "classify_e2e"):
+        v = r[what]
+        lines.append(f"{what:12}{v['project_s'] or '-':>10}{v['bare_s'] or '-':>10}")
     for label, section, key, target, at_most in TARGETS:
         value = (r[section] if section else r)[key]
         if value is None:
@@ -336,11 +394,18 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall", help="cpu: CPU time")
     p.add_argument("--skip-rss", action="store_true", help="skip the peak-RSS child run")
+    p.add_argument("--skip-e2e", action="store_true", help="skip the end-to-end runs")
+    p.add_argument("--e2e-repeats", type=int, default=2, help="pairs of end-to-end runs")
+    p.add_argument("--gan-epochs", type=int, default=60, help="epochs of the end-to-end GAN")
+    p.add_argument(
+        "--classify-epochs", type=int, help="epochs of the end-to-end classify (default: quick's)"
+    )
     p.add_argument("--smoke", action="store_true", help="a couple of steps of everything")
     p.add_argument("--json", type=Path, help="write the results here")
     args = p.parse_args(argv)
     if args.smoke:
         args.steps, args.warmup, args.repeats, args.skip_rss = 2, 1, 1, True
+        args.e2e_repeats = 1  # and experiment=smoke runs
     torch.set_num_threads(args.threads)
     CLOCK[0] = time.process_time if args.clock == "cpu" else time.perf_counter
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)  # per-Trainer chatter

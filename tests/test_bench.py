@@ -73,6 +73,12 @@ def test_smoke_run_writes_every_promised_key_as_a_number(tmp_path):
             value = r[name][key]
             assert isinstance(value, float | int) and math.isfinite(value) and value > 0, key
     assert "peak_rss_mb" in r and r["peak_rss_mb"] is None  # --smoke skips the RSS run
+    # end-to-end: whole runs (experiment=smoke here) beside their bare loops
+    for name in ("gan_e2e", "classify_e2e"):
+        assert set(r[name]) == {"project_s", "bare_s", "project_vs_bare"}, name
+        for key, value in r[name].items():
+            assert isinstance(value, float | int) and math.isfinite(value) and value > 0, key
+    assert isinstance(r["feature_net_s"], float | int) and r["feature_net_s"] > 0
     # the printed table states each target's value and verdict, and they agree with the JSON
     lines = {ln[:30].strip(): ln[30:].split() for ln in done.stdout.splitlines() if len(ln) > 30}
     for label, section, key, target, at_most in _targets():
@@ -87,9 +93,38 @@ def test_smoke_run_writes_every_promised_key_as_a_number(tmp_path):
 
 
 def _targets() -> list[tuple]:
-    spec = importlib.util.spec_from_file_location(
-        "throughput", ROOT / "benchmarks" / "throughput.py"
-    )
+    return _module("throughput").TARGETS
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.TARGETS
+    return module
+
+
+def test_selection_noise_replays_the_callbacks_choice_and_its_regret():
+    noise = _module("selection_noise")
+    # the reference is best at step 20; draws of 2 images are noisy, of 4 exact
+    ref = {10: 5.0, 20: 1.0, 30: 3.0, 40: 2.0}
+    rows = [
+        {
+            "step": s,
+            "epoch": s // 10,
+            "draws": {"2": [ref[s], 9.0 - ref[s]], "4": [ref[s]]},
+            "ref_train": ref[s],
+            "ref_test": ref[s] + 1,
+        }
+        for s in ref
+    ]
+    assert [r["step"] for r in noise.replay(rows, 1, 0, "4")] == [20]
+    assert [r["step"] for r in noise.replay(rows, 1, 0, "2")] == [20, 10]
+    # every 2nd probe: steps 10, 30 and the last (40), or steps 20 and 40
+    assert [r["step"] for r in noise.replay(rows, 2, 0, "4")] == [40]
+    assert [r["step"] for r in noise.replay(rows, 2, 1, "4")] == [20]
+    a = noise.analyse(rows, 10, 10)
+    table = {(t["interval_steps"], t["n"]): t for t in a["table"]}
+    assert table[10, 4]["regret_test"] == 0.0 and table[10, 4]["scores"] == 4
+    assert table[10, 2]["regret_test"] == 2.0  # mean of 0 (step 20) and 4 (step 10)
+    assert table[20, 4]["regret_test"] == 0.5  # mean over the offsets: 1 (step 40) and 0
+    assert a["best_step"] == 20

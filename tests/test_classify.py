@@ -97,3 +97,22 @@ def test_impossible_settings_exit_nonzero_with_one_clear_line(override, message,
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (out / "metrics.json").exists()
+
+
+def test_recorded_validation_is_that_of_the_tested_checkpoint(tmp_path):
+    from hydra.utils import instantiate
+
+    from imbalance_gan.classifier.module import ClassifierModule
+    from imbalance_gan.data import datamodule_from_config
+    from imbalance_gan.runtime.trainer import build_trainer
+
+    out = tmp_path / "run"
+    cfg = make_cfg("classify", ["experiment=smoke", "classifier.max_epochs=3"], out)
+    run = classify(cfg)  # takes the best epoch's validation from the fit
+    c = cfg.classifier
+    model = ClassifierModule(net=instantiate(c.net), optimizer=instantiate(c.optimizer))
+    dm = datamodule_from_config(cfg.data, c.batch_size, c.eval_batch_size)
+    trainer = build_trainer(cfg.trainer, tmp_path / "again", 1, [])
+    best = str(out / "checkpoints" / "best.ckpt")
+    trainer.validate(model, datamodule=dm, ckpt_path=best, verbose=False)
+    assert model.val_metrics == run["val_metrics"]

@@ -14,6 +14,7 @@ import torch
 
 from imbalance_gan.classifier.pipeline import classify
 from imbalance_gan.data.sources import verify_idx_file
+from imbalance_gan.gan.module import GANModule
 from imbalance_gan.gan.pipeline import train_gan
 from imbalance_gan.runtime.errors import EXIT_PREEMPTED, DivergenceError, Preempted, UserError
 from imbalance_gan.runtime.files import write_json
@@ -22,7 +23,13 @@ from imbalance_gan.scenarios.synthetic import load_synthetic
 
 from .conftest import DATA, make_cfg, run_module
 
-RESUME_ARGS = ["experiment=smoke", "trainer.limit_train_batches=6", "seed=1"]
+# a checkpoint every 4 of the 6 batches of an epoch: the interval writes one mid-epoch
+RESUME_ARGS = [
+    "experiment=smoke",
+    "trainer.limit_train_batches=6",
+    "trainer.checkpoint_every_n_steps=4",
+    "seed=1",
+]
 
 
 def _metrics(out):
@@ -103,7 +110,8 @@ def test_sigterm_subprocess_exits_resumable_and_sigkill_resumes(uninterrupted, t
     assert proc.returncode == EXIT_PREEMPTED and "resume=true" in proc.stderr
     proc = run_module("imbalance_gan.classify", *RESUME_ARGS, "resume=true", f"hydra.run.dir={out}")
     assert proc.returncode == 0 and _metrics(out) == uninterrupted
-    # SIGKILL: no chance to save; the last epoch-end checkpoint (written atomically) is the restart point
+    # SIGKILL: no chance to save; the first interval checkpoint (after batch 4 of epoch 1,
+    # written atomically) is the restart point
     out = tmp_path / "kill"
     import subprocess
     import sys
@@ -146,6 +154,33 @@ def test_gan_resume_after_sigterm_matches_uninterrupted(budget, tmp_path, monkey
         train_gan(make_cfg("train", args, out), out)
     monkeypatch.delenv("IMBALANCE_GAN_SIGTERM_AT_STEP")
     got = train_gan(make_cfg("train", [*args, "resume=true"], out), out)
+    assert got["score_history"] == ref["score_history"]
+    assert (out / "synthetic.pt").read_bytes() == (tmp_path / "ref" / "synthetic.pt").read_bytes()
+
+
+class Killed(Exception):
+    """Stands for SIGKILL in-process: the run ends with no chance to save."""
+
+
+def test_gan_killed_outright_resumes_exactly_from_its_interval_checkpoint(tmp_path, monkeypatch):
+    # 4 epochs of 3 batches; last.ckpt every 4 batches (after batches 4 and 8: mid-epoch)
+    args = ["experiment=smoke", "gan=vanilla", "gan.max_epochs=4"]
+    ref = train_gan(make_cfg("train", args, tmp_path / "ref"), tmp_path / "ref")
+    batches = []
+
+    def kill_at_batch_10(self, outputs, batch, batch_idx):
+        batches.append(batch_idx)
+        if len(batches) == 10:
+            raise Killed
+
+    out, every = tmp_path / "run", ["trainer.checkpoint_every_n_steps=4"]
+    monkeypatch.setattr(GANModule, "on_train_batch_end", kill_at_batch_10, raising=False)
+    with pytest.raises(Killed):
+        train_gan(make_cfg("train", [*args, *every], out), out)
+    monkeypatch.undo()
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["epoch"] == 2  # written after batch 8 (epoch 3's second), not at the kill
+    got = train_gan(make_cfg("train", [*args, *every, "resume=true"], out), out)
     assert got["score_history"] == ref["score_history"]
     assert (out / "synthetic.pt").read_bytes() == (tmp_path / "ref" / "synthetic.pt").read_bytes()
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.trainer.states import TrainerFn
 from torch import nn
 
 from imbalance_gan.classifier.metrics import classification_metrics, scalar_view
@@ -54,6 +55,9 @@ class ClassifierModule(pl.LightningModule):
         self._loss_sum = torch.zeros(())
         self._loss_n = 0
         self.val_metrics: dict = {}
+        #: validation metrics of each epoch of this fit (1-based), to skip validating again the
+        #: checkpoint of one of them (a resumed run lacks the epochs before its restart)
+        self.val_history: dict[int, dict] = {}
         self.test_metrics: dict = {}
         self.test_probs: torch.Tensor | None = None
         self.test_targets: torch.Tensor | None = None
@@ -106,6 +110,8 @@ class ClassifierModule(pl.LightningModule):
         metrics = classification_metrics(probs, target, prefix="val")
         metrics["val/loss"] = F.nll_loss(probs.clamp_min(1e-12).log(), target).item()
         self.val_metrics = metrics
+        if self.trainer.state.fn == TrainerFn.FITTING:
+            self.val_history[self.current_epoch + 1] = metrics
         self.log_dict({k: v for k, v in scalar_view(metrics).items() if "_c" not in k})
 
     def on_test_epoch_start(self) -> None:

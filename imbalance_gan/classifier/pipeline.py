@@ -103,10 +103,14 @@ def classify(cfg: DictConfig) -> dict:
     earlier_attempts_s = resumed_seconds(trainer)
     best_path = best.best_model_path or str(resume_from)
     trainer.test(model, datamodule=dm, ckpt_path=best_path, verbose=False)
-    # the chosen checkpoint's validation metrics: what a report may use to choose between
-    # scenarios (the best classic fix), so that no choice is made on the test set
-    trainer.validate(model, datamodule=dm, ckpt_path=best_path, verbose=False)
     best_epoch = int(torch.load(best_path, map_location="cpu", weights_only=False)["epoch"]) + 1
+    # the chosen checkpoint's validation metrics: what a report may use to choose between
+    # scenarios (the best classic fix), so that no choice is made on the test set; the fit
+    # validated those very weights, unless the epoch came before a resume
+    if best_epoch in model.val_history:
+        model.val_metrics = model.val_history[best_epoch]
+    else:
+        trainer.validate(model, datamodule=dm, ckpt_path=best_path, verbose=False)
 
     if not trainer.is_global_zero:  # DDP: every rank tested the same set; rank 0 writes
         return {"metrics": model.test_metrics}

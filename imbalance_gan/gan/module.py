@@ -228,8 +228,8 @@ def save_checkpoint(trainer: pl.Trainer, path: Path) -> None:
 
 class SelectionCallback(pl.Callback):
     """Scores the generator every few epochs (or every ``every_n_steps`` generator steps), keeps
-    ``best.ckpt`` (lowest score) and logs a sample grid; writes ``last.ckpt`` after every epoch,
-    so a run can resume.
+    ``best.ckpt`` (lowest score) and logs a sample grid; writes ``last.ckpt`` when training ends
+    (the trainer's ResumeCallback writes it on its interval and on a signal, so a run can resume).
 
     With ``max_steps`` the budget is counted in generator steps (batches) instead of epochs: the
     run stops after that many, whatever the size of an epoch, and the history and the chosen
@@ -260,7 +260,6 @@ class SelectionCallback(pl.Callback):
         self.best_score = math.inf
         self.best_epoch = 0
         self.best_step: int | None = None
-        self._saved_step = 0
 
     def state_dict(self) -> dict:
         return {
@@ -274,7 +273,6 @@ class SelectionCallback(pl.Callback):
         self.history = [tuple(h) for h in state["history"]]
         self.best_score, self.best_epoch = state["best_score"], state["best_epoch"]
         self.best_step = state.get("best_step")
-        self._saved_step = self.best_step or 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.unit != "step":
@@ -288,19 +286,12 @@ class SelectionCallback(pl.Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: GANModule) -> None:
         epoch = trainer.current_epoch + 1
-        if self.unit == "epoch":
-            if epoch % self.every == 0 or epoch == trainer.max_epochs:
-                self._evaluate(trainer, pl_module, epoch)
-        else:
-            # with a budget in steps an epoch may be a single batch: write last.ckpt at the
-            # first epoch end after each scoring interval (and at the end), not every epoch
-            step = steps_done(trainer, trainer.num_training_batches - 1)
-            interval = self.every_steps or trainer.num_training_batches
-            if step - self._saved_step < interval and not trainer.should_stop:
-                return
-            self._saved_step = step
-        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(trainer, self.ckpt_dir / "last.ckpt")
+        if self.unit == "epoch" and (epoch % self.every == 0 or epoch == trainer.max_epochs):
+            self._evaluate(trainer, pl_module, epoch)
+        if epoch == trainer.max_epochs or trainer.should_stop:
+            # the end of training: a run killed while it generates need not train again
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(trainer, self.ckpt_dir / "last.ckpt")
 
     def _evaluate(self, trainer: pl.Trainer, pl_module: GANModule, at: int) -> None:
         # a fixed noise seed, so scores differ only because the generator did

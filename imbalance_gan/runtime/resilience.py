@@ -1,9 +1,12 @@
 """Surviving interruptions: atomic checkpoints, exact resume, and clean preemption.
 
-A run checkpoints ``last.ckpt`` (atomically) at the end of every epoch. On SIGTERM (what clusters
-send before killing a job) or SIGINT it also checkpoints at the next step boundary, including
-the data position and the random state, and exits with :data:`EXIT_PREEMPTED`; started again
-with ``resume=true`` it continues exactly where it stopped.
+A run checkpoints ``last.ckpt`` (atomically) on an interval of steps or wall-clock seconds
+(``trainer.checkpoint_every_n_steps`` / ``trainer.checkpoint_every_s``), at a step boundary, and
+at the end of training; a classifier also at every epoch end. A checkpoint holds the data
+position and the random state, so a run killed outright (SIGKILL, a crash) loses at most one
+interval. On SIGTERM (what clusters send before killing a job) or SIGINT it checkpoints at the
+next step boundary and exits with :data:`EXIT_PREEMPTED`. Started again with ``resume=true`` a
+run continues exactly where its checkpoint left it.
 
 In a submitit job (``hydra/launcher=slurm``) the requeue signal (SIGUSR2 before a time limit or
 a preemption) is handled the same way first: the checkpoint at the next step boundary is saved,
@@ -63,17 +66,29 @@ def set_rng_state(state: dict) -> None:
 
 
 class ResumeCallback(pl.Callback):
-    """Saves the random state and the run's time so far with every checkpoint, and turns
-    SIGTERM/SIGINT into a checkpoint at the next step boundary followed by :class:`Preempted`.
+    """Writes ``ckpt_path`` every ``every_n_steps`` training batches or ``every_s`` seconds
+    (whichever comes first; ``None`` turns either off), saves the random state and the run's
+    time so far with every checkpoint, and turns SIGTERM/SIGINT into a checkpoint at the next
+    step boundary followed by :class:`Preempted`.
 
-    ``resumed_s`` is the time earlier attempts of a resumed run had spent up to their last
-    checkpoint (0 for a fresh run), so wall times add up across interruptions.
+    It is the trainer's last callback, so an interval checkpoint holds what every other callback
+    did at that step (a selection score included). ``resumed_s`` is the time earlier attempts of
+    a resumed run had spent up to their last checkpoint (0 for a fresh run), so wall times add
+    up across interruptions.
     """
 
-    def __init__(self, ckpt_path: Path, started: float | None = None) -> None:
+    def __init__(
+        self,
+        ckpt_path: Path,
+        started: float | None = None,
+        every_n_steps: int | None = None,
+        every_s: float | None = None,
+    ) -> None:
         """``started``: when this attempt began (``time.perf_counter()``; default: now), so that
         the time before training (data, GANs) counts too."""
         self.ckpt_path = Path(ckpt_path)
+        self.every_n_steps = None if every_n_steps is None else max(1, int(every_n_steps))
+        self.every_s = None if every_s is None else float(every_s)
         self.requested: int | None = None
         self._previous: dict[int, Any] = {}
         # tests provoke a real SIGTERM at an exact step with this variable, or hold a fresh run
@@ -82,6 +97,8 @@ class ResumeCallback(pl.Callback):
         self._wait_at = int(os.environ.get("IMBALANCE_GAN_WAIT_AT_STEP", "0"))
         self._batches = 0
         self._started = time.perf_counter() if started is None else started
+        # (batches, clock) of the last interval checkpoint
+        self._saved_at = (0, time.perf_counter())
         self.resumed_s = 0.0
         self._stopped_at: list[int] | None = None  # [epoch, batches done] of a mid-epoch stop
 
@@ -130,15 +147,16 @@ class ResumeCallback(pl.Callback):
         if self._batches == self._wait_at and self.resumed_s == 0:
             self._wait_for_signal()
         if self.requested is not None:
-            loader = trainer.train_dataloader
-            if hasattr(loader, "consumed"):
-                loader.consumed = batch_idx + 1
             self._stopped_at = [trainer.current_epoch, batch_idx + 1]
-            self._stop(trainer)
+            self._save(trainer, batch_idx)
+            self._stop()
+        if self._due():
+            self._save(trainer, batch_idx)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.requested is not None:
-            self._stop(trainer)
+            self._save(trainer)
+            self._stop()
 
     def _wait_for_signal(self) -> None:
         marker = self.ckpt_path.parent.parent / "waiting"
@@ -148,8 +166,23 @@ class ResumeCallback(pl.Callback):
             time.sleep(0.05)
         marker.unlink(missing_ok=True)
 
-    def _stop(self, trainer: pl.Trainer) -> None:
+    def _due(self) -> bool:
+        batches, clock = self._saved_at
+        if self.every_n_steps is not None and self._batches - batches >= self.every_n_steps:
+            return True
+        return self.every_s is not None and time.perf_counter() - clock >= self.every_s
+
+    def _save(self, trainer: pl.Trainer, batch_idx: int | None = None) -> None:
+        """Checkpoint now; after batch ``batch_idx`` the loader's position is that batch's end
+        (Lightning's fetcher may already have drawn the next one)."""
+        loader = trainer.train_dataloader
+        if batch_idx is not None and hasattr(loader, "consumed"):
+            loader.consumed = batch_idx + 1
+        self.ckpt_path.parent.mkdir(parents=True, exist_ok=True)
         trainer.save_checkpoint(str(self.ckpt_path), weights_only=False)
+        self._saved_at = (self._batches, time.perf_counter())
+
+    def _stop(self) -> None:
         handler = self._previous.get(self.requested)
         if self.requested == requeue_signal() and callable(handler):
             # submitit's handler: requeue the job (same overrides, resume=true) and exit

@@ -25,7 +25,13 @@ from imbalance_gan.runtime.resilience import AtomicCheckpointIO, ResumeCallback
 log = logging.getLogger("imbalance_gan")
 
 #: Keys of the trainer config that are ours, not Lightning's Trainer arguments.
-OUR_TRAINER_KEYS = ("channels_last", "compile", "resources")
+OUR_TRAINER_KEYS = (
+    "channels_last",
+    "compile",
+    "resources",
+    "checkpoint_every_n_steps",
+    "checkpoint_every_s",
+)
 
 
 def output_dir(cfg: DictConfig) -> Path:
@@ -82,7 +88,12 @@ def build_trainer(
         "enable_checkpointing", any(isinstance(c, ModelCheckpoint) for c in callbacks)
     )
     logger = TensorBoardLogger(save_dir=str(out), name=name, version="", default_hp_metric=False)
-    resume = ResumeCallback(out / "checkpoints" / "last.ckpt", started=started)
+    resume = ResumeCallback(
+        out / "checkpoints" / "last.ckpt",
+        started=started,
+        every_n_steps=cfg_trainer.get("checkpoint_every_n_steps"),
+        every_s=cfg_trainer.get("checkpoint_every_s"),
+    )
     extra = [progress] if progress is not None and kwargs.get("enable_progress_bar", True) else []
     plugins: list[Any] = [AtomicCheckpointIO()]
     if SLURMEnvironment.detect():

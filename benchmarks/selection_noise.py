@@ -1,0 +1,245 @@
+"""How noisy is the selection score, and how often must it be taken? (issue 16)
+
+Trains one GAN with the project's pipeline pieces and, every ``--probe-every`` generator steps,
+scores it the way :class:`~imbalance_gan.gan.selection.Selector` does (train-side Fréchet
+distance) on ``--draws`` independent noise draws of ``--draw-size`` images each, plus a
+reference: a larger independent draw scored against the training minority images
+(``ref_train``) and against the held-out test minority images (``ref_test``, reported only,
+never used to choose). Then, for every (scoring interval, samples per score), it replays the
+choice SelectionCallback would make and reports:
+
+- ``noise``: the standard deviation of the score between noise draws (median over probes);
+- ``regret_test`` / ``regret_train``: the chosen step's reference score minus the best
+  reference score of the run (0: the choice is as good as an oracle's), mean over draws and
+  phase offsets;
+- ``cost``: generated images scored per run (what selection costs, in images).
+
+    python benchmarks/selection_noise.py --json selection_noise.json [gan=dcgan ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if (ROOT.parent / "shared" / "data").is_dir():
+    os.environ.setdefault("IMBALANCE_GAN_DATA", str(ROOT.parent / "shared" / "data"))
+
+import pytorch_lightning as pl  # noqa: E402
+import torch  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from omegaconf import open_dict  # noqa: E402
+
+from imbalance_gan.data import datamodule_from_config  # noqa: E402
+from imbalance_gan.gan.pipeline import build_gan  # noqa: E402
+from imbalance_gan.gan.quality import frechet_distance_features  # noqa: E402
+from imbalance_gan.gan.selection import Selector, load_or_train_feature_net  # noqa: E402
+from imbalance_gan.runtime.progress import steps_done  # noqa: E402
+from imbalance_gan.runtime.trainer import build_trainer, seed_all  # noqa: E402
+
+
+class Probe(pl.Callback):
+    """Scores the generator every ``every`` steps: ``draws`` x ``size`` images and a reference."""
+
+    def __init__(self, selector, held_out, every, draws, size, ref_size, max_steps):
+        self.selector, self.held_f = selector, selector.features(held_out)
+        self.every, self.draws, self.size, self.ref_size = every, draws, size, ref_size
+        self.max_steps = max_steps
+        self.rows: list[dict] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = steps_done(trainer, batch_idx)
+        if step % self.every and step != self.max_steps:
+            return
+        feats = [
+            self.selector.features(pl_module.sample(self.size, seed=1000 + r))
+            for r in range(self.draws)
+        ]
+        ref = self.selector.features(pl_module.sample(self.ref_size, seed=999_983))
+        real, pooled = self.selector.real_train, torch.cat(feats)
+        self.rows.append(
+            {
+                "step": step,
+                "epoch": trainer.current_epoch + 1,
+                "draws": {
+                    # n images per score: consecutive groups of the draws, as independent as
+                    # the draws allow (the largest n pools all of them: one value)
+                    str(n): [
+                        frechet_distance_features(real, pooled[i : i + n])
+                        for i in range(0, self.draws * self.size - n + 1, n)
+                    ]
+                    for n in sizes(self.draws, self.size)
+                },
+                "ref_train": frechet_distance_features(real, ref),
+                "ref_test": frechet_distance_features(self.held_f, ref),
+            }
+        )
+        if step >= self.max_steps:
+            trainer.should_stop = True
+
+
+def sizes(draws: int, size: int) -> list[int]:
+    """Samples per score to compare: half a draw, a draw, and pools of 2, 4, ... draws."""
+    out, n = [size // 2, size], 2 * size
+    while n <= draws * size:
+        out.append(n)
+        n *= 2
+    return out
+
+
+def replay(rows: list[dict], every: int, offset: int, n: str) -> list[dict]:
+    """The probes SelectionCallback would choose scoring every ``every``-th probe from probe
+    ``offset`` on (and the last), one choice per independent value of ``n`` images."""
+    scored = rows[offset::every]
+    if scored[-1] is not rows[-1]:
+        scored.append(rows[-1])
+    return [min(scored, key=lambda r: r["draws"][n][k]) for k in range(len(rows[0]["draws"][n]))]
+
+
+def analyse(rows: list[dict], probe_every: int, steps_per_epoch: int) -> dict:
+    """Noise by samples per score; regret and cost by (interval, samples per score), averaged
+    over the interval's phase offsets (whether a scored step lands on the best one is luck)."""
+    best_test = min(r["ref_test"] for r in rows)
+    best_train = min(r["ref_train"] for r in rows)
+    late = rows[len(rows) // 2 :]  # the second half of training, where the choice is made
+    ns = list(rows[0]["draws"])
+    noise = {
+        n: statistics.median(statistics.stdev(r["draws"][n]) for r in late)
+        for n in ns
+        if len(rows[0]["draws"][n]) > 1
+    }
+    signal = statistics.stdev(r["ref_train"] for r in late)
+    step_change = statistics.median(
+        abs(a["ref_test"] - b["ref_test"]) for a, b in zip(late, late[1:], strict=False)
+    )
+    table = []
+    for every in (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20):
+        if every > len(rows) // 2:
+            break
+        for n in ns:
+            chosen = [c for o in range(every) for c in replay(rows, every, o, n)]
+            table.append(
+                {
+                    "interval_steps": every * probe_every,
+                    "interval_epochs": round(every * probe_every / steps_per_epoch, 2),
+                    "n": int(n),
+                    "scores": -(-len(rows) // every),
+                    "cost_images": -(-len(rows) // every) * int(n),
+                    "regret_test": statistics.mean(c["ref_test"] - best_test for c in chosen),
+                    "regret_train": statistics.mean(c["ref_train"] - best_train for c in chosen),
+                }
+            )
+    return {
+        "noise_sd_by_n": noise,
+        "late_ref_train_sd": signal,
+        "late_ref_test_change_per_probe": step_change,
+        "best_ref_test": best_test,
+        "best_ref_train": best_train,
+        "best_step": min(rows, key=lambda r: r["ref_test"])["step"],
+        "last_ref_test": rows[-1]["ref_test"],
+        "table": table,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("overrides", nargs="*", help="train config overrides (default: gan=dcgan)")
+    p.add_argument("--probe-every", type=int, default=18, help="steps between probes")
+    p.add_argument("--draws", type=int, default=4)
+    p.add_argument("--draw-size", type=int, default=500)
+    p.add_argument("--ref-size", type=int, default=2000)
+    p.add_argument("--artifacts", type=Path, help="feature-net cache (default: a temp dir)")
+    p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--json", type=Path)
+    p.add_argument("--analyse", type=Path, help="only analyse the rows of an earlier --json")
+    args = p.parse_args(argv)
+    if args.analyse:
+        result = json.loads(args.analyse.read_text())
+        result["analysis"] = analyse(
+            result["rows"], result["probe_every"], result["steps_per_epoch"]
+        )
+        print(report(result))
+        return result
+    torch.set_num_threads(args.threads)
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="pytorch_lightning")
+    with tempfile.TemporaryDirectory(prefix="noise_") as tmp:
+        out = Path(tmp)
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            overrides = ["gan=dcgan", "trainer.enable_progress_bar=false", *args.overrides]
+            cfg = compose(config_name="train", overrides=overrides)
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(out)
+            cfg.paths.artifact_dir = str(args.artifacts or out / "artifacts")
+        dm = datamodule_from_config(cfg.data, cfg.gan.batch_size)
+        net = load_or_train_feature_net(dm, cfg.data, cfg.selection, Path(cfg.paths.artifact_dir))
+        selector = Selector(net, *dm.minority_split("train"), k=cfg.selection.pr_k)
+        seed_all(cfg.seed)
+        model = build_gan(cfg, dm.minority)
+        data = dm.with_training(
+            cfg.gan.batch_size,
+            None if model.conditional else dm.minority,
+            cfg.gan.class_balanced_sampling,
+        )
+        per_epoch = len(data.train_dataloader())
+        max_steps = cfg.gan.max_steps or cfg.gan.max_epochs * per_epoch
+        probe = Probe(
+            selector,
+            dm.minority_split("test")[0],
+            args.probe_every,
+            args.draws,
+            args.draw_size,
+            args.ref_size,
+            max_steps,
+        )
+        trainer = build_trainer(cfg.trainer, out, max_steps, [probe])
+        started = time.perf_counter()
+        trainer.fit(model, datamodule=data)
+        wall = time.perf_counter() - started
+    result = {
+        "overrides": overrides,
+        "steps_per_epoch": per_epoch,
+        "probe_every": args.probe_every,
+        "wall_s": round(wall, 1),
+        "analysis": analyse(probe.rows, args.probe_every, per_epoch),
+        "rows": probe.rows,
+    }
+    print(report(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def report(result: dict) -> str:
+    """The analysis as text: noise by n, then regret and cost by (interval, n)."""
+    a = result["analysis"]
+    lines = [
+        f"{' '.join(result['overrides'])}: {result['steps_per_epoch']} steps/epoch, "
+        f"probe every {result['probe_every']} steps, {result['wall_s']} s",
+        f"best ref_test {a['best_ref_test']:.3f} (step {a['best_step']}), last "
+        f"{a['last_ref_test']:.3f}; second half: sd of ref_train {a['late_ref_train_sd']:.3f}, "
+        f"median change of ref_test between probes {a['late_ref_test_change_per_probe']:.3f}",
+        "score noise (sd between draws) by n: "
+        + ", ".join(f"{n}: {sd:.3f}" for n, sd in a["noise_sd_by_n"].items()),
+        f"{'interval(steps)':>16}{'epochs':>8}{'n':>6}{'scores':>8}{'images':>9}"
+        f"{'regret_test':>13}{'regret_train':>14}",
+    ]
+    for r in a["table"]:
+        lines.append(
+            f"{r['interval_steps']:>16}{r['interval_epochs']:>8}{r['n']:>6}{r['scores']:>8}"
+            f"{r['cost_images']:>9}{r['regret_test']:>13.3f}{r['regret_train']:>14.3f}"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
