@@ -20,6 +20,7 @@ from imbalance_gan.scenarios import build_training_data
 from imbalance_gan.scenarios.augment import elastic
 
 from .conftest import make_cfg
+from .test_gan import _LabelPainter
 
 
 class _Linear(nn.Module):
@@ -126,20 +127,6 @@ def test_mode_seeking_penalty_charges_a_generator_that_ignores_its_noise():
         _gan(mode_seeking=-0.5)
 
 
-class _NoiseBlind(nn.Module):
-    """A conditional 'generator' that ignores its noise: one image per class."""
-
-    conditional = True
-    latent_dim = 4
-
-    def __init__(self):
-        super().__init__()
-        self.w = nn.Parameter(torch.zeros(()))
-
-    def forward(self, z, labels):
-        return (labels.float() / 10 + self.w).view(-1, 1, 1, 1).expand(-1, 1, 28, 28)
-
-
 @pytest.mark.parametrize("weight", [0.0, 1.0])
 def test_mode_seeking_term_enters_the_generator_loss(weight, tmp_path):
     import pytorch_lightning as pl
@@ -148,7 +135,7 @@ def test_mode_seeking_term_enters_the_generator_loss(weight, tmp_path):
 
     torch.manual_seed(0)
     model = GANModule(
-        _NoiseBlind(),
+        _LabelPainter(),  # one image per class, whatever the noise
         ProjectionDiscriminator(channels=(4, 8), hidden=8),
         lambda p: torch.optim.SGD(p, lr=0.0),  # frozen: the loss is the term's alone
         lambda p: torch.optim.SGD(p, lr=0.0),
