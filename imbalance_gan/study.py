@@ -29,6 +29,7 @@ from imbalance_gan.reporting import record
 from imbalance_gan.reporting.build import write_report
 from imbalance_gan.runtime.errors import UserError, report_user_errors
 from imbalance_gan.runtime.files import read_json, write_json
+from imbalance_gan.runtime.progress import clock
 from imbalance_gan.runtime.trainer import Timer, hardware, output_dir
 
 log = logging.getLogger("imbalance_gan.study")
@@ -171,7 +172,7 @@ def study(cfg: DictConfig, overrides: list[str], launcher: DictConfig | None = N
     for k, (seed, scenario, run_cfg) in enumerate(runs, 1):
         done = not todo[k - 1]
         left = sum(todo[k - 1 :])
-        eta = f", ETA {_hms(timer.elapsed / ran * left)}" if ran and not done else ""
+        eta = f", ETA {clock(timer.elapsed / ran * left)}" if ran and not done else ""
         log.info(
             "[%d/%d] seed %d, %s%s (elapsed %s%s)",
             k,
@@ -179,7 +180,7 @@ def study(cfg: DictConfig, overrides: list[str], launcher: DictConfig | None = N
             seed,
             scenario,
             " already finished, skipped" if done else "",
-            _hms(timer.elapsed),
+            clock(timer.elapsed),
             eta,
         )
         failed += not run_one(run_cfg, resume=bool(cfg.resume))
@@ -194,17 +195,12 @@ def _finish(root: Path, timer: Timer, failed: int, total: int) -> int:
     report = write_report(root)
     log.info(
         "study finished in %s: %d of %d runs failed; report: %s",
-        _hms(timer.elapsed),
+        clock(timer.elapsed),
         failed,
         total,
         report,
     )
     return 1 if failed else 0
-
-
-def _hms(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="study")
