@@ -131,16 +131,15 @@ def quality_floor_misses(evaluation: dict[str, float], cfg_sel: DictConfig) -> l
         )
     share, floor = evaluation["eval/minority_share"], float(cfg_sel.minority_share_floor)
     real = evaluation.get("eval/real_minority_share")
-    if real is None and share < floor:
-        misses.append(
-            f"only {share:.3f} of the samples look like their class to the feature network "
-            f"(< selection.minority_share_floor={floor})"
+    if share < (floor if real is None else floor * real):
+        against, of_that = (
+            ("", "")
+            if real is None
+            else (f", against {real:.3f} of held-out real images", " of that")
         )
-    elif real is not None and share < floor * real:
         misses.append(
-            f"only {share:.3f} of the samples look like their class to the feature network, "
-            f"against {real:.3f} of held-out real images (< selection.minority_share_floor="
-            f"{floor} of that)"
+            f"only {share:.3f} of the samples look like their class to the feature network"
+            f"{against} (< selection.minority_share_floor={floor}{of_that})"
         )
     return misses
 

@@ -120,6 +120,10 @@ class Selector:
         """The feature network's class for each image: int64 [N] (on the CPU)."""
         return self.probabilities(images).argmax(dim=1)
 
+    def class_share(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        """Share of ``images`` the feature network puts in their class (``labels``, on the CPU)."""
+        return (self.predict(images) == labels).double().mean().item()
+
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """The feature network's class probabilities for each image: [N, classes] (on the CPU)."""
         return extract_features(self.extractor.classifier, images).softmax(dim=1).cpu()
@@ -188,13 +192,10 @@ class Selector:
             "eval/n_real": n_real,
             "eval/n_fake": len(fake_f),
             "eval/n_pr": n_pr,
-            "eval/minority_share": (self.predict(fake) == fake_labels).double().mean().item(),
+            "eval/minority_share": self.class_share(fake, fake_labels),
             # the same for held-out real images: the feature network, trained on the
             # imbalanced split, misses some real minority images itself
-            "eval/real_minority_share": (self.predict(held_out) == held_out_labels)
-            .double()
-            .mean()
-            .item(),
+            "eval/real_minority_share": self.class_share(held_out, held_out_labels),
             "copy/near_share": near / judged if judged else float("nan"),
             "copy/nn_ratio": min(ratios) if ratios else float("nan"),
         }
