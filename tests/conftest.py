@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
@@ -25,6 +26,18 @@ def make_cfg(config_name: str, overrides: list[str], out: Path) -> DictConfig:
         cfg.paths.output_dir = str(out)
         cfg.paths.artifact_dir = str(out.parent / "artifacts")
     return cfg
+
+
+def bare_trainer(root: Path, max_epochs: int) -> pl.Trainer:
+    """A Lightning Trainer with nothing around the loop: no logger, checkpoints, bar or summary."""
+    return pl.Trainer(
+        max_epochs=max_epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=root,
+    )
 
 
 def run_module(

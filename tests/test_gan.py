@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import pytorch_lightning as pl
 import torch
 from omegaconf import OmegaConf, open_dict
 from torch import nn
@@ -18,7 +17,7 @@ from imbalance_gan.gan.module import GANModule, cycled_labels
 from imbalance_gan.gan.pipeline import as_synthetic, quality_floor_misses, train_gan
 from imbalance_gan.nets import DCGANDiscriminator, DCGANGenerator
 
-from .conftest import make_cfg
+from .conftest import bare_trainer, make_cfg
 
 
 @pytest.mark.parametrize("gan", ["vanilla", "dcgan", "cgan", "projgan"])
@@ -198,14 +197,7 @@ def test_discriminator_steps_follow_the_warmup_and_every_rule(tmp_path):
     module, g_opt, d_opt = _module(DCGANGenerator(latent_dim=8), d_warmup_epochs=1, d_every=3)
     x = torch.rand(48, 1, 28, 28) * 2 - 1
     loader = TensorLoader((x, torch.zeros(48, dtype=torch.int64)), batch_size=8, shuffle=True)
-    trainer = pl.Trainer(
-        max_epochs=3,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = bare_trainer(tmp_path, max_epochs=3)
     trainer.fit(module, train_dataloaders=loader)
     # 6 batches an epoch: D on all 6 in the warm-up epoch, then on batches 0 and 3 of each
     assert d_opt.steps == 6 + 2 + 2

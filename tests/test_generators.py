@@ -19,7 +19,7 @@ from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.scenarios import build_training_data
 from imbalance_gan.scenarios.augment import elastic
 
-from .conftest import make_cfg
+from .conftest import bare_trainer, make_cfg
 from .test_gan import _LabelPainter
 
 
@@ -129,8 +129,6 @@ def test_mode_seeking_penalty_charges_a_generator_that_ignores_its_noise():
 
 @pytest.mark.parametrize("weight", [0.0, 1.0])
 def test_mode_seeking_term_enters_the_generator_loss(weight, tmp_path):
-    import pytorch_lightning as pl
-
     from imbalance_gan.data import TensorLoader
 
     torch.manual_seed(0)
@@ -144,14 +142,7 @@ def test_mode_seeking_term_enters_the_generator_loss(weight, tmp_path):
         mode_seeking=weight,
     )
     x, y = torch.rand(16, 1, 28, 28) * 2 - 1, torch.arange(16) % 10
-    trainer = pl.Trainer(
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = bare_trainer(tmp_path, max_epochs=1)
     trainer.fit(model, train_dataloaders=TensorLoader((x, y), batch_size=8, shuffle=False))
     g_loss = trainer.callback_metrics["train/g_loss"].item()
     # the same image whatever the noise: the term costs 1 / 1e-5 per step; without it, the
