@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 
@@ -33,10 +34,14 @@ class CNN(nn.Module):
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(c_in * side * side, hidden), nn.ReLU())
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, num_classes)
+        # NHWC convolutions and max-pools: on this 2-core CPU a training step takes 0.5x (the
+        # feature net) to 0.8x (the study's CNN) the time of NCHW and inference 0.3-0.5x, with
+        # the same outputs up to float rounding (issue 16). Inputs are converted in features().
+        self.to(memory_format=torch.channels_last)
 
     def features(self, x: Tensor) -> Tensor:
         """Hidden activations after the ReLU, before dropout: [N, hidden]."""
-        return self.fc(self.conv(x))
+        return self.fc(self.conv(x.contiguous(memory_format=torch.channels_last)))
 
     def forward(self, x: Tensor) -> Tensor:
         """Class logits [N, num_classes]."""
