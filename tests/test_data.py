@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -11,6 +14,7 @@ from imbalance_gan.data import (
     load_split,
     resolve_class_counts,
     select_imbalanced,
+    sources,
     stratified_split,
 )
 from imbalance_gan.data.datamodule import to_uint8, to_unit_range
@@ -188,3 +192,54 @@ def test_gan_view_trains_on_its_classes_with_balanced_draws():
     # every class drawn about equally often, although zeros are 1 in 180 images
     assert (counts / counts.sum() - 0.1).abs().max() < 0.01
     assert dm.batch_size == 256 and dm.train_classes is None  # the original is untouched
+
+
+def _write_idx(path, array: torch.Tensor, packed: bool) -> None:
+    head = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    data = head + array.to(torch.uint8).numpy().tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if packed:
+        path.with_name(path.name + ".gz").write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(data)
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_idx_files_load_plain_or_gzipped(tmp_path, packed):
+    images = torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8)
+    labels = torch.tensor([3, 1, 4, 1, 5], dtype=torch.uint8)
+    raw = tmp_path / "KMNIST" / "raw"
+    _write_idx(raw / "t10k-images-idx3-ubyte", images, packed)
+    _write_idx(raw / "t10k-labels-idx1-ubyte", labels, packed)
+    x, y = load_split("kmnist", tmp_path, train=False, download=False)
+    assert torch.equal(x, images) and y.dtype == torch.int64 and y.tolist() == [3, 1, 4, 1, 5]
+
+
+def test_a_broken_gzip_file_is_named(tmp_path):
+    raw = tmp_path / "KMNIST" / "raw"
+    _write_idx(raw / "t10k-images-idx3-ubyte", torch.zeros(2, 28, 28), packed=True)
+    _write_idx(raw / "t10k-labels-idx1-ubyte", torch.zeros(2), packed=True)
+    bad = raw / "t10k-images-idx3-ubyte.gz"
+    bad.write_bytes(bad.read_bytes()[:-12])
+    with pytest.raises(UserError, match="t10k-images-idx3-ubyte.gz is not a readable gzip"):
+        load_split("kmnist", tmp_path, train=False, download=False)
+
+
+def test_a_missing_dataset_names_the_folder_and_the_package(tmp_path, monkeypatch):
+    absent = str(tmp_path / "not-installed")
+    monkeypatch.setitem(sources.SYSTEM_DIRS, "fashion_mnist", ((absent, "a package"),))
+    with pytest.raises(UserError, match=f"FashionMNIST/raw/.*install a package .*{absent}"):
+        load_split("fashion_mnist", tmp_path, train=True, download=False)
+
+
+@pytest.mark.skipif(
+    not Path(sources.SYSTEM_DIRS["fashion_mnist"][0][0]).is_dir(),
+    reason="needs Debian's dataset-fashion-mnist (.ci/run installs it)",
+)
+def test_fashion_mnist_from_the_system_package_has_the_imbalance(tmp_path):
+    dm = ImbalancedDataModule(
+        dataset="fashion_mnist", root=tmp_path, minority_count=300, seed=0, download=False
+    ).prepare()
+    counts = class_histogram(torch.cat([dm.train_y, dm.val_y]), 10)
+    assert counts == [300] + [6000] * 9
+    assert class_histogram(dm.test_y, 10) == [1000] * 10

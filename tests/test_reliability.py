@@ -230,14 +230,14 @@ def test_unknown_idx_file_header_is_checked(tmp_path):
         + (2).to_bytes(4, "big")
         + bytes(8)
     )
-    verify_idx_file(good, "FashionMNIST")
+    verify_idx_file(good, "KMNIST")
     bad = tmp_path / "t10k-images-idx3-ubyte"
     bad.write_bytes(good.read_bytes()[:-1])
     with pytest.raises(UserError, match="truncated or corrupt"):
-        verify_idx_file(bad, "FashionMNIST")
+        verify_idx_file(bad, "KMNIST")
     bad.write_bytes(b"PK\x03\x04" + bytes(20))
     with pytest.raises(UserError, match="magic"):
-        verify_idx_file(bad, "FashionMNIST")
+        verify_idx_file(bad, "KMNIST")
 
 
 @pytest.mark.parametrize(

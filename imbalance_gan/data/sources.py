@@ -1,9 +1,12 @@
-"""Read MNIST-like datasets through torchvision, verifying the files before trusting them."""
+"""Read MNIST-like datasets (IDX files, plain or gzipped), verifying them before trusting them;
+torchvision only downloads missing ones."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
+import zlib
 from pathlib import Path
 
 import torch
@@ -18,14 +21,27 @@ DATASETS = {
     "kmnist": datasets.KMNIST,
 }
 
-#: Known raw files: (bytes, md5). Files not listed get a header check only.
+#: Folders that system packages install a dataset's raw files into, searched after
+#: ``<root>/<Folder>/raw/``: (folder, package). ``apt-get install dataset-fashion-mnist``.
+SYSTEM_DIRS = {
+    "fashion_mnist": (("/usr/share/datasets/fashion-mnist", "Debian's dataset-fashion-mnist"),)
+}
+
+#: Known raw files, uncompressed: (bytes, md5). Files not listed get a header check only.
 KNOWN_FILES = {
     "MNIST": {
         "train-images-idx3-ubyte": (47_040_016, "6bbc9ace898e44ae57da46a324031adb"),
         "train-labels-idx1-ubyte": (60_008, "a25bea736e30d166cdddb491f175f624"),
         "t10k-images-idx3-ubyte": (7_840_016, "2646ac647ad5339dbf082846283269ea"),
         "t10k-labels-idx1-ubyte": (10_008, "27ae3e4e09519cfbb04c329615203637"),
-    }
+    },
+    # Zalando's release, as Debian's dataset-fashion-mnist ships it (upstream commit 55506a9)
+    "FashionMNIST": {
+        "train-images-idx3-ubyte": (47_040_016, "f4a8712d7a061bf5bd6d2ca38dc4d50a"),
+        "train-labels-idx1-ubyte": (60_008, "9018921c3c673c538a1fc5bad174d6f9"),
+        "t10k-images-idx3-ubyte": (7_840_016, "8181f5470baa50b63fa0f6fddb340f0a"),
+        "t10k-labels-idx1-ubyte": (10_008, "15d484375f8d13e6eb1aabb0c3f46965"),
+    },
 }
 
 _VERIFIED: set[tuple[str, int, float]] = set()
@@ -56,31 +72,46 @@ def verify_idx_file(path: Path, folder: str) -> None:
     if key in _VERIFIED:
         return
     known = KNOWN_FILES.get(folder, {}).get(path.name)
+    if known is not None and stat.st_size != known[0]:
+        raise UserError(
+            f"{path} is {stat.st_size} bytes, expected {known[0]}: the file is truncated or "
+            "corrupt; replace it with a fresh copy"
+        )
     if known is not None:
-        size, md5 = known
-        if stat.st_size != size:
-            raise UserError(
-                f"{path} is {stat.st_size} bytes, expected {size}: the file is truncated or "
-                "corrupt; replace it with a fresh copy"
-            )
-        digest = hashlib.md5(path.read_bytes()).hexdigest()
-        if digest != md5:
-            raise UserError(
-                f"{path} has md5 {digest}, expected {md5}: the file is corrupt; "
-                "replace it with a fresh copy"
-            )
+        verify_idx_bytes(path.read_bytes(), path, folder)
     else:
-        _check_idx_header(path, stat.st_size)
+        with open(path, "rb") as f:
+            _check_idx_header(path, f.read(4 + 4 * 255), stat.st_size)
     _VERIFIED.add(key)
 
 
-def _check_idx_header(path: Path, size: int) -> None:
-    with open(path, "rb") as f:
-        head = f.read(4)
-        if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08:
-            raise UserError(f"{path} is not an IDX file of unsigned bytes (bad magic number)")
-        ndim = head[3]
-        dims = f.read(4 * ndim)
+def verify_idx_bytes(data: bytes, path: Path, folder: str, shown: Path | None = None) -> None:
+    """Check the content of the IDX file ``path`` (checksum if known, else its header);
+    errors name ``shown`` (the file the user has, e.g. the ``.gz``), default ``path``."""
+    shown = shown or path
+    known = KNOWN_FILES.get(folder, {}).get(path.name)
+    if known is None:
+        _check_idx_header(shown, data[: 4 + 4 * 255], len(data))
+        return
+    size, md5 = known
+    if len(data) != size:
+        raise UserError(
+            f"{shown} holds {len(data)} bytes, expected {size}: the file is truncated or "
+            "corrupt; replace it with a fresh copy"
+        )
+    digest = hashlib.md5(data).hexdigest()
+    if digest != md5:
+        raise UserError(
+            f"{shown} has md5 {digest}, expected {md5}: the file is corrupt; "
+            "replace it with a fresh copy"
+        )
+
+
+def _check_idx_header(path: Path, head: bytes, size: int) -> None:
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08:
+        raise UserError(f"{path} is not an IDX file of unsigned bytes (bad magic number)")
+    ndim = head[3]
+    dims = head[4 : 4 + 4 * ndim]
     if len(dims) < 4 * ndim:
         raise UserError(f"{path} is truncated: its header is incomplete")
     expected = 4 + 4 * ndim
@@ -95,44 +126,74 @@ def _check_idx_header(path: Path, size: int) -> None:
         )
 
 
+def _find_raw(dataset: str, root: Path, train: bool) -> list[Path] | None:
+    """The split's two files, plain or gzipped, from the first folder that has both."""
+    folder = DATASETS[dataset].__name__
+    system = [Path(d) for d, _ in SYSTEM_DIRS.get(dataset, ())]
+    for raw in (root / folder / "raw", *system):
+        found = []
+        for name in _raw_files(train):
+            plain, packed = raw / name, raw / f"{name}.gz"
+            found.append(plain if plain.exists() else packed if packed.exists() else None)
+        if all(found):
+            return found
+    return None
+
+
+def read_idx(path: Path, folder: str) -> torch.Tensor:
+    """An IDX file of unsigned bytes (plain or ``.gz``) as a uint8 tensor, verified first."""
+    if path.suffix == ".gz":
+        try:
+            data = gzip.decompress(path.read_bytes())
+        except (OSError, EOFError, zlib.error) as err:
+            raise UserError(f"{path} is not a readable gzip file ({err}); replace it") from None
+        verify_idx_bytes(data, Path(path.stem), folder, shown=path)
+    else:
+        verify_idx_file(path, folder)
+        data = path.read_bytes()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return torch.frombuffer(bytearray(data[4 + 4 * ndim :]), dtype=torch.uint8).view(*dims)
+
+
 def load_split(
     dataset: str, root: str | os.PathLike, train: bool, download: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Load one split as ``(images uint8 [N, 28, 28], labels int64 [N])``.
 
-    Reads ``<root>/<Folder>/raw/``; only when the files are missing does it try torchvision's
-    download, and a failed download ends in one error that names the folder and the fix.
+    Reads ``<root>/<Folder>/raw/`` (plain or gzipped IDX files), then the folder a system
+    package installs the dataset into (``SYSTEM_DIRS``); only when the files are in neither
+    does it try torchvision's download, and a failed download ends in one error that names the
+    folder and the fix.
     """
     check_dataset_name(dataset)
     cls = DATASETS[dataset]
     root = Path(root).expanduser()
     folder = cls.__name__
     raw = root / folder / "raw"
-    files = [raw / name for name in _raw_files(train)]
-    if not all(p.exists() for p in files):
+    files = _find_raw(dataset, root, train)
+    if files is None:
         why = "downloads are off (data.download=false)"
         if download:
             try:
                 cls(str(root), train=train, download=True)
             except Exception as err:  # network errors come in many types
                 why = f"the download failed ({type(err).__name__})"
-        missing = [p.name for p in files if not p.exists()]
-        if missing:
-            raise UserError(
-                f"{dataset} files {missing} not found in {raw} and {why}; point data.root "
-                f"(or $IMBALANCE_GAN_DATA) at a folder holding {folder}/raw/, "
-                "e.g. data.root=../shared/data"
+        files = _find_raw(dataset, root, train)
+        if files is None:
+            system = "".join(
+                f", or install {pkg} (its files land in {d})"
+                for d, pkg in SYSTEM_DIRS.get(dataset, ())
             )
-    for p in files:
-        verify_idx_file(p, folder)
-    try:
-        ds = cls(str(root), train=train, download=False)
-    except Exception as err:
-        raise UserError(f"could not read {dataset} from {raw}: {err}") from None
-    images = ds.data.to(torch.uint8).contiguous()
-    labels = ds.targets.to(torch.int64).contiguous()
-    if images.ndim != 3 or len(images) != len(labels):
+            raise UserError(
+                f"{dataset} files {_raw_files(train)} not found in {raw} and {why}; point "
+                f"data.root (or $IMBALANCE_GAN_DATA) at a folder holding {folder}/raw/, "
+                f"e.g. data.root=../shared/data{system}"
+            )
+    images, labels = (read_idx(p, folder) for p in files)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise UserError(
-            f"{raw}: images {tuple(images.shape)} and labels {tuple(labels.shape)} disagree"
+            f"{files[0].parent}: images {tuple(images.shape)} and labels {tuple(labels.shape)} "
+            "disagree"
         )
-    return images, labels
+    return images.contiguous(), labels.to(torch.int64)
