@@ -65,53 +65,54 @@ def _raw_files(train: bool) -> list[str]:
     return [f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"]
 
 
-def verify_idx_file(path: Path, folder: str) -> None:
-    """Check an IDX file's size and checksum (known files) or its header (any file)."""
+def _idx_bytes(path: Path, folder: str) -> bytes:
+    """The content of an IDX file, plain or ``.gz``, read once and verified once per version:
+    size and checksum for known files, the header for any other."""
+    blob = path.read_bytes()
+    packed = path.suffix == ".gz"
+    if packed:
+        try:
+            blob = gzip.decompress(blob)
+        except (OSError, EOFError, zlib.error) as err:
+            raise UserError(f"{path} is not a readable gzip file ({err}); replace it") from None
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime)
-    if key in _VERIFIED:
-        return
-    known = KNOWN_FILES.get(folder, {}).get(path.name)
-    if known is not None and stat.st_size != known[0]:
-        raise UserError(
-            f"{path} is {stat.st_size} bytes, expected {known[0]}: the file is truncated or "
-            "corrupt; replace it with a fresh copy"
-        )
-    if known is not None:
-        verify_idx_bytes(path.read_bytes(), path, folder)
-    else:
-        with open(path, "rb") as f:
-            _check_idx_header(path, f.read(4 + 4 * 255), stat.st_size)
-    _VERIFIED.add(key)
+    if key not in _VERIFIED:
+        _verify_idx_bytes(blob, path.stem if packed else path.name, folder, path)
+        _VERIFIED.add(key)
+    return blob
 
 
-def verify_idx_bytes(data: bytes, path: Path, folder: str, shown: Path | None = None) -> None:
-    """Check the content of the IDX file ``path`` (checksum if known, else its header);
-    errors name ``shown`` (the file the user has, e.g. the ``.gz``), default ``path``."""
-    shown = shown or path
-    known = KNOWN_FILES.get(folder, {}).get(path.name)
+def verify_idx_file(path: Path, folder: str) -> None:
+    """Check an IDX file's size and checksum (known files) or its header (any file)."""
+    _idx_bytes(path, folder)
+
+
+def _verify_idx_bytes(data: bytes, name: str, folder: str, path: Path) -> None:
+    known = KNOWN_FILES.get(folder, {}).get(name)
     if known is None:
-        _check_idx_header(shown, data[: 4 + 4 * 255], len(data))
+        _check_idx_header(path, data)
         return
     size, md5 = known
     if len(data) != size:
         raise UserError(
-            f"{shown} holds {len(data)} bytes, expected {size}: the file is truncated or "
+            f"{path} holds {len(data)} bytes, expected {size}: the file is truncated or "
             "corrupt; replace it with a fresh copy"
         )
     digest = hashlib.md5(data).hexdigest()
     if digest != md5:
         raise UserError(
-            f"{shown} has md5 {digest}, expected {md5}: the file is corrupt; "
+            f"{path} has md5 {digest}, expected {md5}: the file is corrupt; "
             "replace it with a fresh copy"
         )
 
 
-def _check_idx_header(path: Path, head: bytes, size: int) -> None:
-    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08:
+def _check_idx_header(path: Path, data: bytes) -> None:
+    size = len(data)
+    if size < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise UserError(f"{path} is not an IDX file of unsigned bytes (bad magic number)")
-    ndim = head[3]
-    dims = head[4 : 4 + 4 * ndim]
+    ndim = data[3]
+    dims = data[4 : 4 + 4 * ndim]
     if len(dims) < 4 * ndim:
         raise UserError(f"{path} is truncated: its header is incomplete")
     expected = 4 + 4 * ndim
@@ -142,15 +143,7 @@ def _find_raw(dataset: str, root: Path, train: bool) -> list[Path] | None:
 
 def read_idx(path: Path, folder: str) -> torch.Tensor:
     """An IDX file of unsigned bytes (plain or ``.gz``) as a uint8 tensor, verified first."""
-    if path.suffix == ".gz":
-        try:
-            data = gzip.decompress(path.read_bytes())
-        except (OSError, EOFError, zlib.error) as err:
-            raise UserError(f"{path} is not a readable gzip file ({err}); replace it") from None
-        verify_idx_bytes(data, Path(path.stem), folder, shown=path)
-    else:
-        verify_idx_file(path, folder)
-        data = path.read_bytes()
+    data = _idx_bytes(path, folder)
     ndim = data[3]
     dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     return torch.frombuffer(bytearray(data[4 + 4 * ndim :]), dtype=torch.uint8).view(*dims)
