@@ -321,7 +321,10 @@ def _signature(summary: Sequence[dict]) -> list[str]:
         "images a scenario added to the minority, on half of each, and scored on the other "
         "halves (`probe/signature_auc`, ROC AUC): 0.5 means the added images are "
         "indistinguishable from real ones; near 1 means they carry a mark that is perfectly "
-        "correlated with the minority label, which the classifier may learn instead of the class.",
+        "correlated with the minority label, which the classifier may learn instead of the class. "
+        "Each added image is kept on the side of the real image nearest to it (its source, for a "
+        "copy or a warp), so the probe cannot score by recognising sources; with a few dozen real "
+        "images the AUC is noisy (±0.1 or more).",
         "A scenario named `<name>_agnostic` (`scenario.class_agnostic`) gives every other class the "
         "same share of made images of the same kind, so the kind carries no label signal; it "
         "exists for warps, SMOTE and class-conditional generators (cgan, projgan), not for "

@@ -5,6 +5,12 @@ artefacts) is perfectly correlated with the minority label in the training set, 
 classifier may learn that mark instead of the class. The probe trains a small CNN to separate
 real minority images of the training split from the added ones, on half of each, and scores
 the other halves: ROC AUC 0.5 means indistinguishable, 1.0 perfectly marked.
+
+Added images are often made from real ones (copies, warps, interpolations). Split at random, a
+copy on the scoring side would have its source on the training side, and the probe would score
+it "real" by recognising the source: copies would get an AUC well below 0.5 and warps too low a
+one. So each added image goes to the side of the real image nearest to it (pixel space), which
+for a copy or a mild warp is its source.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from torch import nn
 MAX_PER_SIDE = 1000
 #: the fewest images of each kind a meaningful score needs
 MIN_PER_SIDE = 8
+#: added images drawn per real one, to find enough near each half of the real images
+POOL = 4
 
 
 def _probe_net(channels: int) -> nn.Module:
@@ -36,6 +44,21 @@ def _probe_net(channels: int) -> nn.Module:
     )
 
 
+def _split_with_sources(
+    pool: torch.Tensor, real: torch.Tensor, n_train: int, n_test: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n_train`` and ``n_test`` images of ``pool``: those nearest to ``real[:n_train]`` for
+    training, those nearest to the rest of ``real`` for scoring, topped up from the other group
+    where one is short (a generator that collapsed onto a few images)."""
+    nearest = torch.cdist(pool.flatten(1), real.flatten(1)).argmin(1)
+    first = (nearest < n_train).nonzero().view(-1)
+    second = (nearest >= n_train).nonzero().view(-1)
+    train = torch.cat([first, second])[:n_train]
+    rest = torch.cat([second, first])
+    test = rest[~torch.isin(rest, train)][:n_test]
+    return pool[train], pool[test]
+
+
 def signature_auc(
     real: torch.Tensor, added: torch.Tensor, seed: int = 0, epochs: int = 15, batch_size: int = 64
 ) -> float:
@@ -50,11 +73,12 @@ def signature_auc(
         return math.nan
     g = torch.Generator().manual_seed(int(seed))
     real = real.detach().float().cpu()[torch.randperm(len(real), generator=g)[:n]]
-    added = added.detach().float().cpu()[torch.randperm(len(added), generator=g)[:n]]
+    pool = added.detach().float().cpu()[torch.randperm(len(added), generator=g)[: POOL * n]]
     half = n // 2
-    train_x = torch.cat([real[:half], added[:half]])
+    train_added, test_added = _split_with_sources(pool, real, half, n - half)
+    train_x = torch.cat([real[:half], train_added])
     train_y = torch.cat([torch.zeros(half), torch.ones(half)])
-    test_x = torch.cat([real[half:], added[half:]])
+    test_x = torch.cat([real[half:], test_added])
     test_y = torch.cat([torch.zeros(n - half), torch.ones(n - half)])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
