@@ -18,6 +18,7 @@ from imbalance_gan.reporting.aggregate import (
     best_classic,
     compare_to_baseline,
     compare_to_best_classic,
+    compare_to_every_classic,
     summarize,
 )
 from imbalance_gan.reporting.build import write_report
@@ -496,6 +497,34 @@ def test_generators_are_compared_with_the_classic_fix_best_on_validation(tmp_pat
     text = write_report(tmp_path).read_text()
     assert "## Generators vs the best classic fix" in text
     assert "| dcgan | affine | validation val/recall_c0 |" in text
+
+
+def test_every_generator_is_compared_with_every_classic_fix(tmp_path: Path) -> None:
+    rows, _, _ = collect_runs(_classic_study(tmp_path))
+    out = compare_to_every_classic(rows, ["test/recall_c0"])
+    assert sorted((c["scenario"], c["baseline"]) for c in out) == [
+        ("dcgan", "affine"),
+        ("dcgan", "oversample"),
+    ]
+    dcgan = [r["test/recall_c0"] for r in rows if r["scenario"] == "dcgan"]
+    for c in out:
+        other = [r["test/recall_c0"] for r in rows if r["scenario"] == c["baseline"]]
+        assert c["p_value"] == pytest.approx(sps.ttest_rel(dcgan, other).pvalue)
+    text = write_report(tmp_path).read_text()
+    assert "| generator | oversample | affine |" in text
+    assert "validation split holds only" not in text  # records without val_counts: no warning
+
+
+def test_a_tiny_validation_split_is_flagged(tmp_path: Path) -> None:
+    _classic_study(tmp_path)
+    for path in tmp_path.glob("runs/*/*/metrics.json"):
+        record = json.loads(path.read_text())
+        record["val_counts"] = [3] + [600] * 9  # 30 zeros: 10% of them validate
+        path.write_text(json.dumps(record))
+    text = write_report(tmp_path).read_text()
+    assert "The validation split holds only 3 image(s) of a minority class" in text
+    _, rows = _read_csv(tmp_path / "results.csv")
+    assert {r["n_val_c0"] for r in rows} == {"3"}
 
 
 def test_study_baseline_is_honoured(tmp_path: Path) -> None:

@@ -143,6 +143,18 @@ def best_classic(rows: Sequence[dict], val_metric: str, *tie_breakers: str) -> s
     return ranking[0][0] if ranking else None
 
 
+def compare_to_every_classic(rows: Sequence[dict], metrics: Sequence[str]) -> list[dict]:
+    """Each generative scenario against each classic one, per test metric, paired by seed; Holm
+    over all of them. Dicts as :func:`compare_to_baseline`'s. Nothing is chosen on the test set
+    here: every pair is shown, the check for when a small validation split chooses poorly."""
+    out = []
+    for scenario, group in _by_scenario(rows).items():
+        if group[0].get("family") == "classic":
+            pair = [r for r in rows if r.get("family") == "generative" or r["scenario"] == scenario]
+            out += _paired(pair, scenario, metrics)
+    return _holm(out)
+
+
 def compare_to_best_classic(
     rows: Sequence[dict], metrics: Sequence[tuple[str, str]], named: str | None = None
 ) -> list[dict]:

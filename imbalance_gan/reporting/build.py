@@ -17,6 +17,7 @@ from imbalance_gan.reporting.aggregate import (
     classic_ranking,
     compare_to_baseline,
     compare_to_best_classic,
+    compare_to_every_classic,
     summarize,
     summary_columns,
 )
@@ -67,12 +68,23 @@ def build_report(
     best = compare_to_best_classic(
         rows, list(zip(test_metrics, val_metrics, strict=True)), study.get("best_classic")
     )
+    every = compare_to_every_classic(rows, test_metrics)
     _write_csv(out / "results.csv", rows, record.run_columns(minority))
     _write_csv(out / "summary.csv", summary, summary_columns(summary))
     figures = write_figures(rows, summary, out, minority, baseline)
     ranking = classic_ranking(rows, val_metrics)
     text = render_report(
-        study, rows, summary, comparisons, best, failures, figures, minority, baseline, ranking
+        study,
+        rows,
+        summary,
+        comparisons,
+        best,
+        failures,
+        figures,
+        minority,
+        baseline,
+        ranking,
+        every,
     )
     table = results_table(summary, minority, collapsed_counts(rows))
     write_text(out / "report.html", to_html(text, out))

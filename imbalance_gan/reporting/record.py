@@ -258,6 +258,7 @@ def run_columns(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
         SIGNATURE,
         *(f"n_real_c{k}" for k in minority),
         *(f"n_added_c{k}" for k in minority),
+        *(f"n_val_c{k}" for k in minority),
         "gan",
         *GAN_COLUMNS.values(),
         "gan/collapsed",
@@ -322,6 +323,7 @@ def to_row(
     for k in minority:
         row[f"n_real_c{k}"] = counts["real"][k] if "real" in counts else None
         row[f"n_added_c{k}"] = counts["added"][k] if "added" in counts else None
+        row[f"n_val_c{k}"] = record["val_counts"][k] if record.get("val_counts") else None
     gan = record.get("gan_run")
     if gan:
         row["gan"] = gan.get("gan")
