@@ -181,7 +181,9 @@ class Bench:
         cfg, dev = self.cls_cfg, self.dev
         seed_all(cfg.seed)
         fmt = torch.channels_last if cfg.trainer.channels_last else torch.contiguous_format
-        net = instantiate(cfg.classifier.net).to(dev, memory_format=fmt).train()
+        net = instantiate(cfg.classifier.net).to(dev).train()
+        if cfg.trainer.channels_last:  # (never to contiguous: the study CNN is NHWC by itself)
+            net.to(memory_format=fmt)
         opt = torch.optim.Adam(net.parameters(), lr=cfg.classifier.optimizer.lr)
 
         def step(x: torch.Tensor, y: torch.Tensor) -> None:
