@@ -378,7 +378,8 @@ def _signature(summary: Sequence[dict]) -> list[str]:
         "A scenario named `<name>_agnostic` (`scenario.class_agnostic`) gives every other class the "
         "same share of made images of the same kind, so the kind carries no label signal; it "
         "exists for warps, SMOTE and class-conditional generators (cgan, projgan), not for "
-        "vanilla or dcgan, which learn the minority only.",
+        "vanilla or dcgan, which learn the minority only. Its minority images are its "
+        "scenario's, so its AUC is the same: the mark stays, but no longer predicts the label.",
         "",
         table(["scenario", "n seeds", "signature AUC"], body),
     ]
