@@ -53,7 +53,9 @@ def class_metrics(
         for j, s in enumerate(summary):
             seeds = [v for v in s.get(f"{name}/seeds") or [] if v is not None]
             ax.plot([x[j] + offset + width / 3] * len(seeds), seeds, ".", color=color, alpha=0.5)
-    ax.set_xticks(x, [f"{s['scenario']}\n(n={s['n_seeds']})" for s in summary])
+    # long names side by side overlap: slant them
+    slant = {"rotation": 30, "ha": "right"} if max(len(s["scenario"]) for s in summary) > 9 else {}
+    ax.set_xticks(x, [f"{s['scenario']}\n(n={s['n_seeds']})" for s in summary], **slant)
     ax.set_xlabel("scenario (n = seeds)")
     ax.set_ylabel("score on the test set (1 = perfect)")
     ax.set_title(title)
