@@ -143,6 +143,12 @@ def best_classic(rows: Sequence[dict], val_metric: str, *tie_breakers: str) -> s
     return ranking[0][0] if ranking else None
 
 
+def _generators_vs(rows: Sequence[dict], classic: str, metrics: Sequence[str]) -> list[dict]:
+    """Each generative scenario paired (by seed) with ``classic``; no Holm yet."""
+    group = [r for r in rows if r.get("family") == "generative" or r["scenario"] == classic]
+    return _paired(group, classic, metrics)
+
+
 def compare_to_every_classic(rows: Sequence[dict], metrics: Sequence[str]) -> list[dict]:
     """Each generative scenario against each classic one, per test metric, paired by seed; Holm
     over all of them. Dicts as :func:`compare_to_baseline`'s. Nothing is chosen on the test set
@@ -150,8 +156,7 @@ def compare_to_every_classic(rows: Sequence[dict], metrics: Sequence[str]) -> li
     out = []
     for scenario, group in _by_scenario(rows).items():
         if group[0].get("family") == "classic":
-            pair = [r for r in rows if r.get("family") == "generative" or r["scenario"] == scenario]
-            out += _paired(pair, scenario, metrics)
+            out += _generators_vs(rows, scenario, metrics)
     return _holm(out)
 
 
@@ -169,8 +174,7 @@ def compare_to_best_classic(
         best = named or best_classic(rows, val_metric, *others)
         if best is None:
             continue
-        group = [r for r in rows if r.get("family") == "generative" or r["scenario"] == best]
-        for c in _paired(group, best, (test_metric,)):
+        for c in _generators_vs(rows, best, (test_metric,)):
             c["chosen_on"] = "config (study.best_classic)" if named else f"validation {val_metric}"
             out.append(c)
     return _holm(out)
