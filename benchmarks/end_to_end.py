@@ -30,9 +30,9 @@ from torchmetrics.functional.classification import multiclass_f1_score
 
 from imbalance_gan.data import datamodule_from_config
 from imbalance_gan.data.loader import EpochSampler
-from imbalance_gan.gan.losses import get_loss, gradient_penalty
-from imbalance_gan.gan.pipeline import build_gan
-from imbalance_gan.gan.selection import load_or_train_feature_net
+from imbalance_gan.generators.gan.losses import get_loss, gradient_penalty
+from imbalance_gan.generators.pipeline import build_generator
+from imbalance_gan.generators.selection import load_or_train_feature_net
 from imbalance_gan.runtime.trainer import seed_all
 
 
@@ -110,7 +110,7 @@ class EndToEnd:
         cfg, dm = self.gan_cfg, self.gan_dm
         g = cfg.gan
         seed_all(cfg.seed)
-        model = build_gan(cfg, dm.minority)
+        model = build_generator(cfg, dm.minority)
         gen, disc = model.generator, model.discriminator
         opt_g, opt_d = model.optimizer_g(gen.parameters()), model.optimizer_d(disc.parameters())
         loss = get_loss(g.loss)

@@ -1,7 +1,7 @@
 """How noisy is the selection score, and how often must it be taken? (issue 16)
 
 Trains one GAN with the project's pipeline pieces and, every ``--probe-every`` generator steps,
-scores it the way :class:`~imbalance_gan.gan.selection.Selector` does (train-side Fréchet
+scores it the way :class:`~imbalance_gan.generators.selection.Selector` does (train-side Fréchet
 distance) on ``--draws`` independent noise draws of ``--draw-size`` images each, plus a
 reference: a larger independent draw scored against the training minority images
 (``ref_train``) and against the held-out test minority images (``ref_test``, reported only,
@@ -40,9 +40,9 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from omegaconf import open_dict  # noqa: E402
 
 from imbalance_gan.data import datamodule_from_config  # noqa: E402
-from imbalance_gan.gan.pipeline import build_gan  # noqa: E402
-from imbalance_gan.gan.quality import frechet_distance_features  # noqa: E402
-from imbalance_gan.gan.selection import Selector, load_or_train_feature_net  # noqa: E402
+from imbalance_gan.generators.pipeline import build_generator  # noqa: E402
+from imbalance_gan.generators.quality import frechet_distance_features  # noqa: E402
+from imbalance_gan.generators.selection import Selector, load_or_train_feature_net  # noqa: E402
 from imbalance_gan.runtime.progress import steps_done  # noqa: E402
 from imbalance_gan.runtime.trainer import build_trainer, seed_all  # noqa: E402
 
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> dict:
         net = load_or_train_feature_net(dm, cfg.data, cfg.selection, Path(cfg.paths.artifact_dir))
         selector = Selector(net, *dm.minority_split("train"), k=cfg.selection.pr_k)
         seed_all(cfg.seed)
-        model = build_gan(cfg, dm.minority)
+        model = build_generator(cfg, dm.minority)
         data = dm.with_training(
             cfg.gan.batch_size,
             None if model.conditional else dm.minority,

@@ -34,9 +34,9 @@ from omegaconf import DictConfig, open_dict  # noqa: E402
 
 from imbalance_gan.classifier.module import ClassifierModule  # noqa: E402
 from imbalance_gan.data import ImbalancedDataModule, datamodule_from_config  # noqa: E402
-from imbalance_gan.gan.losses import get_loss, gradient_penalty  # noqa: E402
-from imbalance_gan.gan.module import GANModule  # noqa: E402
-from imbalance_gan.gan.pipeline import build_gan  # noqa: E402
+from imbalance_gan.generators.gan.losses import get_loss, gradient_penalty  # noqa: E402
+from imbalance_gan.generators.gan.module import GANModule  # noqa: E402
+from imbalance_gan.generators.pipeline import build_generator  # noqa: E402
 from imbalance_gan.runtime.trainer import build_trainer, seed_all  # noqa: E402
 
 #: the clock every measurement reads: wall time, or process CPU time with ``--clock cpu``
@@ -223,7 +223,7 @@ class Bench:
         """The real GANModule under the project's Trainer, fed by the data module."""
         cfg = self.gan_cfg[name]
         seed_all(cfg.seed)
-        model = build_gan(cfg, self.dm.minority)
+        model = build_generator(cfg, self.dm.minority)
         # no epoch limit: StepTimer stops the fit (a DCGAN epoch is only 9 batches)
         return self._fit(cfg, model, 1_000_000, datamodule=self._gan_data(cfg, model))
 
@@ -231,7 +231,7 @@ class Bench:
         """The same nets, losses and optimizers in a plain loop: a D step, then a G step."""
         cfg, g, dev = self.gan_cfg[name], self.gan_cfg[name].gan, self.dev
         seed_all(cfg.seed)
-        model = build_gan(cfg, self.dm.minority)  # the same nets and optimizer configs
+        model = build_generator(cfg, self.dm.minority)  # the same nets and optimizer configs
         gen, disc = model.generator.to(dev), model.discriminator.to(dev)
         opt_g, opt_d = model.optimizer_g(gen.parameters()), model.optimizer_d(disc.parameters())
         loss = get_loss(g.loss)

@@ -9,7 +9,7 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from imbalance_gan.gan.generate import generate
+from imbalance_gan.generators.generate import generate
 from imbalance_gan.runtime.errors import report_user_errors
 from imbalance_gan.runtime.trainer import output_dir
 

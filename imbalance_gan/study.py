@@ -21,11 +21,11 @@ from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from imbalance_gan import record
 from imbalance_gan.classifier.pipeline import run_one
 from imbalance_gan.data import datamodule_from_config
-from imbalance_gan.gan import cache
-from imbalance_gan.gan.pipeline import gan_for_run
-from imbalance_gan.reporting import record
+from imbalance_gan.generators import cache
+from imbalance_gan.generators.pipeline import gan_for_run
 from imbalance_gan.reporting.build import write_report
 from imbalance_gan.runtime.errors import UserError, report_user_errors
 from imbalance_gan.runtime.files import read_json, write_json

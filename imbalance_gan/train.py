@@ -6,9 +6,9 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from imbalance_gan.gan import cache
-from imbalance_gan.gan.pipeline import train_gan
-from imbalance_gan.reporting.record import SELECTION_SCORE
+from imbalance_gan.generators import cache
+from imbalance_gan.generators.pipeline import train_gan
+from imbalance_gan.record import SELECTION_SCORE
 from imbalance_gan.runtime.errors import report_user_errors
 from imbalance_gan.runtime.trainer import output_dir
 

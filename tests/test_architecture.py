@@ -18,7 +18,16 @@ ENTRY_POINTS = {
     "imbalance_gan.generate",
 }
 #: sub-packages, lowest first: a package may import only those before it
-LAYERS = ["runtime", "nets", "data", "reporting", "gan", "scenarios", "classifier"]
+LAYERS = [
+    "runtime",
+    "record",
+    "nets",
+    "data",
+    "generators",
+    "scenarios",
+    "classifier",
+    "reporting",
+]
 
 
 def _module_name(path: Path) -> str:
@@ -40,8 +49,11 @@ def import_graph() -> dict[str, set[str]]:
             if isinstance(node, ast.Import):
                 found = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                # ``from pkg import mod`` imports pkg and, when mod is a module, pkg.mod
-                found = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                # ``from pkg import mod`` imports pkg.mod when mod is a module, else a name of pkg
+                subs = [f"{node.module}.{a.name}" for a in node.names]
+                found = [t for t in subs if t in modules]
+                if len(found) < len(subs):
+                    found.append(node.module)
             else:
                 continue
             targets |= {t for t in found if t in modules and t != name}

@@ -20,7 +20,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
-from imbalance_gan.gan import cache
+from imbalance_gan.generators import cache
 
 from .conftest import CONF, make_cfg, run_module
 

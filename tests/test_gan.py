@@ -12,9 +12,10 @@ from torch import nn
 from imbalance_gan.classifier.pipeline import classify
 from imbalance_gan.data import TensorLoader, datamodule_from_config
 from imbalance_gan.data.datamodule import to_unit_range
-from imbalance_gan.gan import cache
-from imbalance_gan.gan.module import GANModule, cycled_labels
-from imbalance_gan.gan.pipeline import as_synthetic, quality_floor_misses, train_gan
+from imbalance_gan.generators import cache
+from imbalance_gan.generators.callback import cycled_labels
+from imbalance_gan.generators.gan.module import GANModule
+from imbalance_gan.generators.pipeline import as_synthetic, quality_floor_misses, train_gan
 from imbalance_gan.nets import DCGANDiscriminator, DCGANGenerator
 
 from .conftest import bare_trainer, make_cfg

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from imbalance_gan.gan.quality import (
+from imbalance_gan.generators.quality import (
     FeatureExtractor,
     copy_statistics,
     extract_features,

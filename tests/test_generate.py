@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imbalance_gan.gan.generate import generate
-from imbalance_gan.gan.pipeline import train_gan
+from imbalance_gan.generators.generate import generate
+from imbalance_gan.generators.pipeline import train_gan
 from imbalance_gan.runtime.errors import UserError
 
 from .conftest import make_cfg, run_module

@@ -8,11 +8,11 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from imbalance_gan.gan.diffaug import DiffAugment, parse_policy
-from imbalance_gan.gan.filtering import draw_synthetic, keep_mask
-from imbalance_gan.gan.losses import gradient_penalty
-from imbalance_gan.gan.module import GANModule, mode_seeking_penalty
-from imbalance_gan.gan.selection import Selector
+from imbalance_gan.generators.filtering import draw_synthetic, keep_mask
+from imbalance_gan.generators.gan.diffaug import DiffAugment, parse_policy
+from imbalance_gan.generators.gan.losses import gradient_penalty
+from imbalance_gan.generators.gan.module import GANModule, mode_seeking_penalty
+from imbalance_gan.generators.selection import Selector
 from imbalance_gan.nets import CGANGenerator, DCGANDiscriminator, DCGANGenerator
 from imbalance_gan.nets.gan import ProjectionDiscriminator
 from imbalance_gan.runtime.errors import UserError
@@ -295,8 +295,8 @@ def test_projection_discriminator_shares_features_across_classes():
     ],
 )
 def test_bad_generator_options_are_refused_before_training(override, message, mnist_dm, tmp_path):
-    from imbalance_gan.gan.pipeline import check_gan_config
+    from imbalance_gan.generators.pipeline import check_generator_config
 
     cfg = make_cfg("train", ["gan=projgan", override], tmp_path)
     with pytest.raises(UserError, match=message):
-        check_gan_config(cfg, mnist_dm)
+        check_generator_config(cfg, mnist_dm)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from imbalance_gan.gan.losses import LOSSES, get_loss, gradient_penalty
+from imbalance_gan.generators.gan.losses import LOSSES, get_loss, gradient_penalty
 from imbalance_gan.nets import CGANDiscriminator
 
 REAL = torch.tensor([2.0, -1.0, 0.5])

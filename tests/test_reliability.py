@@ -14,8 +14,8 @@ import torch
 
 from imbalance_gan.classifier.pipeline import classify
 from imbalance_gan.data.sources import verify_idx_file
-from imbalance_gan.gan.module import GANModule
-from imbalance_gan.gan.pipeline import train_gan
+from imbalance_gan.generators.gan.module import GANModule
+from imbalance_gan.generators.pipeline import train_gan
 from imbalance_gan.runtime.errors import EXIT_PREEMPTED, DivergenceError, Preempted, UserError
 from imbalance_gan.runtime.files import write_json
 from imbalance_gan.runtime.trainer import output_dir

@@ -13,6 +13,7 @@ from matplotlib.image import imsave
 from omegaconf import OmegaConf
 from scipy import stats as sps
 
+from imbalance_gan.record import write_failure
 from imbalance_gan.report import main
 from imbalance_gan.reporting.aggregate import (
     best_classic,
@@ -23,7 +24,7 @@ from imbalance_gan.reporting.aggregate import (
 )
 from imbalance_gan.reporting.build import write_report
 from imbalance_gan.reporting.collect import collect_runs, read_sweep_plan
-from imbalance_gan.reporting.record import run_columns, write_failure
+from imbalance_gan.reporting.columns import run_columns
 from imbalance_gan.reporting.stats import holm, mean_ci, paired_difference
 from imbalance_gan.runtime.errors import UserError
 
@@ -601,7 +602,8 @@ def test_best_classic_ties_on_validation_are_broken_by_the_other_metric() -> Non
 
 
 def test_g_mean_of_an_older_record_follows_from_its_recalls(tmp_path: Path) -> None:
-    from imbalance_gan.reporting.record import read, to_row
+    from imbalance_gan.record import read
+    from imbalance_gan.reporting.columns import to_row
 
     _metrics_json(tmp_path / "r", "original", 0)  # a record without test/gmean_recall
     row = to_row(read(tmp_path / "r" / "metrics.json"), tmp_path / "r", "r", [0])

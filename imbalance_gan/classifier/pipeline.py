@@ -13,10 +13,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from imbalance_gan import record
 from imbalance_gan.classifier.module import BATCH_AUGMENTS, ClassifierModule
 from imbalance_gan.classifier.tensorboard import log_test_views
 from imbalance_gan.data import datamodule_from_config
-from imbalance_gan.reporting import record
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import savez
 from imbalance_gan.runtime.progress import BudgetProgress

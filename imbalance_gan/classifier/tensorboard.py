@@ -8,8 +8,8 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from imbalance_gan.classifier.figures import confusion_figure
 from imbalance_gan.classifier.metrics import scalar_view
-from imbalance_gan.reporting.figures import confusion_figure
 
 #: config values shown as hyperparameters (dotted paths into the run's config)
 HPARAMS = (

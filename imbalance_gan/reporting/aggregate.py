@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from imbalance_gan.reporting import record
+from imbalance_gan.reporting import columns
 from imbalance_gan.reporting.stats import holm, mean_ci, paired_difference
 
 # Fewer paired seeds than this: the t-test has too little to stand on, so we do not report one.
@@ -35,7 +35,7 @@ def summarize(rows: Sequence[dict], metrics: Sequence[str] | None = None) -> lis
     """One row per scenario: n_seeds, ``<metric>/mean``, ``/ci_low``, ``/ci_high`` (95%, t)
     and ``<metric>/seeds`` (the per-seed values, in seed order).
 
-    A discrete quantity (:data:`record.DISCRETE`), or a bounded one whose t-interval leaves
+    A discrete quantity (:data:`columns.DISCRETE`), or a bounded one whose t-interval leaves
     [0, 1], gets no interval (``ci_low``/``ci_high`` are None): show its seeds instead.
     ``metrics`` defaults to every metric-path column (``test/...``, ``gan/...``) the rows carry.
     """
@@ -55,8 +55,8 @@ def summarize(rows: Sequence[dict], metrics: Sequence[str] | None = None) -> lis
             if not values:
                 continue
             mean, low, high = mean_ci(values)
-            if name in record.DISCRETE or (
-                record.is_bounded(name) and is_number(low) and (low < 0 or high > 1)
+            if name in columns.DISCRETE or (
+                columns.is_bounded(name) and is_number(low) and (low < 0 or high > 1)
             ):
                 low = high = None
             row.update({f"{name}/mean": mean, f"{name}/ci_low": low, f"{name}/ci_high": high})

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import markdown
 
-from imbalance_gan.reporting import record
+from imbalance_gan.reporting import columns
 from imbalance_gan.reporting.aggregate import (
     classic_ranking,
     compare_to_baseline,
@@ -62,14 +62,14 @@ def build_report(
     study = read_study(root)
     baseline = study.get("baseline") or "original"
     out = Path(out_dir) if out_dir is not None else root
-    summary = summarize(rows, record.numeric_columns(minority))
-    test_metrics, val_metrics = record.key_metrics(minority), record.key_metrics(minority, "val")
+    summary = summarize(rows, columns.numeric_columns(minority))
+    test_metrics, val_metrics = columns.key_metrics(minority), columns.key_metrics(minority, "val")
     comparisons = compare_to_baseline(rows, baseline, test_metrics)
     best = compare_to_best_classic(
         rows, list(zip(test_metrics, val_metrics, strict=True)), study.get("best_classic")
     )
     every = compare_to_every_classic(rows, test_metrics)
-    _write_csv(out / "results.csv", rows, record.run_columns(minority))
+    _write_csv(out / "results.csv", rows, columns.run_columns(minority))
     _write_csv(out / "summary.csv", summary, summary_columns(summary))
     figures = write_figures(rows, summary, out, minority, baseline)
     ranking = classic_ranking(rows, val_metrics)

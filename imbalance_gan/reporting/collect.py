@@ -16,7 +16,8 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from imbalance_gan.reporting import record
+from imbalance_gan import record
+from imbalance_gan.reporting import columns
 from imbalance_gan.runtime.errors import UserError
 
 # Display order when study.json does not give one; unknown scenarios follow, alphabetically.
@@ -132,7 +133,7 @@ def collect_runs(
     rows = []
     for rec, run_dir in finished:
         try:
-            rows.append(record.to_row(rec, run_dir, _relative(run_dir, root), minority))
+            rows.append(columns.to_row(rec, run_dir, _relative(run_dir, root), minority))
             finished_dirs.add(run_dir)
         except (KeyError, IndexError, TypeError, ValueError) as err:
             failures.append(

@@ -9,10 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from imbalance_gan.reporting.record import GAN_SAMPLES, gan_metrics, key_metrics, score_history
+from imbalance_gan.classifier.figures import confusion_figure
+from imbalance_gan.classifier.figures import new_figure as _figure
+from imbalance_gan.record import GAN_SAMPLES, gan_metrics, score_history
+from imbalance_gan.reporting.columns import key_metrics
 from imbalance_gan.runtime.files import atomic_write
 
 #: One GAN run's selection history: (seed, epochs or steps, scores, chosen one or None, unit).
@@ -24,12 +26,6 @@ def save(fig: Figure, path: str | os.PathLike) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
     return atomic_write(path, lambda f: f.write(buf.getvalue()))
-
-
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def class_metrics(
@@ -67,29 +63,6 @@ def class_metrics(
 def confusion(matrix: np.ndarray, title: str, path: str | os.PathLike) -> Path:
     """Confusion matrix (rows = true class), coloured by row share, annotated with counts."""
     return save(confusion_figure(matrix, title), path)
-
-
-def confusion_figure(matrix: np.ndarray, title: str) -> Figure:
-    """The figure of :func:`confusion` (also logged to TensorBoard)."""
-    matrix = np.asarray(matrix, dtype=float)
-    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1e-12)
-    k = matrix.shape[0]
-    fig = _figure(8.0, 7.0)
-    ax = fig.subplots()
-    image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
-    integral = np.allclose(matrix, np.round(matrix))
-    for i in range(k):
-        for j in range(k):
-            text = f"{matrix[i, j]:.0f}" if integral else f"{matrix[i, j]:.1f}"
-            color = "white" if share[i, j] > 0.5 else "black"
-            ax.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
-    ax.set_xticks(range(k))
-    ax.set_yticks(range(k))
-    ax.set_xlabel("predicted class (digit)")
-    ax.set_ylabel("true class (digit)")
-    ax.set_title(title)
-    fig.colorbar(image, ax=ax, label="share of the true class (row-normalised)")
-    return fig
 
 
 def gan_selection(histories: dict[str, list[History]], path: str | os.PathLike) -> Path:

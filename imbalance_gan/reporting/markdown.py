@@ -5,15 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from imbalance_gan.record import GAN_EVAL, SELECTION_SCORE, gan_metrics
 from imbalance_gan.reporting.aggregate import MIN_PAIRS_FOR_TEST, is_number
-from imbalance_gan.reporting.record import (
-    GAN_EVAL,
-    MACRO_METRICS,
-    SELECTION_SCORE,
-    SIGNATURE,
-    gan_metrics,
-    key_metrics,
-)
+from imbalance_gan.reporting.columns import MACRO_METRICS, SIGNATURE, key_metrics
 from imbalance_gan.reporting.tables import (
     collapsed_counts,
     fmt,

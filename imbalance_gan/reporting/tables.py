@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from imbalance_gan.reporting.aggregate import is_number
-from imbalance_gan.reporting.record import metric_names
+from imbalance_gan.reporting.columns import metric_names
 
 LABELS = {
     "test/accuracy": "accuracy",

@@ -10,11 +10,12 @@ generator and the scenario's augmenter (if any) makes the rest from *real* image
 from __future__ import annotations
 
 import torch
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from imbalance_gan.data import ImbalancedDataModule
 from imbalance_gan.data.imbalance import class_histogram
+from imbalance_gan.generators.family import is_conditional
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.scenarios.augment import Augmentation, inverse_frequency_weights
 from imbalance_gan.scenarios.synthetic import generate_for_classes, synthetic_for_scenario
@@ -51,7 +52,7 @@ def check_class_agnostic(cfg: DictConfig) -> None:
         raise UserError(
             f"scenario.class_agnostic: {sc.name} adds no images; there is nothing to spread"
         )
-    if sc.use_gan and not getattr(get_class(cfg.gan.generator._target_), "conditional", False):
+    if sc.use_gan and not is_conditional(cfg.gan):
         raise UserError(
             f"scenario.class_agnostic needs a class-conditional generator; gan={cfg.gan.name} "
             "learns the minority only, so its class-agnostic variant does not exist"

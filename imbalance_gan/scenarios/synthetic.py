@@ -7,9 +7,9 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from imbalance_gan import record
 from imbalance_gan.data import ImbalancedDataModule
-from imbalance_gan.gan.pipeline import cached_gan, load_generator, quality_floor_misses
-from imbalance_gan.reporting import record
+from imbalance_gan.generators.pipeline import cached_gan, load_generator, quality_floor_misses
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import atomic_write
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig
 
-from imbalance_gan.gan.module import GANModule, cycled_labels
-from imbalance_gan.gan.quality import nearest_distances
-from imbalance_gan.gan.selection import Selector
+from imbalance_gan.generators.callback import cycled_labels
+from imbalance_gan.generators.family import GeneratorModule
+from imbalance_gan.generators.quality import nearest_distances
+from imbalance_gan.generators.selection import Selector
 from imbalance_gan.runtime.errors import UserError
 
 FILTER_KEYS = ("min_confidence", "copy_quantile", "max_rounds")
@@ -64,7 +65,7 @@ def keep_mask(
 
 
 def draw_synthetic(
-    model: GANModule,
+    model: GeneratorModule,
     selector: Selector,
     classes: list[int],
     per_class: int,

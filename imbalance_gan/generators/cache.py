@@ -19,6 +19,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from imbalance_gan import record
+
 #: data keys that change which images a model sees (root, device placement and download do not)
 DATA_KEYS = (
     "dataset",
@@ -32,8 +34,11 @@ DATA_KEYS = (
 )
 #: trainer keys that change what is computed (limits in smoke runs, precision)
 TRAINER_KEYS = ("limit_train_batches", "precision")
-#: the file whose presence marks a finished GAN entry
-GAN_MARKER = "metrics.json"
+#: the file whose presence marks a finished GAN entry: its run record, written last
+GAN_MARKER = record.RECORD_FILE
+#: generator keys that only hold a profile's budget (``quick``): what they set is in the
+#: resolved keys (``max_steps``, ...), so they are no part of the key
+PROFILE_KEYS = ("quick",)
 #: selection keys that only label a finished GAN (the quality floor), not how it is trained
 LABEL_KEYS = ("recall_floor", "minority_share_floor")
 
@@ -55,7 +60,7 @@ def cache_key(cfg: DictConfig) -> str:
     return config_hash(
         {
             "data": data_key(cfg.data),
-            "gan": resolved["gan"],
+            "gan": {k: v for k, v in resolved["gan"].items() if k not in PROFILE_KEYS},
             "selection": {k: v for k, v in resolved["selection"].items() if k not in LABEL_KEYS},
             "trainer": {k: resolved["trainer"].get(k) for k in TRAINER_KEYS},
             "seed": resolved["seed"],

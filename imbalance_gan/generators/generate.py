@@ -11,10 +11,10 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from torchvision.utils import make_grid, save_image
 
-from imbalance_gan.gan import cache
-from imbalance_gan.gan.module import cycled_labels
-from imbalance_gan.gan.pipeline import as_synthetic, load_generator
-from imbalance_gan.reporting import record
+from imbalance_gan import record
+from imbalance_gan.generators import cache
+from imbalance_gan.generators.callback import cycled_labels
+from imbalance_gan.generators.pipeline import as_synthetic, load_generator
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import atomic_write, savez
 

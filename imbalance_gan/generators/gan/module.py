@@ -1,33 +1,24 @@
-"""The GAN LightningModule (manual optimization) and the callback that selects its best epoch."""
+"""The GAN family's LightningModule: a generator against a discriminator, manual optimization."""
 
 from __future__ import annotations
 
 import copy
 import logging
-import math
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from torch import nn
-from torchvision.utils import make_grid
 
-from imbalance_gan.gan.diffaug import DiffAugment
-from imbalance_gan.gan.losses import get_loss, gradient_penalty
-from imbalance_gan.reporting.record import SELECTION_SCORE
+from imbalance_gan.generators.callback import cycled_labels
+from imbalance_gan.generators.gan.diffaug import DiffAugment
+from imbalance_gan.generators.gan.losses import get_loss, gradient_penalty
 from imbalance_gan.runtime.errors import DivergenceError
-from imbalance_gan.runtime.progress import steps_done
 
 #: builds an optimizer from parameters (a ``_partial_`` optimizer config, instantiated)
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
-log = logging.getLogger("imbalance_gan.gan")
-
-
-def cycled_labels(classes: Sequence[int], n: int) -> torch.Tensor:
-    """The labels :meth:`GANModule.sample` gives ``n`` images: ``classes`` repeated in turn."""
-    return torch.tensor(list(classes)).repeat(math.ceil(n / len(classes)))[:n]
+log = logging.getLogger("imbalance_gan.generators")
 
 
 def mode_seeking_penalty(
@@ -219,109 +210,3 @@ class GANModule(pl.LightningModule):
             self.optimizer_g(self.generator.parameters()),
             self.optimizer_d(self.discriminator.parameters()),
         ]
-
-
-def save_checkpoint(trainer: pl.Trainer, path: Path) -> None:
-    """Save a full checkpoint (atomically: the Trainer's checkpoint IO writes then renames)."""
-    trainer.save_checkpoint(str(path), weights_only=False)
-
-
-class SelectionCallback(pl.Callback):
-    """Scores the generator every few epochs (or every ``every_n_steps`` generator steps), keeps
-    ``best.ckpt`` (lowest score) and logs a sample grid; writes ``last.ckpt`` when training ends
-    (the trainer's ResumeCallback writes it on its interval and on a signal, so a run can resume).
-
-    With ``max_steps`` the budget is counted in generator steps (batches) instead of epochs: the
-    run stops after that many, whatever the size of an epoch, and the history and the chosen
-    point are in steps (``unit``).
-    """
-
-    def __init__(
-        self,
-        selector,
-        ckpt_dir: Path,
-        every_n_epochs: int,
-        num_samples: int,
-        grid_classes: Sequence[int],
-        seed: int,
-        every_n_steps: int | None = None,
-        max_steps: int | None = None,
-    ) -> None:
-        self.selector = selector
-        self.ckpt_dir = Path(ckpt_dir)
-        self.every = max(1, int(every_n_epochs))
-        self.every_steps = None if every_n_steps is None else max(1, int(every_n_steps))
-        self.max_steps = None if max_steps is None else int(max_steps)
-        self.unit = "step" if self.max_steps is not None else "epoch"
-        self.num_samples = int(num_samples)
-        self.grid_classes = list(grid_classes)
-        self.seed = int(seed)
-        self.history: list[tuple[int, float]] = []
-        self.best_score = math.inf
-        self.best_epoch = 0
-        self.best_step: int | None = None
-
-    def state_dict(self) -> dict:
-        return {
-            "history": self.history,
-            "best_score": self.best_score,
-            "best_epoch": self.best_epoch,
-            "best_step": self.best_step,
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        self.history = [tuple(h) for h in state["history"]]
-        self.best_score, self.best_epoch = state["best_score"], state["best_epoch"]
-        self.best_step = state.get("best_step")
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self.unit != "step":
-            return
-        step = steps_done(trainer, batch_idx)  # one generator step per batch
-        last = step >= self.max_steps
-        if last or (self.every_steps and step % self.every_steps == 0):
-            self._evaluate(trainer, pl_module, step)
-        if last:
-            trainer.should_stop = True
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: GANModule) -> None:
-        epoch = trainer.current_epoch + 1
-        if self.unit == "epoch" and (epoch % self.every == 0 or epoch == trainer.max_epochs):
-            self._evaluate(trainer, pl_module, epoch)
-        if epoch == trainer.max_epochs or trainer.should_stop:
-            # the end of training: a run killed while it generates need not train again
-            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-            save_checkpoint(trainer, self.ckpt_dir / "last.ckpt")
-
-    def _evaluate(self, trainer: pl.Trainer, pl_module: GANModule, at: int) -> None:
-        # a fixed noise seed, so scores differ only because the generator did
-        fake = pl_module.sample(self.num_samples, seed=self.seed)
-        if not torch.isfinite(fake).all():
-            raise DivergenceError(f"the generator's output is not finite at {self.unit} {at}")
-        score = self.selector.score(fake)
-        self.history.append((at, score))
-        pl_module.log(SELECTION_SCORE, score)
-        if score < self.best_score:
-            self.best_score = score
-            self.best_epoch = trainer.current_epoch + 1
-            self.best_step = at if self.unit == "step" else None
-            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-            save_checkpoint(trainer, self.ckpt_dir / "best.ckpt")
-        grid = sample_grid(pl_module, self.grid_classes, seed=self.seed)
-        for lg in trainer.loggers:
-            exp = getattr(lg, "experiment", None)
-            if hasattr(exp, "add_image"):
-                exp.add_image("samples", grid, global_step=at)
-
-
-def sample_grid(
-    pl_module: GANModule, classes: Sequence[int], per_row: int = 10, rows: int = 10, seed: int = 0
-) -> torch.Tensor:
-    """A [3, H, W] image grid in [0, 1]; for a conditional GAN one row per class."""
-    if pl_module.conditional:
-        imgs = torch.cat([pl_module.sample(per_row, [c], seed=seed) for c in classes])
-        nrow = per_row
-    else:
-        imgs = pl_module.sample(per_row * rows, seed=seed)
-        nrow = per_row
-    return make_grid(imgs.cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)

@@ -1,4 +1,5 @@
-"""The GAN pipeline: check the config, build the GANModule, train and select, generate.
+"""The generator pipeline, for every family: check the config, build the generator module,
+train and select, generate.
 
 Used by ``train`` (a GAN run of its own), by the GAN scenarios (through the cache) and by the
 benchmark. A trained run's directory holds ``checkpoints/best.ckpt`` (the selected epoch),
@@ -10,51 +11,34 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torchvision.utils import save_image
 
+from imbalance_gan import record
 from imbalance_gan.data import ImbalancedDataModule, datamodule_from_config
 from imbalance_gan.data.datamodule import to_uint8
-from imbalance_gan.gan import cache
-from imbalance_gan.gan.diffaug import parse_policy
-from imbalance_gan.gan.filtering import check_filter, draw_synthetic
-from imbalance_gan.gan.losses import GP_TARGETS, LOSSES
-from imbalance_gan.gan.module import GANModule, SelectionCallback, sample_grid
-from imbalance_gan.gan.selection import Selector, load_or_train_feature_net
-from imbalance_gan.reporting import record
+from imbalance_gan.generators import cache
+from imbalance_gan.generators.callback import SelectionCallback, sample_grid
+from imbalance_gan.generators.family import family_of
+from imbalance_gan.generators.filtering import check_filter, draw_synthetic
+from imbalance_gan.generators.selection import Selector, load_or_train_feature_net
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import atomic_write, torch_save
 from imbalance_gan.runtime.progress import BudgetProgress
 from imbalance_gan.runtime.resilience import check_checkpoint, resumed_seconds
 from imbalance_gan.runtime.trainer import Timer, build_trainer, hardware, save_config, seed_all
 
-log = logging.getLogger("imbalance_gan.gan")
+log = logging.getLogger("imbalance_gan.generators")
 
 
-def build_gan(cfg: DictConfig, minority: list[int]) -> GANModule:
-    """The GANModule of the ``gan`` config group."""
-    g = cfg.gan
-    return GANModule(
-        generator=instantiate(g.generator),
-        discriminator=instantiate(g.discriminator),
-        # plain lists, not ListConfig, inside optimizer state (checkpoints load weights-only)
-        optimizer_g=instantiate(g.optimizer_g, _convert_="all"),
-        optimizer_d=instantiate(g.optimizer_d, _convert_="all"),
-        loss=g.loss,
-        gp_weight=g.gp_weight,
-        d_warmup_epochs=g.d_warmup_epochs,
-        d_every=g.d_every,
-        sample_classes=minority,
-        gp_on=g.gp_on,
-        diffaug=g.diffaug,
-        ema_decay=g.ema_decay,
-        mode_seeking=g.get("mode_seeking", 0.0),
-    )
+def build_generator(cfg: DictConfig, minority: list[int]) -> pl.LightningModule:
+    """The generator module of the ``gan`` config group, built by its family."""
+    return family_of(cfg.gan).build(cfg, minority)
 
 
-def load_best(model: GANModule, run_dir: Path) -> GANModule:
+def load_best(model: pl.LightningModule, run_dir: Path) -> pl.LightningModule:
     """Give ``model`` the selected weights of a GAN run (``checkpoints/best.ckpt``, read
     weights-only: no code is unpickled)."""
     path = run_dir / "checkpoints" / "best.ckpt"
@@ -66,27 +50,17 @@ def load_best(model: GANModule, run_dir: Path) -> GANModule:
     return model
 
 
-def load_generator(cfg: DictConfig, entry: Path, minority: list[int]) -> GANModule:
-    """The GAN of a finished run or cache entry with its selected weights, in eval mode on the
+def load_generator(cfg: DictConfig, entry: Path, minority: list[int]) -> pl.LightningModule:
+    """The generator of a finished run or cache entry with its selected weights, in eval mode on the
     CPU."""
-    return load_best(build_gan(cfg, minority), entry).eval()
+    return load_best(build_generator(cfg, minority), entry).eval()
 
 
-def check_gan_config(cfg: DictConfig, dm: ImbalancedDataModule) -> None:
-    """Refuse impossible GAN settings before training starts."""
+def check_generator_config(cfg: DictConfig, dm: ImbalancedDataModule) -> None:
+    """Refuse impossible generator settings before training starts: the family's own, then
+    what every family shares (budget, selection, filter, data)."""
     g = cfg.gan
-    if g.loss not in LOSSES:
-        raise UserError(f"gan.loss={g.loss!r} is not known; choose one of {sorted(LOSSES)}")
-    if g.gp_on not in GP_TARGETS:
-        raise UserError(f"gan.gp_on={g.gp_on!r} is not known; choose one of {list(GP_TARGETS)}")
-    try:
-        parse_policy(g.diffaug)
-    except ValueError as err:
-        raise UserError(f"gan.diffaug={g.diffaug!r}: {err}") from None
-    if g.ema_decay is not None and not 0.0 < float(g.ema_decay) < 1.0:
-        raise UserError(f"gan.ema_decay={g.ema_decay} must lie strictly between 0 and 1 (or null)")
-    if float(g.get("mode_seeking", 0.0)) < 0:
-        raise UserError(f"gan.mode_seeking={g.mode_seeking} must be at least 0 (0 = off)")
+    family_of(g).check(cfg)
     for key in ("batch_size", "max_epochs", "num_synthetic"):
         if int(g[key]) < 1:
             raise UserError(f"gan.{key}={g[key]} must be at least 1")
@@ -148,13 +122,13 @@ def train_gan(cfg: DictConfig, out: Path, dm: ImbalancedDataModule | None = None
     """Check ``cfg.gan``, then train it into ``out`` (see :func:`fit_and_generate`)."""
     if dm is None:
         dm = datamodule_from_config(cfg.data, cfg.gan.batch_size)
-    check_gan_config(cfg, dm)
+    check_generator_config(cfg, dm)
     return fit_and_generate(cfg, out, dm)
 
 
 def cached_gan(cfg: DictConfig, dm: ImbalancedDataModule) -> Path:
     """The GAN cache entry for ``cfg``: checked, and trained here if no process has it."""
-    check_gan_config(cfg, dm)
+    check_generator_config(cfg, dm)
 
     def build(tmp: Path) -> None:
         log.info(
@@ -186,7 +160,7 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
     selector = Selector(feature_net, real_train, real_labels, k=cfg.selection.pr_k)
 
     seed_all(cfg.seed)
-    model = build_gan(cfg, dm.minority)
+    model = build_generator(cfg, dm.minority)
     if cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
     # an unconditional GAN learns the minority classes only; a conditional one every class

@@ -16,8 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from imbalance_gan.data import ImbalancedDataModule, TensorLoader
-from imbalance_gan.gan.cache import build_once, config_hash, data_key
-from imbalance_gan.gan.quality import (
+from imbalance_gan.generators.cache import build_once, config_hash, data_key
+from imbalance_gan.generators.quality import (
     FeatureExtractor,
     copy_statistics,
     extract_features,

@@ -1,5 +1,7 @@
-"""The run record: what a finished run writes as ``metrics.json``, and the row the report makes
-of it. One builder per kind of run (``gan``, ``classify``), one for failures, one reader.
+"""The run record: what a finished run writes as ``metrics.json`` (or ``failed.json``). One
+builder per kind of run (``gan``, ``classify``), one for failures, one reader. Every layer may
+use it; the flat rows and columns the report makes of records are in
+:mod:`imbalance_gan.reporting.columns`.
 
 Metric names are stable paths used unchanged in TensorBoard, ``metrics.json``, the CSVs and the
 report: ``test/recall`` (per class; ``test/recall_c0`` in flat tables), ``selection/fd_train``,
@@ -9,7 +11,6 @@ run are prefixed ``gan/`` in flat tables (``gan/best_epoch``), beside the classi
 
 from __future__ import annotations
 
-import math
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,38 +42,6 @@ GAN_EVAL = (
 #: the sizes behind GAN_EVAL: real images on each side of the distances, generated images,
 #: and images of each kind for precision/recall
 GAN_EVAL_SIZES = ("eval/n_real", "eval/n_fake", "eval/n_pr")
-#: classifier test metrics: scalars, and per-class lists (flattened to ``<name>_c<k>``)
-MACRO_METRICS = (
-    "test/accuracy",
-    "test/f1_macro",
-    "test/auroc_macro",
-    "test/balanced_accuracy",
-    "test/gmean_recall",
-)
-PER_CLASS = ("precision", "recall", "f1")
-#: the signature probe's ROC AUC (scenarios/signature.py): a column of results.csv
-SIGNATURE = "probe/signature_auc"
-#: copied as they are from a classify record into its row
-RUN_FIELDS = ("device", "hardware", "epochs", "best_epoch", "wall_time_s")
-#: the GAN run behind a GAN scenario: record key -> column of the flat row
-GAN_COLUMNS = {
-    "best_epoch": "gan/best_epoch",
-    "best_step": "gan/best_step",
-    SELECTION_SCORE: SELECTION_SCORE,
-    **{name: name for name in GAN_EVAL},
-    "wall_time_s": "gan/wall_time_s",
-}
-
-
-#: quantities that only take whole values: shown per seed, never with a t-interval
-DISCRETE = ("gan/best_epoch", "gan/best_step")
-#: unbounded GAN quantities (distances, ratios, seconds); every other metric lies in [0, 1]
-UNBOUNDED = (SELECTION_SCORE, "eval/fd_train", "eval/fd_test", "copy/nn_ratio", "gan/wall_time_s")
-
-
-def is_bounded(name: str) -> bool:
-    """True for a metric that lies in [0, 1] (accuracy, recall, shares, ...)."""
-    return name not in UNBOUNDED and name not in DISCRETE
 
 
 class RecordError(ValueError):
@@ -228,113 +197,6 @@ def read(path: Path) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise RecordError(f"{path} holds no run record")
     return value
-
-
-def metric_names(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
-    """The test-metric columns: macro metrics, each minority class's precision/recall/F1 and,
-    with several minority classes, their means (``test/recall_minority``)."""
-    per_class = tuple(f"test/{m}_c{k}" for k in minority for m in PER_CLASS)
-    means = tuple(f"test/{m}_minority" for m in PER_CLASS) if len(minority) > 1 else ()
-    return MACRO_METRICS + per_class + means
-
-
-def key_metrics(minority: Sequence[int] = (0,), split: str = "test") -> tuple[str, ...]:
-    """The minority metrics scenarios are compared on: F1 and recall of the one minority class,
-    or their means over several."""
-    suffix = f"c{minority[0]}" if len(minority) == 1 else "minority"
-    return (f"{split}/f1_{suffix}", f"{split}/recall_{suffix}")
-
-
-def run_columns(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
-    """Columns of results.csv, in order."""
-    return (
-        "scenario",
-        "family",
-        "seed",
-        "experiment",
-        *RUN_FIELDS,
-        *metric_names(minority),
-        *key_metrics(minority, "val"),
-        SIGNATURE,
-        *(f"n_real_c{k}" for k in minority),
-        *(f"n_added_c{k}" for k in minority),
-        *(f"n_val_c{k}" for k in minority),
-        "gan",
-        *GAN_COLUMNS.values(),
-        "gan/collapsed",
-        "gan/collapse_reason",
-        "gan_dir",
-        "run_dir",
-    )
-
-
-def numeric_columns(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
-    """The columns of a row that are aggregated over seeds (metric paths)."""
-    return (
-        *metric_names(minority),
-        *key_metrics(minority, "val"),
-        SIGNATURE,
-        *GAN_COLUMNS.values(),
-    )
-
-
-def _num(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _class_metrics(metrics: dict[str, Any], split: str, minority: Sequence[int]) -> dict:
-    out = {
-        f"{split}/{m}_c{k}": float(metrics[f"{split}/{m}"][k]) for k in minority for m in PER_CLASS
-    }
-    if len(minority) > 1:
-        for m in PER_CLASS:
-            values = [out[f"{split}/{m}_c{k}"] for k in minority]
-            out[f"{split}/{m}_minority"] = sum(values) / len(values)
-    return out
-
-
-def to_row(
-    record: dict[str, Any], path: Path, run_dir: str, minority: Sequence[int]
-) -> dict[str, Any]:
-    """A classify record as one flat row of results (per-class metrics of the ``minority``
-    classes). ``path`` is the run's folder, ``run_dir`` its name in the report (relative).
-
-    The row also carries the record (``"record"``) and ``path``, not CSV columns, for figures.
-    """
-    metrics, counts = record["metrics"], record.get("train_counts") or {}
-    row: dict[str, Any] = {
-        "scenario": str(record["scenario"]),
-        "family": record.get("family"),
-        "seed": int(record["seed"]),
-        "experiment": record.get("experiment"),
-    }
-    for key in RUN_FIELDS:
-        row[key] = record.get(key)
-    row.update({name: _num(metrics.get(name)) for name in MACRO_METRICS})
-    if row["test/gmean_recall"] is None and metrics.get("test/recall"):
-        # records written before the G-mean was recorded: it follows from the per-class recalls
-        recalls = [float(r) for r in metrics["test/recall"]]
-        row["test/gmean_recall"] = math.prod(recalls) ** (1.0 / len(recalls))
-    row.update(_class_metrics(metrics, "test", minority))
-    if record.get("val_metrics"):
-        val = _class_metrics(record["val_metrics"], "val", minority)
-        row.update({name: val[name] for name in key_metrics(minority, "val")})
-    row[SIGNATURE] = _num(record.get("signature_auc"))
-    for k in minority:
-        row[f"n_real_c{k}"] = counts["real"][k] if "real" in counts else None
-        row[f"n_added_c{k}"] = counts["added"][k] if "added" in counts else None
-        row[f"n_val_c{k}"] = record["val_counts"][k] if record.get("val_counts") else None
-    gan = record.get("gan_run")
-    if gan:
-        row["gan"] = gan.get("gan")
-        row.update({col: _num(gan["metrics"].get(key)) for key, col in GAN_COLUMNS.items()})
-        row["gan/collapsed"] = gan["metrics"].get("collapsed")
-        row["gan/collapse_reason"] = gan["metrics"].get("collapse_reason")
-        row["gan_dir"] = gan.get("dir")
-    row["run_dir"] = run_dir
-    row["record"] = record  # not CSV columns: for figures
-    row["path"] = Path(path)
-    return row
 
 
 def gan_metrics(record: dict[str, Any]) -> dict[str, Any]:

@@ -1,1 +1,0 @@
-"""GANs: the LightningModule, losses, selection, quality metrics, the cache and the pipeline."""
