@@ -103,7 +103,7 @@ def run_on_slurm(runs: list[tuple[int, str, DictConfig]], launcher: DictConfig, 
             todo.append((seed, scenario, run_cfg))
     gans: dict[Path, tuple[str, DictConfig]] = {}
     for seed, _, run_cfg in todo:
-        entry = cache.entry_dir(run_cfg) if run_cfg.scenario.use_gan else None
+        entry = cache.entry_dir(run_cfg) if run_cfg.scenario.use_generator else None
         if entry is not None and not cache.is_finished(entry) and entry not in gans:
             gans[entry] = (f"GAN {run_cfg.gan.name} seed {seed}", run_cfg)
     if gans:

@@ -58,7 +58,13 @@ def classify(cfg: DictConfig) -> dict:
     counts = dm.train_counts()
     added = dm.added_images(dm.minority)
     # can a small CNN tell the added minority images from the real ones? (scenarios/signature.py)
-    signature = signature_auc(dm.minority_images("train"), added, cfg.seed) if len(added) else None
+    signature = (
+        signature_auc(
+            dm.minority_images("train"), added, cfg.seed, **instantiate(cfg.probe, _convert_="all")
+        )
+        if len(added)
+        else None
+    )
     weights = inverse_frequency_weights(counts["total"]) if cfg.scenario.class_weighting else None
     save_config(cfg, out)
     log.info(

@@ -97,12 +97,24 @@ def publish(cfg: DictConfig, run_dir: Path) -> Path:
 
 
 class EntryLock:
-    """An exclusive claim on building one cache entry; stale claims (dead owner) are broken."""
+    """An exclusive claim on building one cache entry; stale claims (dead owner) are broken.
 
-    def __init__(self, entry: Path, poll_s: float = 2.0, stale_after_s: float = 6 * 3600) -> None:
+    ``poll_s``: how often a waiting process looks again; ``stale_after_s``: the age after which
+    a claim from another host counts as dead; ``unreadable_after_s``: the same for a claim file
+    that cannot be read (a crash mid-write). Configured as ``paths.cache`` (conf/paths/).
+    """
+
+    def __init__(
+        self,
+        entry: Path,
+        poll_s: float = 2.0,
+        stale_after_s: float = 6 * 3600,
+        unreadable_after_s: float = 60.0,
+    ) -> None:
         self.path = entry.with_name(f".{entry.name}.lock")
-        self.poll_s = poll_s
-        self.stale_after_s = stale_after_s
+        self.poll_s = float(poll_s)
+        self.stale_after_s = float(stale_after_s)
+        self.unreadable_after_s = float(unreadable_after_s)
 
     def try_acquire(self) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +135,7 @@ class EntryLock:
         except (OSError, ValueError):
             # unreadable: a claim being written right now, or a crash mid-write; judge by age
             try:
-                return time.time() - self.path.stat().st_mtime > 60
+                return time.time() - self.path.stat().st_mtime > self.unreadable_after_s
             except OSError:
                 return False
         if owner.get("host") == socket.gethostname():
@@ -145,14 +157,16 @@ def build_once(
     build: Callable[[Path], None],
     marker: str = GAN_MARKER,
     resume: bool = False,
+    lock: EntryLock | None = None,
 ) -> Path:
     """The finished ``entry``; calls ``build(partial_dir)`` to make it if nobody has.
 
     While another live process builds the same entry, waits for it; if that process dies, takes
     over the claim and builds it here. The partial dir has a fixed name, so with ``resume`` a
-    build interrupted earlier continues from its checkpoint.
+    build interrupted earlier continues from its checkpoint. ``lock``: the claim's settings
+    (default: :class:`EntryLock`'s).
     """
-    lock = EntryLock(entry)
+    lock = lock or EntryLock(entry)
     while not is_finished(entry, marker):
         if lock.try_acquire():
             try:
@@ -174,4 +188,8 @@ def build_once(
 
 def get_or_build(cfg: DictConfig, build: Callable[[Path], None]) -> Path:
     """The finished GAN entry for ``cfg``, built with ``build(partial_dir)`` if nobody has."""
-    return build_once(entry_dir(cfg), build, GAN_MARKER, bool(cfg.get("resume", False)))
+    entry = entry_dir(cfg)
+    settings = cfg.paths.get("cache") or {}
+    return build_once(
+        entry, build, GAN_MARKER, bool(cfg.get("resume", False)), EntryLock(entry, **settings)
+    )

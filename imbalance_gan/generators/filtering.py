@@ -22,6 +22,7 @@ from imbalance_gan.generators.family import GeneratorModule
 from imbalance_gan.generators.quality import nearest_distances
 from imbalance_gan.generators.selection import Selector
 from imbalance_gan.runtime.errors import UserError
+from imbalance_gan.runtime.seeds import stream_seed
 
 FILTER_KEYS = ("min_confidence", "copy_quantile", "max_rounds")
 
@@ -73,10 +74,12 @@ def draw_synthetic(
     cfg_filter: DictConfig | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """``per_class`` generated images (in [-1, 1]) of each class in ``classes`` and their labels,
-    filtered when ``cfg_filter`` is given; plus counts for the run record."""
+    filtered when ``cfg_filter`` is given; plus counts for the run record. ``seed`` is the run's:
+    the noise comes from its ``generator.synthetic`` stream (a round of the filter per index)."""
     n = per_class * len(classes)
     if cfg_filter is None:
-        return model.sample(n, classes, seed=seed), cycled_labels(classes, n), {}
+        fake = model.sample(n, classes, seed=stream_seed(seed, "generator.synthetic"))
+        return fake, cycled_labels(classes, n), {}
     lines = selector.copy_lines(float(cfg_filter.copy_quantile))
     kept_x: dict[int, list[torch.Tensor]] = {c: [] for c in classes}
     have = dict.fromkeys(classes, 0)
@@ -88,7 +91,7 @@ def draw_synthetic(
             break
         # each round asks for twice what is still missing, in fresh noise
         m = 2 * sum(per_class - have[c] for c in need)
-        fake = model.sample(m, need, seed=seed + 7919 * r).cpu()
+        fake = model.sample(m, need, seed=stream_seed(seed, "generator.synthetic", r)).cpu()
         labels = cycled_labels(need, m)
         confident, novel = keep_mask(
             selector, fake, labels, float(cfg_filter.min_confidence), lines

@@ -200,7 +200,7 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
     # generate from the selected checkpoint
     load_best(model, out).to(trainer.strategy.root_device)
     fake, fake_labels, filter_info = draw_synthetic(
-        model, selector, dm.minority, int(cfg.gan.num_synthetic), cfg.seed + 1, cfg.gan.filter
+        model, selector, dm.minority, int(cfg.gan.num_synthetic), cfg.seed, cfg.gan.filter
     )
     held_out, held_out_labels = dm.minority_split("test")  # reported only, after the choice
     evaluation = selector.evaluate(fake, fake_labels, held_out, held_out_labels, seed=cfg.seed)

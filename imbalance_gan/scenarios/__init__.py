@@ -3,7 +3,7 @@
 
 Every scenario that tops up the minority classes brings each of them to the same total,
 ``scenario.target_count`` (``null``: the largest class's count in the training part), however
-the extra images are made: a GAN scenario takes ``gan_share`` of each class's deficit from the
+the extra images are made: a generative scenario takes ``generator_share`` of each class's deficit from the
 generator and the scenario's augmenter (if any) makes the rest from *real* images only.
 """
 
@@ -17,6 +17,7 @@ from imbalance_gan.data import ImbalancedDataModule
 from imbalance_gan.data.imbalance import class_histogram
 from imbalance_gan.generators.family import is_conditional
 from imbalance_gan.runtime.errors import UserError
+from imbalance_gan.runtime.seeds import stream_seed
 from imbalance_gan.scenarios.augment import Augmentation, inverse_frequency_weights
 from imbalance_gan.scenarios.synthetic import generate_for_classes, synthetic_for_scenario
 
@@ -28,12 +29,12 @@ def top_up_plan(cfg_scenario: DictConfig, dm: ImbalancedDataModule) -> dict[int,
     counts = class_histogram(dm.train_y, dm.num_classes)
     target = cfg_scenario.get("target_count")
     target = max(counts) if target is None else int(target)
-    share = float(cfg_scenario.get("gan_share", 1.0)) if cfg_scenario.use_gan else 0.0
+    share = float(cfg_scenario.get("generator_share", 1.0)) if cfg_scenario.use_generator else 0.0
     if not 0.0 <= share <= 1.0:
-        raise UserError(f"scenario.gan_share={share} must lie between 0 and 1")
-    if share < 1.0 and cfg_scenario.use_gan and cfg_scenario.augment is None:
+        raise UserError(f"scenario.generator_share={share} must lie between 0 and 1")
+    if share < 1.0 and cfg_scenario.use_generator and cfg_scenario.augment is None:
         raise UserError(
-            f"scenario.gan_share={share} leaves images to an augmenter, but scenario.augment is null"
+            f"scenario.generator_share={share} leaves images to an augmenter, but scenario.augment is null"
         )
     plan = {}
     for c in dm.minority:
@@ -48,11 +49,11 @@ def check_class_agnostic(cfg: DictConfig) -> None:
     sc = cfg.scenario
     if not sc.get("class_agnostic"):
         return
-    if sc.augment is None and not sc.use_gan:
+    if sc.augment is None and not sc.use_generator:
         raise UserError(
             f"scenario.class_agnostic: {sc.name} adds no images; there is nothing to spread"
         )
-    if sc.use_gan and not is_conditional(cfg.gan):
+    if sc.use_generator and not is_conditional(cfg.gan):
         raise UserError(
             f"scenario.class_agnostic needs a class-conditional generator; gan={cfg.gan.name} "
             "learns the minority only, so its class-agnostic variant does not exist"
@@ -71,7 +72,7 @@ def _spread_to_every_class(
     total = sum(counts[c] + a + b for c, (a, b) in plan.items())
     share_gan = sum(a for a, _ in plan.values()) / total
     share_aug = sum(b for _, b in plan.values()) / total
-    g = torch.Generator().manual_seed(int(cfg.seed) + 13)
+    g = torch.Generator().manual_seed(stream_seed(cfg.seed, "scenario.agnostic"))
     index, from_gan, to_aug = [], {}, {}
     for c in range(dm.num_classes):
         if c in plan or counts[c] == 0:
@@ -84,7 +85,7 @@ def _spread_to_every_class(
     if not index:
         return
     made_x, made_y = [], []
-    if sc.use_gan:
+    if sc.use_generator:
         x, y = generate_for_classes(cfg, dm, from_gan, int(cfg.seed))
         made_x.append(x)
         made_y.append(y)
@@ -107,7 +108,7 @@ def build_training_data(cfg: DictConfig, dm: ImbalancedDataModule) -> dict | Non
     real_x, real_y = dm.train_x, dm.train_y
     counts = class_histogram(real_y, dm.num_classes)
     gan_info = None
-    if sc.use_gan:
+    if sc.use_generator:
         need = {c: from_gan for c, (from_gan, _) in plan.items()}
         if max(need.values(), default=0) > int(cfg.gan.num_synthetic):
             raise UserError(

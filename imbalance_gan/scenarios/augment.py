@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from imbalance_gan.data.imbalance import class_histogram
+from imbalance_gan.runtime.seeds import stream_seed
 
 
 @dataclass
@@ -148,7 +149,7 @@ def affine(
 ) -> Augmentation:
     """Top up with randomly rotated / shifted / scaled copies of real minority images (batched)."""
     base = oversample(x, y, minority, num_classes, seed, target_count)
-    g = torch.Generator().manual_seed(int(seed) + 7)
+    g = torch.Generator().manual_seed(stream_seed(seed, "augment.affine"))
     warped = random_affine(base.images, degrees, translate, scale, generator=g)
     return Augmentation(warped, base.labels, {"degrees": degrees, "translate": translate})
 
@@ -166,7 +167,7 @@ def elastic(
     """Top up with elastically distorted copies of real minority images (Simard et al. 2003;
     the paper's MNIST values: ``alpha`` 34 px, ``sigma`` 4 px; see :func:`random_elastic`)."""
     base = oversample(x, y, minority, num_classes, seed, target_count)
-    g = torch.Generator().manual_seed(int(seed) + 11)
+    g = torch.Generator().manual_seed(stream_seed(seed, "augment.elastic"))
     warped = random_elastic(base.images, alpha, sigma, generator=g)
     return Augmentation(warped, base.labels, {"alpha": alpha, "sigma": sigma})
 

@@ -16,31 +16,27 @@ for a copy or a mild warp is its source.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-#: images of each kind the probe uses at most (half to train, half to score)
-MAX_PER_SIDE = 1000
-#: the fewest images of each kind a meaningful score needs
-MIN_PER_SIDE = 8
-#: added images drawn per real one, to find enough near each half of the real images
-POOL = 4
 
-
-def _probe_net(channels: int) -> nn.Module:
+def probe_net(in_channels: int, channels: Sequence[int] = (16, 32)) -> nn.Module:
+    """The probe: two convolutions and the strongest response anywhere (a mark need not sit
+    where the digit is), one logit."""
+    c1, c2 = (int(c) for c in channels)
     return nn.Sequential(
-        nn.Conv2d(channels, 16, 3, padding=1),
+        nn.Conv2d(in_channels, c1, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1),
+        nn.Conv2d(c1, c2, 3, padding=1),
         nn.ReLU(),
-        # the strongest response anywhere: a mark need not sit where the digit is
         nn.AdaptiveMaxPool2d(1),
         nn.Flatten(),
-        nn.Linear(32, 1),
+        nn.Linear(c2, 1),
     )
 
 
@@ -60,20 +56,32 @@ def _split_with_sources(
 
 
 def signature_auc(
-    real: torch.Tensor, added: torch.Tensor, seed: int = 0, epochs: int = 15, batch_size: int = 64
+    real: torch.Tensor,
+    added: torch.Tensor,
+    seed: int = 0,
+    *,
+    net: Callable[[int], nn.Module] = probe_net,
+    epochs: int = 15,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    max_per_side: int = 1000,
+    min_per_side: int = 8,
+    pool: int = 4,
 ) -> float:
     """ROC AUC of a small CNN telling ``added`` images from ``real`` ones (both [N, C, H, W] in
-    [-1, 1]) on held-out halves of each; NaN when either side has fewer than ``MIN_PER_SIDE``.
+    [-1, 1]) on held-out halves of each; NaN when either side has fewer than ``min_per_side``.
 
-    Both sides are cut to the same size (at most ``MAX_PER_SIDE``), so the probe cannot win by
-    predicting the larger side. Runs on the CPU, with its own seeded random state.
+    Both sides are cut to the same size (at most ``max_per_side``), so the probe cannot win by
+    predicting the larger side; ``pool`` added images are drawn per real one, to find enough
+    near each half of the real images. ``net(in_channels)`` builds the probe. Runs on the CPU,
+    with its own seeded random state. The defaults are ``conf/probe/signature.yaml``'s.
     """
-    n = min(len(real), len(added), MAX_PER_SIDE)
-    if n < MIN_PER_SIDE:
+    n = min(len(real), len(added), int(max_per_side))
+    if n < int(min_per_side):
         return math.nan
     g = torch.Generator().manual_seed(int(seed))
     real = real.detach().float().cpu()[torch.randperm(len(real), generator=g)[:n]]
-    pool = added.detach().float().cpu()[torch.randperm(len(added), generator=g)[: POOL * n]]
+    pool = added.detach().float().cpu()[torch.randperm(len(added), generator=g)[: int(pool) * n]]
     half = n // 2
     train_added, test_added = _split_with_sources(pool, real, half, n - half)
     train_x = torch.cat([real[:half], train_added])
@@ -82,11 +90,11 @@ def signature_auc(
     test_y = torch.cat([torch.zeros(n - half), torch.ones(n - half)])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        net = _probe_net(real.shape[1])
-        opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-        for _ in range(epochs):
+        net = net(real.shape[1])
+        opt = torch.optim.Adam(net.parameters(), lr=float(lr))
+        for _ in range(int(epochs)):
             order = torch.randperm(len(train_x))
-            for idx in order.split(batch_size):
+            for idx in order.split(int(batch_size)):
                 loss = F.binary_cross_entropy_with_logits(net(train_x[idx]).view(-1), train_y[idx])
                 opt.zero_grad()
                 loss.backward()

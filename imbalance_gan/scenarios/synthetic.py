@@ -12,6 +12,7 @@ from imbalance_gan.data import ImbalancedDataModule
 from imbalance_gan.generators.pipeline import cached_gan, load_generator, quality_floor_misses
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import atomic_write
+from imbalance_gan.runtime.seeds import stream_seed
 
 
 def load_synthetic(
@@ -72,7 +73,7 @@ def generate_for_classes(
     xs, ys = [], []
     for c, n in need.items():
         if n > 0:
-            xs.append(model.sample(n, [c], seed=seed + 1 + c))
+            xs.append(model.sample(n, [c], seed=stream_seed(seed, "generator.per_class", c)))
             ys.append(torch.full((n,), c, dtype=torch.int64))
     if not xs:
         return dm.train_x[:0], torch.zeros(0, dtype=torch.int64)
