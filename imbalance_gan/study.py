@@ -136,7 +136,30 @@ def study(cfg: DictConfig, overrides: list[str], launcher: DictConfig | None = N
     runs = plan_runs(cfg, overrides, root)
     datamodule_from_config(cfg.data, cfg.classifier.batch_size)  # data and counts valid?
     previous = read_json(root / "study.json") if (root / "study.json").is_file() else {}
-    info = {
+    info = study_info(cfg, overrides, previous.get("wall_time_s", 0.0))
+    write_json(root / "study.json", info)
+    OmegaConf.save(cfg, root / "study_config.yaml", resolve=True)
+
+    def add_time() -> None:  # the study's wall time over all its sessions, kept current
+        info["wall_time_s"] = round(previous.get("wall_time_s", 0.0) + timer.elapsed, 1)
+        write_json(root / "study.json", info)
+
+    if launcher is not None:
+        if not cfg.resume:  # the jobs resume (a requeued one must); start unfinished runs clean
+            for _, _, run_cfg in runs:
+                out = Path(run_cfg.paths.output_dir)
+                if out.exists() and not (out / record.RECORD_FILE).is_file():
+                    shutil.rmtree(out)
+        failed = run_on_slurm(runs, launcher, root)
+        add_time()
+    else:
+        failed = run_here(runs, bool(cfg.resume), timer, add_time)
+    return _finish(root, timer, failed, len(runs))
+
+
+def study_info(cfg: DictConfig, overrides: list[str], wall_time_s: float) -> dict:
+    """``study.json``: the protocol of the study, as the report states it."""
+    return {
         "experiment": cfg.get("experiment"),
         "seeds": [int(s) for s in cfg.study.seeds],
         "scenarios": list(cfg.study.scenarios),
@@ -150,22 +173,15 @@ def study(cfg: DictConfig, overrides: list[str], launcher: DictConfig | None = N
         "overrides": [
             o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "paths.", "data.root"))
         ],
-        "wall_time_s": previous.get("wall_time_s", 0.0),
+        "wall_time_s": wall_time_s,
     }
-    write_json(root / "study.json", info)
-    OmegaConf.save(cfg, root / "study_config.yaml", resolve=True)
 
-    if launcher is not None:
-        if not cfg.resume:  # the jobs resume (a requeued one must); start unfinished runs clean
-            for _, _, run_cfg in runs:
-                out = Path(run_cfg.paths.output_dir)
-                if out.exists() and not (out / record.RECORD_FILE).is_file():
-                    shutil.rmtree(out)
-        failed = run_on_slurm(runs, launcher, root)
-        info["wall_time_s"] = round(previous.get("wall_time_s", 0.0) + timer.elapsed, 1)
-        write_json(root / "study.json", info)
-        return _finish(root, timer, failed, len(runs))
 
+def run_here(
+    runs: list[tuple[int, str, DictConfig]], resume: bool, timer: Timer, after_each
+) -> int:
+    """The study's runs one after the other in this process, with progress and an ETA;
+    ``after_each()`` is called after every run. Returns how many runs did not finish."""
     failed = 0
     todo = [not (Path(r.paths.output_dir) / record.RECORD_FILE).is_file() for _, _, r in runs]
     ran = 0  # runs made by this process: the ETA is their mean time times the runs left
@@ -183,12 +199,10 @@ def study(cfg: DictConfig, overrides: list[str], launcher: DictConfig | None = N
             clock(timer.elapsed),
             eta,
         )
-        failed += not run_one(run_cfg, resume=bool(cfg.resume))
+        failed += not run_one(run_cfg, resume=resume)
         ran += not done
-        info["wall_time_s"] = round(previous.get("wall_time_s", 0.0) + timer.elapsed, 1)
-        write_json(root / "study.json", info)
-
-    return _finish(root, timer, failed, len(runs))
+        after_each()
+    return failed
 
 
 def _finish(root: Path, timer: Timer, failed: int, total: int) -> int:
