@@ -82,6 +82,8 @@ def test_same_seed_gives_identical_metrics(tmp_path):
         ("data.val_fraction=1.5", "data.val_fraction"),
         ("data.root=/nonexistent/folder", "/nonexistent/folder"),
         ("scenario=nonsense", "scenario"),
+        ("classifier.augment=affine", "write classifier/augment=<name>"),
+        ("classifier/augment=mixup", "classifier/augment"),
     ],
 )
 def test_impossible_settings_exit_nonzero_with_one_clear_line(override, message, tmp_path):

@@ -233,6 +233,25 @@ def test_collect_runs_nested_study(tmp_path: Path) -> None:
     assert "gan/best_epoch" not in rows[0]
 
 
+def test_runs_are_ordered_by_the_study_list_else_by_family_then_name(tmp_path: Path) -> None:
+    known = {**KNOWN, "zeta": KNOWN["original"], "alpha": KNOWN["original"]}
+    for scenario, family in [("zeta", "classic"), ("alpha", "generative")]:
+        _metrics_json(tmp_path / "runs" / scenario, scenario, 0, family=family, known=known)
+    make_study(tmp_path, seeds=(0,))
+    rows, _, _ = collect_runs(tmp_path)
+    assert [r["scenario"] for r in rows] == ["original", "oversample", "zeta", "alpha", "dcgan"]
+    (tmp_path / "study.json").write_text(json.dumps({"scenarios": ["dcgan", "zeta"]}))
+    rows, _, _ = collect_runs(tmp_path)
+    assert [r["scenario"] for r in rows] == ["dcgan", "zeta", "original", "oversample", "alpha"]
+
+
+def test_the_report_names_the_classic_scenarios_of_its_runs(tmp_path: Path) -> None:
+    make_study(tmp_path / "study", scenarios=("original", "oversample"))
+    text = write_report(tmp_path / "study", tmp_path / "out").read_text()
+    assert "(family `classic`; in these runs: oversample): nothing to compare" in text
+    assert "smote" not in text
+
+
 def test_collect_runs_flat_multirun_and_minority_class(tmp_path: Path) -> None:
     rows, _, _ = collect_runs(make_multirun(tmp_path), minority=[3])
     assert len(rows) == 6
@@ -249,7 +268,7 @@ def test_collect_runs_rejects_duplicate_runs(tmp_path: Path) -> None:
 def test_summarize_matches_independent_statistics(tmp_path: Path) -> None:
     rows, _, _ = collect_runs(make_study(tmp_path))
     summary = {s["scenario"]: s for s in summarize(rows)}
-    assert list(summary) == list(KNOWN)
+    assert list(summary) == ["original", "oversample", "dcgan"]  # by family, then name
     for scenario, (f1, recall) in KNOWN.items():
         s = summary[scenario]
         assert s["n_seeds"] == 3
@@ -298,7 +317,7 @@ def test_write_report_files(tmp_path: Path) -> None:
         (s, str(n)) for s in KNOWN for n in SEEDS
     }
     columns, summary = _read_csv(out / "summary.csv")
-    assert [s["scenario"] for s in summary] == list(KNOWN)
+    assert [s["scenario"] for s in summary] == ["original", "oversample", "dcgan"]
     assert {"n_seeds", "test/f1_c0/mean", "test/f1_c0/ci_low", "test/f1_c0/ci_high"} <= set(columns)
     text = report.read_text()
     for scenario in KNOWN:
@@ -512,7 +531,7 @@ def test_every_generator_is_compared_with_every_classic_fix(tmp_path: Path) -> N
         other = [r["test/recall_c0"] for r in rows if r["scenario"] == c["baseline"]]
         assert c["p_value"] == pytest.approx(sps.ttest_rel(dcgan, other).pvalue)
     text = write_report(tmp_path).read_text()
-    assert "| generator | oversample | affine |" in text
+    assert "| generator | affine | oversample |" in text  # classic scenarios by name
     assert "validation split holds only" not in text  # records without val_counts: no warning
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from imbalance_gan.classifier.augment import RandomAffine, RandomElastic
 from imbalance_gan.classifier.module import ClassifierModule
 from imbalance_gan.scenarios.signature import signature_auc
 
@@ -51,7 +52,7 @@ class _Recorder(nn.Module):
         return self.lin(x.flatten(1))
 
 
-@pytest.mark.parametrize("augment", ["affine", "elastic"])
+@pytest.mark.parametrize("augment", [RandomAffine(), RandomElastic()])
 def test_batch_augmentation_changes_training_batches_only(augment):
     torch.manual_seed(0)
     net = _Recorder()
@@ -70,13 +71,14 @@ def test_batch_augmentation_changes_training_batches_only(augment):
     model.on_test_epoch_start()
     model.test_step((x, y), 0)
     assert torch.equal(net.seen[-1], x)  # and so does the test
-    with pytest.raises(ValueError, match="unknown augment"):
-        ClassifierModule(net, lambda p: None, augment="mixup")
+    with pytest.raises(TypeError, match="augment must be callable"):
+        ClassifierModule(net, lambda p: None, augment="affine")
 
 
 def test_oversample_aug_is_oversampling_plus_batch_augmentation(tmp_path):
     cfg = make_cfg("classify", ["scenario=oversample_aug"], tmp_path)
-    assert cfg.classifier.augment == "affine" and cfg.scenario.family == "classic"
+    assert cfg.classifier.augment._target_.endswith("RandomAffine")
+    assert cfg.scenario.family == "classic"
     assert cfg.scenario.augment._target_.endswith("augment.oversample")
     plain = make_cfg("classify", ["scenario=oversample"], tmp_path)
     assert plain.classifier.augment is None

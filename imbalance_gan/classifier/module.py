@@ -1,8 +1,8 @@
-"""The classifier LightningModule: the study's CNN, cross-entropy, metrics at epoch end."""
+"""The classifier LightningModule: the study's CNN, its loss, metrics at epoch end."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import pytorch_lightning as pl
 import torch
@@ -10,23 +10,23 @@ import torch.nn.functional as F
 from pytorch_lightning.trainer.states import TrainerFn
 from torch import nn
 
+from imbalance_gan.classifier.adjust import Identity, LogitAdjustment
+from imbalance_gan.classifier.losses import CrossEntropy, Loss
 from imbalance_gan.classifier.metrics import classification_metrics, scalar_view
 from imbalance_gan.runtime.errors import DivergenceError
-from imbalance_gan.scenarios.augment import random_affine, random_elastic
 
-#: on-the-fly augmentations of training batches (``classifier.augment``), at their defaults
-BATCH_AUGMENTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "affine": random_affine,
-    "elastic": random_elastic,
-}
+#: a per-batch augmentation: training (images, labels) -> (images, labels)
+BatchAugment = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 class ClassifierModule(pl.LightningModule):
-    """Trains ``net`` with (optionally class-weighted) cross-entropy.
+    """Trains ``net`` with ``loss`` (unweighted cross-entropy when ``None``).
 
     Validation and test predictions are gathered over the epoch and scored once at its end, so
-    the training step does no metric work and no host sync. ``augment`` (a key of
-    :data:`BATCH_AUGMENTS`) warps every training batch afresh; validation and test images never.
+    the training step does no metric work and no host sync. ``augment`` (``None``: none) warps
+    every training batch afresh; ``logit_adjustment`` (``None``: none) changes the logits before
+    the softmax at validation and test. Validation and test images are never augmented.
+    ``channels_last`` makes ``net`` and its inputs NHWC (the study's CNN is NHWC by itself).
     """
 
     def __init__(
@@ -34,22 +34,23 @@ class ClassifierModule(pl.LightningModule):
         net: nn.Module,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., object] | None = None,
-        class_weights: Sequence[float] | None = None,
+        loss: Loss | None = None,
         monitor: str = "val/f1_macro",
         channels_last: bool = False,
-        augment: str | None = None,
+        augment: BatchAugment | None = None,
+        logit_adjustment: LogitAdjustment | None = None,
     ) -> None:
         super().__init__()
-        if augment is not None and augment not in BATCH_AUGMENTS:
-            raise ValueError(f"unknown augment {augment!r}; choose one of {sorted(BATCH_AUGMENTS)}")
-        self.augment = BATCH_AUGMENTS[augment] if augment else None
+        if augment is not None and not callable(augment):
+            raise TypeError(f"augment must be callable, not {augment!r}")
+        self.augment = augment
         self.net = net
+        self.loss = loss if loss is not None else CrossEntropy()
+        self.logit_adjustment = logit_adjustment if logit_adjustment is not None else Identity()
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.monitor = monitor
         self.channels_last = channels_last
-        weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
-        self.register_buffer("class_weights", weights, persistent=False)
         self._outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         # running sums for the epoch's mean loss (kept across a mid-epoch resume's missing hooks)
         self._loss_sum = torch.zeros(())
@@ -75,11 +76,20 @@ class ClassifierModule(pl.LightningModule):
     ) -> torch.Tensor:
         x, y = batch
         if self.augment is not None:
-            x = self.augment(x)
-        loss = F.cross_entropy(self(x), y, weight=self.class_weights)
+            x, y = self.augment(x, y)
+        loss = self.loss(self(x), y, self._progress(batch_idx))
         self._loss_sum = self._loss_sum.to(loss.device) + loss.detach()
         self._loss_n += 1
         return loss
+
+    def _progress(self, batch_idx: int) -> float:
+        """The share of the epoch budget done before this batch (0 outside a Trainer)."""
+        trainer = self._trainer
+        if trainer is None or not trainer.max_epochs or trainer.max_epochs < 0:
+            return 0.0
+        batches = trainer.num_training_batches
+        within = batch_idx / batches if 0 < batches < float("inf") else 0.0
+        return (self.current_epoch + within) / trainer.max_epochs
 
     def on_train_epoch_end(self) -> None:
         mean = self._loss_sum / max(self._loss_n, 1)
@@ -91,7 +101,7 @@ class ClassifierModule(pl.LightningModule):
     # -- evaluation -------------------------------------------------------------------------------
     def _collect(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
         x, y = batch
-        self._outputs.append((self(x).float().softmax(dim=1), y))
+        self._outputs.append((self.logit_adjustment(self(x).float()).softmax(dim=1), y))
 
     def _gather(self) -> tuple[torch.Tensor, torch.Tensor]:
         probs = torch.cat([p for p, _ in self._outputs])

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from imbalance_gan import record
-from imbalance_gan.classifier.module import BATCH_AUGMENTS, ClassifierModule
+from imbalance_gan.classifier.module import ClassifierModule
 from imbalance_gan.classifier.tensorboard import log_test_views
-from imbalance_gan.data import datamodule_from_config
+from imbalance_gan.data import ImbalancedDataModule, datamodule_from_config
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import savez
 from imbalance_gan.runtime.progress import BudgetProgress
@@ -35,6 +37,25 @@ from imbalance_gan.scenarios.signature import signature_auc
 log = logging.getLogger("imbalance_gan.classify")
 
 
+#: the classifier's config groups built with ``_target_`` (conf/classifier/<group>/); only
+#: ``augment`` may be null
+FIX_GROUPS = ("loss", "sampler", "augment", "logit_adjustment")
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "classifier"
+
+
+@dataclass
+class Built:
+    """What a classify run trains: the data module with the scenario's training data, the model,
+    and what the run record says about them."""
+
+    dm: ImbalancedDataModule
+    model: ClassifierModule
+    counts: dict[str, list[int]]
+    weights: list[float] | None
+    gan_info: dict | None
+    signature: float | None
+
+
 def classify(cfg: DictConfig) -> dict:
     """Train the classifier on one scenario, test the best-validation checkpoint, write results.
 
@@ -46,15 +67,40 @@ def classify(cfg: DictConfig) -> dict:
     if cfg.resume and (out / record.RECORD_FILE).is_file():
         log.info("%s is finished; resume=true keeps its results", out)
         return record.read(out / record.RECORD_FILE)
-    augment = cfg.classifier.get("augment")
-    if augment is not None and augment not in BATCH_AUGMENTS:
+    check_fixes(cfg.classifier)
+    built = build(cfg, out)
+    trainer, best_path, earlier_attempts_s = fit(cfg, built, out, timer)
+    best_epoch = evaluate(trainer, built, best_path)
+    if not trainer.is_global_zero:  # DDP: every rank tested the same set; rank 0 writes
+        return {"metrics": built.model.test_metrics}
+    wall_time_s = round(timer.elapsed + earlier_attempts_s, 2)
+    run = write_results(cfg, out, trainer, built, best_epoch, wall_time_s)
+    _log_result(built, timer.elapsed)
+    return run
+
+
+def check_fixes(cfg_classifier: DictConfig) -> None:
+    """Refuse a classifier fix that is not a ``_target_`` config (an old ``augment=affine``)."""
+    for group in FIX_GROUPS:
+        value = cfg_classifier.get(group)
+        if value is None and group == "augment":
+            continue
+        if isinstance(value, DictConfig) and "_target_" in value:
+            continue
+        names = ", ".join(sorted(f.stem for f in (CONF_DIR / group).glob("*.yaml")))
+        none = ", or classifier.augment=null for none" if group == "augment" else ""
         raise UserError(
-            f"classifier.augment={augment!r} is not known; choose null or one of "
-            f"{sorted(BATCH_AUGMENTS)}"
+            f"classifier.{group}={value!r} is not a config with a _target_: write "
+            f"classifier/{group}=<name> ({names}){none}"
         )
+
+
+def build(cfg: DictConfig, out: Path) -> Built:
+    """The scenario's training data (and the signature probe on it), then the model."""
     seed_all(cfg.seed)
     dm = datamodule_from_config(cfg.data, cfg.classifier.batch_size, cfg.classifier.eval_batch_size)
     gan_info = build_training_data(cfg, dm)
+    dm.train_sampler = instantiate(cfg.classifier.sampler)
     counts = dm.train_counts()
     added = dm.added_images(dm.minority)
     # can a small CNN tell the added minority images from the real ones? (scenarios/signature.py)
@@ -73,20 +119,35 @@ def classify(cfg: DictConfig) -> dict:
         cfg.seed,
         counts["total"],
     )
-
     # re-seed so initialization does not depend on how much randomness the scenario drew
     seed_all(cfg.seed)
+    model = build_model(cfg, counts["total"], weights)
+    return Built(dm, model, counts, weights, gan_info, signature)
+
+
+def build_model(
+    cfg: DictConfig, counts: list[int], weights: list[float] | None
+) -> ClassifierModule:
+    """The classifier with its loss, batch augmentation and logit adjustment from config."""
+    c = cfg.classifier
     model = ClassifierModule(
-        net=instantiate(cfg.classifier.net),
-        optimizer=instantiate(cfg.classifier.optimizer),
-        scheduler=instantiate(cfg.classifier.scheduler) if cfg.classifier.scheduler else None,
-        class_weights=weights,
-        monitor=cfg.classifier.monitor,
+        net=instantiate(c.net),
+        optimizer=instantiate(c.optimizer),
+        scheduler=instantiate(c.scheduler) if c.scheduler else None,
+        loss=instantiate(c.loss, class_counts=counts, class_weights=weights),
+        monitor=c.monitor,
         channels_last=cfg.trainer.channels_last,
-        augment=augment,
+        augment=instantiate(c.augment) if c.augment is not None else None,
+        logit_adjustment=instantiate(c.logit_adjustment, class_counts=counts),
     )
     if cfg.trainer.compile:
         model.net = torch.compile(model.net)
+    return model
+
+
+def fit(cfg: DictConfig, built: Built, out: Path, timer: Timer) -> tuple[pl.Trainer, str, float]:
+    """Train (from ``checkpoints/last.ckpt`` under ``resume``); returns the trainer, the best
+    checkpoint's path and the seconds that earlier attempts of a resumed run took."""
     ckpt_dir = out / "checkpoints"
     best = ModelCheckpoint(
         dirpath=ckpt_dir,
@@ -103,13 +164,18 @@ def classify(cfg: DictConfig) -> dict:
     resume_from = ckpt_dir / "last.ckpt"
     resume = bool(cfg.resume) and resume_from.exists()
     if resume:
-        check_checkpoint(resume_from, model)
-    trainer.fit(model, datamodule=dm, ckpt_path=str(resume_from) if resume else None)
+        check_checkpoint(resume_from, built.model)
+    trainer.fit(built.model, datamodule=built.dm, ckpt_path=str(resume_from) if resume else None)
     # read now: testing and validating a checkpoint below restore its callback state again
     earlier_attempts_s = resumed_seconds(trainer)
-    best_path = best.best_model_path or str(resume_from)
+    return trainer, best.best_model_path or str(resume_from), earlier_attempts_s
+
+
+def evaluate(trainer: pl.Trainer, built: Built, best_path: str) -> int:
+    """Test the best checkpoint and take its validation metrics; returns its 1-based epoch."""
+    model, dm = built.model, built.dm
     trainer.test(model, datamodule=dm, ckpt_path=best_path, verbose=False)
-    best_epoch = int(torch.load(best_path, map_location="cpu", weights_only=False)["epoch"]) + 1
+    best_epoch = int(torch.load(best_path, map_location="cpu", weights_only=True)["epoch"]) + 1
     # the chosen checkpoint's validation metrics: what a report may use to choose between
     # scenarios (the best classic fix), so that no choice is made on the test set; the fit
     # validated those very weights, unless the epoch came before a resume
@@ -117,9 +183,14 @@ def classify(cfg: DictConfig) -> dict:
         model.val_metrics = model.val_history[best_epoch]
     else:
         trainer.validate(model, datamodule=dm, ckpt_path=best_path, verbose=False)
+    return best_epoch
 
-    if not trainer.is_global_zero:  # DDP: every rank tested the same set; rank 0 writes
-        return {"metrics": model.test_metrics}
+
+def write_results(
+    cfg: DictConfig, out: Path, trainer: pl.Trainer, built: Built, best_epoch: int, wall: float
+) -> dict:
+    """TensorBoard views, ``predictions.npz`` and, last, the run record; returns the record."""
+    model, dm = built.model, built.dm
     log_test_views(trainer.loggers, cfg, model.test_probs, model.test_targets, model.test_metrics)
     savez(
         out / "predictions.npz",
@@ -129,33 +200,36 @@ def classify(cfg: DictConfig) -> dict:
     run = record.classify_record(
         cfg,
         best_epoch=best_epoch,
-        train_counts=counts,
+        train_counts=built.counts,
         val_counts=np.bincount(dm.val_y.numpy(), minlength=dm.num_classes).tolist(),
         minority=dm.minority,
-        class_weights=weights,
-        gan_run=gan_info,
-        signature_auc=signature,
+        class_weights=built.weights,
+        gan_run=built.gan_info,
+        signature_auc=built.signature,
         device=str(trainer.strategy.root_device),
         hardware=hardware(),
-        wall_time_s=round(timer.elapsed + earlier_attempts_s, 2),
+        wall_time_s=wall,
         metrics=model.test_metrics,
         val_metrics=model.val_metrics,
     )
     record.write(out, run)  # last: its presence marks a finished run
-    m = model.test_metrics
+    return run
+
+
+def _log_result(built: Built, elapsed: float) -> None:
+    m = built.model.test_metrics
     per_class = ", ".join(
         f"class-{k} precision {m['test/precision'][k]:.4f} recall {m['test/recall'][k]:.4f} "
         f"f1 {m['test/f1'][k]:.4f}"
-        for k in dm.minority
+        for k in built.dm.minority
     )
     log.info(
         "test accuracy %.4f, f1_macro %.4f%s (%.0fs)",
         m["test/accuracy"],
         m["test/f1_macro"],
         f", {per_class}" if per_class else "",
-        timer.elapsed,
+        elapsed,
     )
-    return run
 
 
 def record_failure(cfg: DictConfig, err: BaseException) -> str:

@@ -21,7 +21,10 @@ HPARAMS = (
     "data.minority_count",
     "classifier.max_epochs",
     "classifier.batch_size",
+    "classifier.loss",
+    "classifier.sampler",
     "classifier.augment",
+    "classifier.logit_adjustment",
     "gan.name",
 )
 
@@ -39,7 +42,13 @@ def log_test_views(loggers, cfg: DictConfig, probs, target, metrics: dict) -> No
         )
         for k in range(probs.shape[1]):
             exp.add_pr_curve(f"test/pr_curve_c{k}", (target == k).int(), probs[:, k])
-        params = {key: OmegaConf.select(cfg, key, default=None) for key in HPARAMS}
-        params = {k: ("null" if v is None else v) for k, v in params.items()}
+        params = {key: _shown(OmegaConf.select(cfg, key, default=None)) for key in HPARAMS}
         lg.log_hyperparams(params, metrics=scalar_view(metrics))
         exp.flush()
+
+
+def _shown(value):
+    """A config value as the HParams view shows it: a ``_target_`` config by its class name."""
+    if isinstance(value, DictConfig):
+        return str(value.get("_target_", "?")).rsplit(".", 1)[-1]
+    return "null" if value is None else value

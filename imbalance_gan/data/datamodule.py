@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -84,6 +84,8 @@ class ImbalancedDataModule(pl.LightningDataModule):
         self.download = download
         self.train_classes = None if train_classes is None else list(train_classes)
         self.class_balanced = bool(class_balanced)
+        #: the classifier's sampler, (labels, num_classes, seed) -> EpochSampler; None: as above
+        self.train_sampler: Callable | None = None
         self._prepared = False
         self._extra_x: list[torch.Tensor] = []
         self._extra_y: list[torch.Tensor] = []
@@ -218,6 +220,7 @@ class ImbalancedDataModule(pl.LightningDataModule):
         view.batch_size = _batch_size(batch_size)
         view.train_classes = None if classes is None else list(classes)
         view.class_balanced = bool(class_balanced)
+        view.train_sampler = None
         view._extra_x, view._extra_y = list(self._extra_x), list(self._extra_y)
         return view
 
@@ -247,6 +250,8 @@ class ImbalancedDataModule(pl.LightningDataModule):
             counts = torch.bincount(y, minlength=self.num_classes).float()
             weights = (1.0 / counts.clamp_min(1))[y]
         loader = self._loader((x, y), self.batch_size, shuffle=True, weights=weights)
+        if self.train_sampler is not None:
+            loader.sampler = self.train_sampler(y, self.num_classes, self.seed)
         trainer = getattr(self, "trainer", None)
         if trainer is not None and trainer.world_size > 1:
             loader.sampler.shard(trainer.global_rank, trainer.world_size)

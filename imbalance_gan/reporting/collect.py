@@ -20,8 +20,9 @@ from imbalance_gan import record
 from imbalance_gan.reporting import columns
 from imbalance_gan.runtime.errors import UserError
 
-# Display order when study.json does not give one; unknown scenarios follow, alphabetically.
-SCENARIO_ORDER = tuple("original vanilla dcgan cgan oversample weighted affine smote full".split())
+#: the scenario families (``scenario.family``) in display order; scenarios that study.json does
+#: not order follow by family, then by name (an unknown family last)
+FAMILY_ORDER = ("reference", "classic", "generative")
 # Where classify's config groups live: a sweep's glob(...) choices are these files.
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -157,7 +158,7 @@ def collect_runs(
     for scenario, seed in planned:
         if (scenario, seed) not in seen:
             failures.append(_failure({"scenario": scenario, "seed": seed}, None, missing))
-    rank = _scenario_rank(study.get("scenarios") or SCENARIO_ORDER)
+    rank = _scenario_rank(study.get("scenarios") or (), {r["scenario"]: r["family"] for r in rows})
     rows.sort(key=lambda r: (rank(r["scenario"]), r["seed"]))
     failures.sort(key=lambda f: (rank(str(f["scenario"])), str(f["seed"])))
     return rows, failures, minority
@@ -171,8 +172,17 @@ def _relative(path: Path, root: Path) -> str:
         return path.name
 
 
-def _scenario_rank(order: Sequence[str]):
-    return lambda s: (order.index(s), "") if s in order else (len(order), s)
+def _scenario_rank(order: Sequence[str], family: dict[str, Any]):
+    """Sort key of a scenario: its place in the study's list, else its family's, then its name."""
+    order = list(order)
+
+    def rank(s: str) -> tuple:
+        if s in order:
+            return (order.index(s), 0, "")
+        f = family.get(s)
+        return (len(order), FAMILY_ORDER.index(f) if f in FAMILY_ORDER else len(FAMILY_ORDER), s)
+
+    return rank
 
 
 def _check_unique(rows: list[dict]) -> None:

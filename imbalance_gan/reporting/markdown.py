@@ -179,13 +179,20 @@ def _small_validation(rows: Sequence[dict], minority: Sequence[int]) -> list[str
     ]
 
 
+def _classic_scenarios(rows: Sequence[dict]) -> list[str]:
+    """The scenarios of family ``classic`` in ``rows``, in their order there."""
+    return list(dict.fromkeys(r["scenario"] for r in rows if r.get("family") == "classic"))
+
+
 def _best_classic(
     comparisons: Sequence[dict],
     ranking: Sequence[tuple[str, list]],
     val_metrics: Sequence[str],
     every: Sequence[dict] = (),
     warning: Sequence[str] = (),
+    classic: Sequence[str] = (),
 ) -> list[str]:
+    """``classic``: the names of the classic scenarios in the runs."""
     lines = ["## Generators vs the best classic fix", "", *warning]
     if ranking:
         lines += [
@@ -200,10 +207,10 @@ def _best_classic(
             "",
         ]
     if not comparisons:
+        present = ", ".join(classic) or "none"
         return lines + [
-            "No generative scenario, or no classic one (family `classic`: oversample, weighted, "
-            "affine, elastic, smote), "
-            "in these runs: nothing to compare."
+            "No generative scenario, or no classic one (family `classic`; in these runs: "
+            f"{present}): nothing to compare."
         ]
     return lines + [
         "The question this tool asks: does a generator beat the best simple fix? For each metric "
@@ -434,6 +441,7 @@ def render_report(
             key_metrics(minority, "val"),
             every_classic,
             _small_validation(rows, minority),
+            _classic_scenarios(rows),
         ),
         _comparison(comparisons, baseline),
         _published(summary, minority),
