@@ -152,18 +152,70 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
     seed_all(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out)
-    # the feature net is trained on the imbalanced training part only (see selection.py)
-    feature_net = load_or_train_feature_net(
-        dm, cfg.data, cfg.selection, Path(cfg.paths.artifact_dir)
-    )
-    real_train, real_labels = dm.minority_split("train")
-    selector = Selector(feature_net, real_train, real_labels, k=cfg.selection.pr_k)
-
+    selector = build_selector(cfg, dm)
     seed_all(cfg.seed)
     model = build_generator(cfg, dm.minority)
     if cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    # an unconditional GAN learns the minority classes only; a conditional one every class
+    trainer, select, earlier_attempts_s = fit(cfg, out, dm, model, selector, timer)
+    if not trainer.is_global_zero:  # DDP: rank 0 generates and writes
+        return {record.SELECTION_SCORE: select.best_score}
+    load_best(model, out).to(trainer.strategy.root_device)  # the selected checkpoint
+    evaluation, filter_info = write_samples(cfg, out, dm, model, selector, select.grid_classes)
+    run = record.gan_record(
+        cfg,
+        best_epoch=select.best_epoch,
+        best_step=select.best_step,
+        selection_unit=select.unit,
+        filter_info=filter_info,
+        selection_score=select.best_score,
+        evaluation=evaluation,
+        score_history=select.history,
+        minority=dm.minority,
+        real_minority_train=len(selector.real_train),
+        collapse_reasons=quality_floor_misses(evaluation, cfg.selection),
+        device=str(trainer.strategy.root_device),
+        hardware=hardware(),
+        wall_time_s=round(timer.elapsed + earlier_attempts_s, 2),
+    )
+    if run["collapsed"]:
+        log.warning("%s is below the quality floor: %s", cfg.gan.name, run["collapse_reason"])
+    record.write(out, run)  # last: marks the run finished
+    log.info(
+        "%s: best epoch %d, fd_train %.3f, fd_test %.3f, precision %.3f, recall %.3f (%.0fs)",
+        cfg.gan.name,
+        run["best_epoch"],
+        run[record.SELECTION_SCORE],
+        run["eval/fd_test"],
+        run["eval/precision"],
+        run["eval/recall"],
+        timer.elapsed,
+    )
+    return run
+
+
+def build_selector(cfg: DictConfig, dm: ImbalancedDataModule) -> Selector:
+    """The selection's scorer: the feature net, trained on the imbalanced training part only
+    (see selection.py), and the training split's real minority images as the reference."""
+    feature_net = load_or_train_feature_net(
+        dm, cfg.data, cfg.selection, Path(cfg.paths.artifact_dir)
+    )
+    real_train, real_labels = dm.minority_split("train")
+    return Selector(feature_net, real_train, real_labels, k=cfg.selection.pr_k)
+
+
+def fit(
+    cfg: DictConfig,
+    out: Path,
+    dm: ImbalancedDataModule,
+    model: pl.LightningModule,
+    selector: Selector,
+    timer: Timer,
+) -> tuple[pl.Trainer, SelectionCallback, float]:
+    """Train ``model`` under its budget, scored and checkpointed by the selection callback
+    (resuming from ``last.ckpt`` with ``resume``). Returns the trainer, the callback and the
+    seconds earlier attempts of this run took."""
+    # an unconditional generator learns the minority classes only; a conditional one every class
     classes = list(range(dm.num_classes)) if model.conditional else dm.minority
     gan_data = dm.with_training(
         cfg.gan.batch_size,
@@ -193,49 +245,27 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
     if resume:
         check_checkpoint(last, model)
     trainer.fit(model, datamodule=gan_data, ckpt_path=str(last) if resume else None)
-    earlier_attempts_s = resumed_seconds(trainer)
+    return trainer, select, resumed_seconds(trainer)
 
-    if not trainer.is_global_zero:  # DDP: rank 0 generates and writes
-        return {record.SELECTION_SCORE: select.best_score}
-    # generate from the selected checkpoint
-    load_best(model, out).to(trainer.strategy.root_device)
+
+def write_samples(
+    cfg: DictConfig,
+    out: Path,
+    dm: ImbalancedDataModule,
+    model: pl.LightningModule,
+    selector: Selector,
+    grid_classes: list[int],
+) -> tuple[dict[str, float], dict]:
+    """Draw the synthetic set from the selected ``model`` (filtered by ``gan.filter``), score it
+    against held-out real images (reported only, after the choice), and write ``synthetic.pt``
+    and ``samples.png``. Returns the evaluation and the filter's counts."""
     fake, fake_labels, filter_info = draw_synthetic(
         model, selector, dm.minority, int(cfg.gan.num_synthetic), cfg.seed, cfg.gan.filter
     )
-    held_out, held_out_labels = dm.minority_split("test")  # reported only, after the choice
+    held_out, held_out_labels = dm.minority_split("test")
     evaluation = selector.evaluate(fake, fake_labels, held_out, held_out_labels, seed=cfg.seed)
     images, labels = as_synthetic(fake, fake_labels)
     torch_save(out / "synthetic.pt", {"images": images, "labels": labels})
-    grid = sample_grid(model, classes, seed=cfg.seed)
+    grid = sample_grid(model, grid_classes, seed=cfg.seed)
     atomic_write(out / "samples.png", lambda f: save_image(grid, f, format="png"))
-
-    run = record.gan_record(
-        cfg,
-        best_epoch=select.best_epoch,
-        best_step=select.best_step,
-        selection_unit=select.unit,
-        filter_info=filter_info,
-        selection_score=select.best_score,
-        evaluation=evaluation,
-        score_history=select.history,
-        minority=dm.minority,
-        real_minority_train=len(real_train),
-        collapse_reasons=quality_floor_misses(evaluation, cfg.selection),
-        device=str(trainer.strategy.root_device),
-        hardware=hardware(),
-        wall_time_s=round(timer.elapsed + earlier_attempts_s, 2),
-    )
-    if run["collapsed"]:
-        log.warning("%s is below the quality floor: %s", cfg.gan.name, run["collapse_reason"])
-    record.write(out, run)  # last: marks the run finished
-    log.info(
-        "%s: best epoch %d, fd_train %.3f, fd_test %.3f, precision %.3f, recall %.3f (%.0fs)",
-        cfg.gan.name,
-        run["best_epoch"],
-        run[record.SELECTION_SCORE],
-        run["eval/fd_test"],
-        run["eval/precision"],
-        run["eval/recall"],
-        timer.elapsed,
-    )
-    return run
+    return evaluation, filter_info
