@@ -165,6 +165,7 @@ def study_info(cfg: DictConfig, overrides: list[str], wall_time_s: float) -> dic
         "scenarios": list(cfg.study.scenarios),
         "baseline": cfg.study.baseline,
         "best_classic": cfg.study.best_classic,
+        "alpha": float(cfg.study.get("alpha", 0.05)),
         "classifier_epochs": int(cfg.classifier.max_epochs),
         "hardware": hardware(),
         "deviations": list(cfg.get("deviations") or []),

@@ -23,7 +23,7 @@ from imbalance_gan.reporting.aggregate import (
 )
 from imbalance_gan.reporting.collect import collect_runs, read_study
 from imbalance_gan.reporting.figures import write_figures
-from imbalance_gan.reporting.markdown import collapsed_counts, render_report, results_table
+from imbalance_gan.reporting.markdown import ALPHA, collapsed_counts, render_report, results_table
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import write_text
 
@@ -69,6 +69,10 @@ def build_report(
         rows, list(zip(test_metrics, val_metrics, strict=True)), study.get("best_classic")
     )
     every = compare_to_every_classic(rows, test_metrics)
+    # the verdicts' significance level: the study's (study.alpha), 0.05 for a sweep
+    alpha = float(study.get("alpha") or ALPHA)
+    for c in (*comparisons, *best, *every):
+        c["alpha"] = alpha
     _write_csv(out / "results.csv", rows, columns.run_columns(minority))
     _write_csv(out / "summary.csv", summary, summary_columns(summary))
     figures = write_figures(rows, summary, out, minority, baseline)

@@ -17,7 +17,7 @@ from imbalance_gan.reporting.tables import (
     table,
 )
 
-# Significance level of the paired tests' verdict column.
+#: significance level of the paired tests' verdicts when the study names none (study.alpha)
 ALPHA = 0.05
 # A validation split with fewer images of a minority class than this chooses the best classic
 # scenario nearly at random (several tie at recall 1.0): the report says so.
@@ -110,9 +110,9 @@ def _comparison_table(comparisons: Sequence[dict], with_baseline: bool = False) 
             p, p_holm = p_text(c["p_value"]), p_text(c["p_holm"])
             verdict = (
                 "no"
-                if c["p_value"] >= ALPHA
+                if c["p_value"] >= c.get("alpha", ALPHA)
                 else "yes (also after Holm)"
-                if c["p_holm"] < ALPHA
+                if c["p_holm"] < c.get("alpha", ALPHA)
                 else "yes (not after Holm)"
             )
         diff = f"{c['mean_diff']:+.4f}" if is_number(c["mean_diff"]) else "—"
@@ -121,7 +121,8 @@ def _comparison_table(comparisons: Sequence[dict], with_baseline: bool = False) 
             [c["scenario"], *base, label(c["metric"]), c["n"], diff, ci, p, p_holm, verdict]
         )
     header = ["scenario", *(["compared with", "chosen on"] if with_baseline else []), "metric"]
-    header += ["n pairs", "mean diff", "95% CI", "p", "Holm p", "significant at 0.05"]
+    alpha = comparisons[0].get("alpha", ALPHA) if comparisons else ALPHA
+    header += ["n pairs", "mean diff", "95% CI", "p", "Holm p", f"significant at {alpha}"]
     note = _P_NOTE.format(n=sum(c["tested"] for c in comparisons), min_pairs=MIN_PAIRS_FOR_TEST)
     return [note, "", table(header, body)]
 
@@ -143,7 +144,7 @@ def _cell(c: dict | None) -> str:
         return "—"
     if not c["tested"]:
         return f"{c['mean_diff']:+.4f} (no test)"
-    mark = " ✓" if c["p_holm"] < ALPHA else ""
+    mark = " ✓" if c["p_holm"] < c.get("alpha", ALPHA) else ""
     return f"{c['mean_diff']:+.4f} (p {p_text(c['p_value'])}){mark}"
 
 
@@ -155,7 +156,7 @@ def _every_classic(every: Sequence[dict]) -> list[str]:
     lines = [
         "Every generative scenario against every classic one on the test set: mean difference "
         "generator − classic over paired seeds, p from a paired t-test, ✓ where it stays below "
-        f"{ALPHA} after Holm over all {sum(c['tested'] for c in every)} tests below. Nothing is "
+        f"{every[0].get('alpha', ALPHA)} after Holm over all {sum(c['tested'] for c in every)} tests below. Nothing is "
         "chosen here, so this is the check when the validation split is too small to choose: a "
         "generator ahead of the column with the best test mean is ahead of every classic fix.",
         "",
