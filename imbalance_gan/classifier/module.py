@@ -13,6 +13,7 @@ from torch import nn
 from imbalance_gan.classifier.adjust import Identity, LogitAdjustment
 from imbalance_gan.classifier.losses import CrossEntropy, Loss
 from imbalance_gan.classifier.metrics import classification_metrics, scalar_view
+from imbalance_gan.classifier.schedules import is_per_step
 from imbalance_gan.runtime.errors import DivergenceError
 
 #: a per-batch augmentation: training (images, labels) -> (images, labels)
@@ -141,7 +142,12 @@ class ClassifierModule(pl.LightningModule):
         opt = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return {"optimizer": opt}
-        return {
-            "optimizer": opt,
-            "lr_scheduler": {"scheduler": self.scheduler_factory(opt), "monitor": self.monitor},
-        }
+        if is_per_step(self.scheduler_factory):  # over the whole budget, stepped every batch
+            total = int(self.trainer.estimated_stepping_batches)
+            schedule = {
+                "scheduler": self.scheduler_factory(opt, total_steps=total),
+                "interval": "step",
+            }
+        else:
+            schedule = {"scheduler": self.scheduler_factory(opt), "monitor": self.monitor}
+        return {"optimizer": opt, "lr_scheduler": schedule}
