@@ -20,18 +20,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from imbalance_gan import record
+from imbalance_gan.data import build_datamodule
 
-#: data keys that change which images a model sees (root, device placement and download do not)
-DATA_KEYS = (
-    "dataset",
-    "minority_classes",
-    "minority_count",
-    "class_counts",
-    "val_fraction",
-    "seed",
-    "num_classes",
-    "image_shape",
-)
 #: trainer keys that change what is computed (limits in smoke runs, precision)
 TRAINER_KEYS = ("limit_train_batches", "precision")
 #: the file whose presence marks a finished GAN entry: its run record, written last
@@ -49,9 +39,8 @@ def config_hash(blob: dict) -> str:
 
 
 def data_key(cfg_data: DictConfig) -> dict:
-    """The data settings that decide which images a model sees, as plain values."""
-    resolved = OmegaConf.to_container(cfg_data, resolve=True)
-    return {k: resolved.get(k) for k in DATA_KEYS}
+    """The data module's identity: what decides which images a model sees (nothing is loaded)."""
+    return build_datamodule(cfg_data).identity()
 
 
 def cache_key(cfg: DictConfig) -> str:

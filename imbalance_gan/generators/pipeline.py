@@ -153,9 +153,7 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out)
     # the feature net is trained on the imbalanced training part only (see selection.py)
-    feature_net = load_or_train_feature_net(
-        dm, cfg.data, cfg.selection, Path(cfg.paths.artifact_dir)
-    )
+    feature_net = load_or_train_feature_net(dm, cfg.selection, Path(cfg.paths.artifact_dir))
     real_train, real_labels = dm.minority_split("train")
     selector = Selector(feature_net, real_train, real_labels, k=cfg.selection.pr_k)
 
