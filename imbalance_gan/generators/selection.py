@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from imbalance_gan.data import ImbalancedDataModule, TensorLoader
-from imbalance_gan.generators.cache import build_once, config_hash
+from imbalance_gan.generators.cache import build_once, config_hash, net_key
 from imbalance_gan.generators.quality import (
     FeatureExtractor,
     copy_statistics,
@@ -56,7 +56,7 @@ def feature_net_key(dm: ImbalancedDataModule, cfg_sel: DictConfig) -> str:
     return config_hash(
         {
             "data": dm.identity(),
-            "net": OmegaConf.to_container(cfg_sel.feature_net, resolve=True),
+            "net": net_key(OmegaConf.to_container(cfg_sel.feature_net, resolve=True)),
             "training": OmegaConf.to_container(cfg_sel.feature_training, resolve=True),
         }
     )
