@@ -323,3 +323,18 @@ def test_gan_and_feature_net_cache_keys_did_not_change(gan, tmp_path):
     cfg = make_cfg("train", [f"gan={gan}", "experiment=smoke", "seed=0"], tmp_path)
     assert cache.cache_key(cfg) == OLD_SMOKE_KEYS[gan]
     assert feature_net_key(build_datamodule(cfg.data), cfg.selection) == OLD_SMOKE_FEATURE_NET_KEY
+
+
+def test_a_data_config_saved_before_it_named_its_module_still_builds(tmp_path):
+    from omegaconf import OmegaConf
+
+    from imbalance_gan.data import IDXSource, ImbalancedDataModule, build_datamodule
+
+    from .conftest import make_cfg
+
+    cfg = make_cfg("train", ["data=mnist_lt"], tmp_path)
+    saved = OmegaConf.to_container(cfg.data, resolve=True)
+    del saved["_target_"], saved["source"]  # what a run's config.yaml held before issue 23
+    dm = build_datamodule(OmegaConf.create(saved), 32)
+    assert type(dm) is ImbalancedDataModule and isinstance(dm.source, IDXSource)
+    assert dm.identity() == build_datamodule(cfg.data).identity() and dm.batch_size == 32
