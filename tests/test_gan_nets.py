@@ -164,6 +164,23 @@ def test_a_dcgan_size_not_divisible_by_4_is_one_user_error(gan, tmp_path) -> Non
     assert "multiples of 4" in str(cause) and "30 x 30" in str(cause)
 
 
+@pytest.mark.parametrize("side", [29, 30, 31])
+def test_discriminators_take_any_side_of_at_least_4(side) -> None:
+    from imbalance_gan.nets.gan import ProjectionDiscriminator
+    from imbalance_gan.runtime.errors import UserError
+
+    x, labels = torch.rand(N, 3, side, side), torch.randint(0, 10, (N,))
+    for disc in (
+        DCGANDiscriminator(img_channels=3, img_size=side),
+        CGANDiscriminator(img_shape=(3, side, side)),
+        ProjectionDiscriminator(img_shape=(3, side, side)),
+        VanillaDiscriminator(img_shape=(3, side, side)),
+    ):
+        assert disc(x, labels).shape == (N,)
+    with pytest.raises(UserError, match="at least 4"):
+        DCGANDiscriminator(img_size=3)
+
+
 def test_a_net_refusing_its_shape_ends_in_one_line(capsys) -> None:
     from hydra.utils import instantiate
 

@@ -36,13 +36,12 @@ def _side(img_size: int | Sequence[int]) -> tuple[int, int]:
     return height, width
 
 
-def _check_sides(height: int, width: int, multiple: int, who: str) -> None:
-    """Refuse an image side the net cannot take (one line: it comes from data.image_shape)."""
-    if height < multiple or width < multiple or height % multiple or width % multiple:
-        raise UserError(
-            f"{who} needs image sides that are multiples of {multiple}; "
-            f"data.image_shape has {height} x {width}"
-        )
+def _check_sides(height: int, width: int, who: str, multiple: bool) -> None:
+    """Refuse an image side the net cannot take (one line: it comes from data.image_shape):
+    two stride-2 steps need 4 pixels, and a generator's two upsamplings a multiple of 4."""
+    if min(height, width) < 4 or (multiple and (height % 4 or width % 4)):
+        need = "multiples of 4" if multiple else "at least 4"
+        raise UserError(f"{who} needs image sides {need}; data.image_shape has {height} x {width}")
 
 
 def _require_labels(labels: Tensor | None, who: str) -> Tensor:
@@ -57,7 +56,7 @@ def _dcgan_generator_body(
 ) -> nn.Sequential:
     """Linear -> 128 x H/4 x W/4 -> two stride-2 transposed convs -> Tanh image [N, C, H, W]."""
     height, width = _side(img_size)
-    _check_sides(height, width, 4, who)
+    _check_sides(height, width, who, multiple=True)
     base = (height // 4, width // 4)
     return nn.Sequential(
         nn.Linear(in_features, _DCGAN_CHANNELS * base[0] * base[1]),
@@ -145,7 +144,7 @@ class DCGANDiscriminator(nn.Module):
     def __init__(self, img_channels: int = 1, img_size: int | Sequence[int] = 28):
         super().__init__()
         height, width = _side(img_size)
-        _check_sides(height, width, 4, "the DCGAN discriminator")
+        _check_sides(height, width, "the DCGAN discriminator", multiple=False)
         self.net = nn.Sequential(
             spectral_norm(nn.Conv2d(img_channels, 64, kernel_size=4, stride=2, padding=1)),
             nn.LeakyReLU(0.2),
@@ -195,7 +194,7 @@ class CGANDiscriminator(nn.Module):
     def __init__(self, num_classes: int = 10, img_shape: tuple[int, int, int] = (1, 28, 28)):
         super().__init__()
         channels, height, width = img_shape
-        _check_sides(height, width, 4, "the CGAN discriminator")
+        _check_sides(height, width, "the CGAN discriminator", multiple=False)
         self.num_classes = num_classes
         self.map_shape = (1, height, width)
         # The label becomes a learned H x W map stacked onto the image as an extra channel.
@@ -237,7 +236,7 @@ class ProjectionDiscriminator(nn.Module):
     ):
         super().__init__()
         in_ch, height, width = img_shape
-        _check_sides(height, width, 4, "the projection discriminator")
+        _check_sides(height, width, "the projection discriminator", multiple=False)
         c1, c2 = channels
         self.num_classes = num_classes
         self.body = nn.Sequential(
