@@ -195,3 +195,44 @@ def test_a_net_refusing_its_shape_ends_in_one_line(capsys) -> None:
     assert stop.value.code == EXIT_USER_ERROR
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "multiples of 4" in err
+
+
+class RandomSource:
+    """A stand-in 3 x 32 x 32 dataset: 400 (train) or 100 (test) random images per class."""
+
+    def __init__(self, dataset: str = "random", root=None, download: bool = True) -> None:
+        self.dataset = dataset
+
+    def identity(self) -> dict:
+        return {"dataset": self.dataset}
+
+    def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(int(train))
+        labels = torch.arange(10).repeat(400 if train else 100)
+        return torch.randint(
+            0, 256, (len(labels), 3, 32, 32), generator=g, dtype=torch.uint8
+        ), labels
+
+
+def test_a_3x32x32_source_needs_only_config(tmp_path) -> None:
+    from hydra.utils import instantiate
+
+    from imbalance_gan.data import datamodule_from_config
+
+    from .conftest import make_cfg
+
+    overrides = [
+        "data.source._target_=tests.test_gan_nets.RandomSource",
+        "data.dataset=random",
+        "data.image_shape=[3,32,32]",
+    ]
+    for gan in GAN_CONFIGS:
+        cfg = make_cfg("classify", [f"gan={gan}", "scenario=dcgan", *overrides], tmp_path)
+        dm = datamodule_from_config(cfg.data, 16)
+        assert dm.image_shape == (3, 32, 32) and dm.identity()["dataset"] == "random"
+        x, y = next(iter(dm.train_dataloader()))
+        gen, disc = instantiate(cfg.gan.generator), instantiate(cfg.gan.discriminator)
+        fake = gen(torch.randn(len(y), gen.latent_dim), y)
+        assert fake.shape == x.shape == (16, 3, 32, 32)
+        assert disc(x, y).shape == disc(fake, y).shape == (16,)
+        assert instantiate(cfg.classifier.net)(x).shape == (16, 10)
