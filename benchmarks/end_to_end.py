@@ -94,9 +94,7 @@ class EndToEnd:
         (where the GAN runs then find it)."""
         cfg = self.gan_cfg
         shutil.rmtree(self.out / "artifacts" / "feature_nets", ignore_errors=True)
-        load_or_train_feature_net(
-            self.gan_dm, cfg.data, cfg.selection, Path(cfg.paths.artifact_dir)
-        )
+        load_or_train_feature_net(self.gan_dm, cfg.selection, Path(cfg.paths.artifact_dir))
 
     def gan_project(self) -> None:
         """``python -m imbalance_gan.train gan=dcgan ...``, in-process."""

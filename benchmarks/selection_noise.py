@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> dict:
             cfg.paths.output_dir = str(out)
             cfg.paths.artifact_dir = str(args.artifacts or out / "artifacts")
         dm = datamodule_from_config(cfg.data, cfg.gan.batch_size)
-        net = load_or_train_feature_net(dm, cfg.data, cfg.selection, Path(cfg.paths.artifact_dir))
+        net = load_or_train_feature_net(dm, cfg.selection, Path(cfg.paths.artifact_dir))
         selector = Selector(net, *dm.minority_split("train"), k=cfg.selection.pr_k)
         seed_all(cfg.seed)
         model = build_generator(cfg, dm.minority)

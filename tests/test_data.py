@@ -243,3 +243,98 @@ def test_fashion_mnist_from_the_system_package_has_the_imbalance(tmp_path):
     counts = class_histogram(torch.cat([dm.train_y, dm.val_y]), 10)
     assert counts == [300] + [6000] * 9
     assert class_histogram(dm.test_y, 10) == [1000] * 10
+
+
+#: the hand-kept key list the GAN and feature-net caches used before the data module owned it
+OLD_DATA_KEYS = (
+    "dataset",
+    "minority_classes",
+    "minority_count",
+    "class_counts",
+    "val_fraction",
+    "seed",
+    "num_classes",
+    "image_shape",
+)
+
+
+@pytest.mark.parametrize("data", ["mnist", "mnist_lt", "fashion_mnist", "kmnist"])
+@pytest.mark.parametrize("extra", [[], ["seed=3", "data.minority_count=30"]])
+def test_identity_is_the_old_cache_key_of_every_data_config(data, extra, tmp_path):
+    from omegaconf import OmegaConf
+
+    from imbalance_gan.data import build_datamodule
+    from imbalance_gan.generators.cache import data_key
+
+    from .conftest import make_cfg
+
+    cfg = make_cfg("train", [f"data={data}", *extra], tmp_path)
+    resolved = OmegaConf.to_container(cfg.data, resolve=True)
+    old = {k: resolved.get(k) for k in OLD_DATA_KEYS}
+    dm = build_datamodule(cfg.data)  # nothing loaded
+    assert not dm._prepared
+    assert dm.identity() == old and data_key(cfg.data) == old
+    assert [type(v) for v in dm.identity().values()] == [type(v) for v in old.values()]
+    assert list(dm.image_shape) == resolved["image_shape"]
+
+
+def test_the_config_names_the_data_module_and_its_source(tmp_path):
+    from imbalance_gan.data import IDXSource, datamodule_from_config
+
+    from .conftest import make_cfg
+
+    cfg = make_cfg("train", ["data=mnist", "data.download=false"], tmp_path)
+    dm = datamodule_from_config(cfg.data, 64, 500)
+    assert isinstance(dm.source, IDXSource) and dm.source.dataset == "mnist"
+    assert (dm.batch_size, dm.eval_batch_size, dm.top_up_to) == (64, 500, 6000)
+    assert tuple(dm.train_x.shape[1:]) == dm.image_shape == (1, 28, 28)
+
+
+def test_a_bad_config_value_stays_one_user_error(tmp_path):
+    from imbalance_gan.data import datamodule_from_config
+
+    from .conftest import make_cfg
+
+    cfg = make_cfg("train", ["data.dataset=cifar"], tmp_path)
+    with pytest.raises(UserError, match="data.dataset='cifar'"):
+        datamodule_from_config(cfg.data, 64)
+    cfg = make_cfg("train", ["data.image_shape=[3,28,28]"], tmp_path)
+    with pytest.raises(UserError, match=r"data.image_shape=\[3, 28, 28\]"):
+        datamodule_from_config(cfg.data, 64)
+
+
+#: cache keys of ``experiment=smoke seed=0`` before the data module owned its identity
+OLD_SMOKE_KEYS = {
+    "dcgan": "ec07f62dd46ebcc9",
+    "cgan": "ef60758ebdacc65b",
+    "projgan": "959b4ad5fb45c191",
+}
+OLD_SMOKE_FEATURE_NET_KEY = "eeba90d847f3ab34"
+
+
+@pytest.mark.parametrize("gan", sorted(OLD_SMOKE_KEYS))
+def test_gan_and_feature_net_cache_keys_did_not_change(gan, tmp_path):
+    from imbalance_gan.data import build_datamodule
+    from imbalance_gan.generators import cache
+    from imbalance_gan.generators.selection import feature_net_key
+
+    from .conftest import make_cfg
+
+    cfg = make_cfg("train", [f"gan={gan}", "experiment=smoke", "seed=0"], tmp_path)
+    assert cache.cache_key(cfg) == OLD_SMOKE_KEYS[gan]
+    assert feature_net_key(build_datamodule(cfg.data), cfg.selection) == OLD_SMOKE_FEATURE_NET_KEY
+
+
+def test_a_data_config_saved_before_it_named_its_module_still_builds(tmp_path):
+    from omegaconf import OmegaConf
+
+    from imbalance_gan.data import IDXSource, ImbalancedDataModule, build_datamodule
+
+    from .conftest import make_cfg
+
+    cfg = make_cfg("train", ["data=mnist_lt"], tmp_path)
+    saved = OmegaConf.to_container(cfg.data, resolve=True)
+    del saved["_target_"], saved["source"]  # what a run's config.yaml held before issue 23
+    dm = build_datamodule(OmegaConf.create(saved), 32)
+    assert type(dm) is ImbalancedDataModule and isinstance(dm.source, IDXSource)
+    assert dm.identity() == build_datamodule(cfg.data).identity() and dm.batch_size == 32

@@ -97,3 +97,142 @@ def test_cnn_features_feed_the_head_in_eval_mode() -> None:
     cnn = CNN(num_classes=3, hidden=32).eval()
     x = torch.rand(N, 1, 28, 28)
     assert torch.allclose(cnn(x), cnn.head(cnn.features(x)))
+
+
+GAN_CONFIGS = ["vanilla", "dcgan", "cgan", "projgan"]
+
+
+def _net_configs(image_shape: list[int], gan: str, tmp_path) -> dict:
+    """The net nodes of the real configs for data of ``image_shape`` (the only override)."""
+    from .conftest import make_cfg
+
+    shape = f"data.image_shape=[{','.join(map(str, image_shape))}]"
+    cfg = make_cfg("classify", [f"gan={gan}", "scenario=dcgan", shape], tmp_path)
+    return {
+        "generator": cfg.gan.generator,
+        "discriminator": cfg.gan.discriminator,
+        "classifier": cfg.classifier.net,
+        "feature_net": cfg.selection.feature_net,
+    }
+
+
+def _nets_at(image_shape: list[int], gan: str, tmp_path) -> dict[str, nn.Module]:
+    from hydra.utils import instantiate
+
+    return {k: instantiate(v) for k, v in _net_configs(image_shape, gan, tmp_path).items()}
+
+
+@pytest.mark.parametrize("image_shape", [[1, 28, 28], [3, 32, 32], [3, 32, 48]])
+@pytest.mark.parametrize("gan", GAN_CONFIGS)
+def test_every_configured_net_takes_the_data_image_shape(gan, image_shape, tmp_path) -> None:
+    nets = _nets_at(image_shape, gan, tmp_path)
+    labels = torch.randint(0, 10, (N,))
+    images = nets["generator"](torch.randn(N, nets["generator"].latent_dim), labels)
+    assert images.shape == (N, *image_shape)
+    assert nets["discriminator"](images, labels).shape == (N,)
+    for name in ("classifier", "feature_net"):
+        assert nets[name](images).shape == (N, 10)
+
+
+@pytest.mark.parametrize("gan", GAN_CONFIGS)
+def test_at_28_by_28_the_configured_nets_have_the_default_size_weights(gan, tmp_path) -> None:
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    for node in _net_configs([1, 28, 28], gan, tmp_path).values():
+        args = OmegaConf.to_container(node, resolve=True)
+        cls = get_class(args.pop("_target_"))
+        torch.manual_seed(0)
+        configured = cls(**args).state_dict()
+        args.pop("img_size", None)
+        torch.manual_seed(0)
+        default = cls(**args).state_dict()
+        assert list(configured) == list(default)
+        assert all(torch.equal(configured[k], default[k]) for k in default)
+
+
+@pytest.mark.parametrize("gan", ["dcgan", "cgan", "projgan"])
+def test_a_dcgan_size_not_divisible_by_4_is_one_user_error(gan, tmp_path) -> None:
+    from hydra.errors import InstantiationException
+
+    from imbalance_gan.runtime.errors import UserError
+
+    with pytest.raises(InstantiationException) as err:
+        _nets_at([1, 30, 30], gan, tmp_path)
+    cause = err.value.__cause__
+    assert isinstance(cause, UserError)
+    assert "multiples of 4" in str(cause) and "30 x 30" in str(cause)
+
+
+@pytest.mark.parametrize("side", [29, 30, 31])
+def test_discriminators_take_any_side_of_at_least_4(side) -> None:
+    from imbalance_gan.nets.gan import ProjectionDiscriminator
+    from imbalance_gan.runtime.errors import UserError
+
+    x, labels = torch.rand(N, 3, side, side), torch.randint(0, 10, (N,))
+    for disc in (
+        DCGANDiscriminator(img_channels=3, img_size=side),
+        CGANDiscriminator(img_shape=(3, side, side)),
+        ProjectionDiscriminator(img_shape=(3, side, side)),
+        VanillaDiscriminator(img_shape=(3, side, side)),
+    ):
+        assert disc(x, labels).shape == (N,)
+    with pytest.raises(UserError, match="at least 4"):
+        DCGANDiscriminator(img_size=3)
+
+
+def test_a_net_refusing_its_shape_ends_in_one_line(capsys) -> None:
+    from hydra.utils import instantiate
+
+    from imbalance_gan.runtime.errors import EXIT_USER_ERROR, report_user_errors
+
+    @report_user_errors
+    def build() -> None:
+        instantiate({"_target_": "imbalance_gan.nets.gan.DCGANGenerator", "img_size": [30, 30]})
+
+    with pytest.raises(SystemExit) as stop:
+        build()
+    assert stop.value.code == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "multiples of 4" in err
+
+
+class RandomSource:
+    """A stand-in 3 x 32 x 32 dataset: 400 (train) or 100 (test) random images per class."""
+
+    def __init__(self, dataset: str = "random", root=None, download: bool = True) -> None:
+        self.dataset = dataset
+
+    def identity(self) -> dict:
+        return {"dataset": self.dataset}
+
+    def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(int(train))
+        labels = torch.arange(10).repeat(400 if train else 100)
+        return torch.randint(
+            0, 256, (len(labels), 3, 32, 32), generator=g, dtype=torch.uint8
+        ), labels
+
+
+def test_a_3x32x32_source_needs_only_config(tmp_path) -> None:
+    from hydra.utils import instantiate
+
+    from imbalance_gan.data import datamodule_from_config
+
+    from .conftest import make_cfg
+
+    overrides = [
+        "data.source._target_=tests.test_gan_nets.RandomSource",
+        "data.dataset=random",
+        "data.image_shape=[3,32,32]",
+    ]
+    for gan in GAN_CONFIGS:
+        cfg = make_cfg("classify", [f"gan={gan}", "scenario=dcgan", *overrides], tmp_path)
+        dm = datamodule_from_config(cfg.data, 16)
+        assert dm.image_shape == (3, 32, 32) and dm.identity()["dataset"] == "random"
+        x, y = next(iter(dm.train_dataloader()))
+        gen, disc = instantiate(cfg.gan.generator), instantiate(cfg.gan.discriminator)
+        fake = gen(torch.randn(len(y), gen.latent_dim), y)
+        assert fake.shape == x.shape == (16, 3, 32, 32)
+        assert disc(x, y).shape == disc(fake, y).shape == (16,)
+        assert instantiate(cfg.classifier.net)(x).shape == (16, 10)

@@ -8,6 +8,9 @@ from collections.abc import Callable, Sequence
 
 import pytorch_lightning as pl
 import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 
 from imbalance_gan.data.imbalance import (
     class_histogram,
@@ -16,12 +19,12 @@ from imbalance_gan.data.imbalance import (
     stratified_split,
 )
 from imbalance_gan.data.loader import TensorLoader
-from imbalance_gan.data.sources import check_dataset_name, default_root, load_split
+from imbalance_gan.data.sources import IDXSource
 from imbalance_gan.runtime.errors import UserError
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
-    """uint8 ``[N, H, W]`` or ``[N, 1, H, W]`` -> float32 ``[N, 1, H, W]`` in [-1, 1]."""
+    """uint8 ``[N, H, W]`` or ``[N, C, H, W]`` -> float32 ``[N, C, H, W]`` in [-1, 1]."""
     if images.ndim == 3:
         images = images.unsqueeze(1)
     return images.to(torch.float32).div_(127.5).sub_(1.0)
@@ -39,9 +42,11 @@ def _batch_size(value: int) -> int:
 
 
 class ImbalancedDataModule(pl.LightningDataModule):
-    """The study's imbalanced split of an MNIST-like dataset.
+    """The study's imbalanced split of the images of a ``source`` (see ``data/sources.py``).
 
-    ``prepare()`` loads and selects once (call it early: it validates the config). The training
+    ``prepare()`` loads and selects once (call it early: it validates the config).
+    :meth:`identity` names the images a model sees (the cache key of what trains on them) and
+    ``image_shape`` is their ``[C, H, W]``, both known without loading anything. The training
     part is the imbalanced training set minus a stratified validation part; scenarios add
     ``(images, labels)`` to the training part only via :meth:`add_training_data`. Every model
     trains through :meth:`train_dataloader`: which classes it sees (``train_classes``, all by
@@ -66,11 +71,22 @@ class ImbalancedDataModule(pl.LightningDataModule):
         download: bool = True,
         train_classes: Sequence[int] | None = None,
         class_balanced: bool = False,
+        top_up_to: int | None = None,
+        source=None,
     ) -> None:
+        """Without ``source``, the images are the IDX dataset ``dataset`` under ``root``; with
+        one, ``root`` and ``download`` are the source's settings as ``data`` repeats them, and
+        ``dataset`` must be the name the source gives."""
         super().__init__()
-        check_dataset_name(dataset)
+        if source is None:
+            source = IDXSource(dataset, root, download)
+        elif source.identity().get("dataset", dataset) != dataset:
+            raise UserError(
+                f"data.dataset={dataset!r} but data.source reads {source.identity()['dataset']!r}"
+            )
+        self.source = source
         self.dataset = dataset
-        self.root = os.fspath(root) if root else default_root()
+        self.root = getattr(source, "root", None) or (os.fspath(root) if root else None)
         self.minority_classes = list(minority_classes)
         self.minority_count = int(minority_count)
         self.class_counts = list(class_counts) if class_counts is not None else None
@@ -86,19 +102,40 @@ class ImbalancedDataModule(pl.LightningDataModule):
         self.class_balanced = bool(class_balanced)
         #: the classifier's sampler, (labels, num_classes, seed) -> EpochSampler; None: as above
         self.train_sampler: Callable | None = None
+        #: what topping-up scenarios bring each minority class to (``None``: the largest class)
+        self.top_up_to = None if top_up_to is None else int(top_up_to)
         self._prepared = False
         self._extra_x: list[torch.Tensor] = []
         self._extra_y: list[torch.Tensor] = []
 
     # -- building -----------------------------------------------------------------------------
+    def identity(self) -> dict:
+        """The plain values that decide which images a model sees: the source's, then the
+        selection's (not where the files are, nor where the tensors live)."""
+        return {
+            **self.source.identity(),
+            "minority_classes": list(self.minority_classes),
+            "minority_count": self.minority_count,
+            "class_counts": None if self.class_counts is None else list(self.class_counts),
+            "val_fraction": self.val_fraction,
+            "seed": self.seed,
+            "num_classes": self.num_classes,
+            "image_shape": list(self.image_shape),
+        }
+
     def prepare(self) -> ImbalancedDataModule:
         """Load the raw splits, select the imbalanced training set, hold out validation."""
         if self._prepared:
             return self
-        images, labels = load_split(self.dataset, self.root, train=True, download=self.download)
-        test_images, test_labels = load_split(
-            self.dataset, self.root, train=False, download=self.download
-        )
+        images, labels = self.source.load(train=True)
+        test_images, test_labels = self.source.load(train=False)
+        for split, x in (("training", images), ("test", test_images)):
+            shape = tuple(x.shape[1:]) if x.ndim == 4 else (1, *x.shape[1:])
+            if shape != self.image_shape:
+                raise UserError(
+                    f"data.image_shape={list(self.image_shape)} but the {split} images of "
+                    f"{self.dataset} are {list(shape)}"
+                )
         if int(labels.max()) + 1 != self.num_classes:
             raise UserError(
                 f"data.num_classes={self.num_classes} but {self.dataset} has "
@@ -264,22 +301,29 @@ class ImbalancedDataModule(pl.LightningDataModule):
         return self._loader((self.test_x, self.test_y), self.eval_batch_size, shuffle=False)
 
 
+def build_datamodule(
+    cfg_data: DictConfig, batch_size: int = 256, eval_batch_size: int = 1000
+) -> ImbalancedDataModule:
+    """The data module (and its source) the ``data`` config names by ``_target_``, not loaded
+    yet. A config saved before ``data`` had a ``_target_`` means :class:`ImbalancedDataModule`."""
+    if "_target_" not in cfg_data:
+        cfg_data = OmegaConf.merge(
+            {"_target_": f"{__name__}.{ImbalancedDataModule.__name__}"},
+            OmegaConf.to_container(cfg_data, resolve=True),
+        )
+    try:
+        return instantiate(cfg_data, batch_size=batch_size, eval_batch_size=eval_batch_size)
+    except InstantiationException as err:
+        cause = err.__cause__
+        while isinstance(cause, InstantiationException):  # a source inside the data module
+            cause = cause.__cause__
+        if isinstance(cause, UserError):
+            raise cause from None
+        raise
+
+
 def datamodule_from_config(
-    cfg_data, batch_size: int, eval_batch_size: int = 1000
+    cfg_data: DictConfig, batch_size: int, eval_batch_size: int = 1000
 ) -> ImbalancedDataModule:
     """Build and prepare the data module from the ``data`` config group (validates it)."""
-    return ImbalancedDataModule(
-        dataset=cfg_data.dataset,
-        root=cfg_data.root,
-        minority_classes=list(cfg_data.minority_classes),
-        minority_count=cfg_data.minority_count,
-        class_counts=None if cfg_data.class_counts is None else list(cfg_data.class_counts),
-        val_fraction=cfg_data.val_fraction,
-        seed=cfg_data.seed,
-        num_classes=cfg_data.num_classes,
-        image_shape=list(cfg_data.image_shape),
-        batch_size=batch_size,
-        eval_batch_size=eval_batch_size,
-        on_device=cfg_data.on_device,
-        download=cfg_data.download,
-    ).prepare()
+    return build_datamodule(cfg_data, batch_size, eval_batch_size).prepare()

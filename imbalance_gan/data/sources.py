@@ -1,5 +1,10 @@
-"""Read MNIST-like datasets (IDX files, plain or gzipped), verifying them before trusting them;
-torchvision only downloads missing ones."""
+"""Image sources: where a dataset's images and labels come from. :class:`IDXSource` reads
+MNIST-like datasets (IDX files, plain or gzipped), verifying them before trusting them;
+torchvision only downloads missing ones.
+
+A source is any object with ``identity()`` (plain values naming the images it gives, part of
+the data's cache key) and ``load(train)`` (uint8 images ``[N, H, W]`` or ``[N, C, H, W]`` and
+int64 labels ``[N]``); ``data.source`` in ``conf/data/`` names one by ``_target_``."""
 
 from __future__ import annotations
 
@@ -190,3 +195,23 @@ def load_split(
             "disagree"
         )
     return images.contiguous(), labels.to(torch.int64)
+
+
+class IDXSource:
+    """An MNIST-like dataset of IDX files (``mnist``, ``fashion_mnist``, ``kmnist``)."""
+
+    def __init__(
+        self, dataset: str = "mnist", root: str | os.PathLike | None = None, download: bool = True
+    ) -> None:
+        check_dataset_name(dataset)
+        self.dataset = dataset
+        self.root = os.fspath(root) if root else default_root()
+        self.download = bool(download)
+
+    def identity(self) -> dict:
+        """What names its images: the dataset (the folder and download do not)."""
+        return {"dataset": self.dataset}
+
+    def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """One split: uint8 images ``[N, 28, 28]`` and int64 labels ``[N]`` (see :func:`load_split`)."""
+        return load_split(self.dataset, self.root, train=train, download=self.download)

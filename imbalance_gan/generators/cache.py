@@ -20,18 +20,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from imbalance_gan import record
+from imbalance_gan.data import build_datamodule
 
-#: data keys that change which images a model sees (root, device placement and download do not)
-DATA_KEYS = (
-    "dataset",
-    "minority_classes",
-    "minority_count",
-    "class_counts",
-    "val_fraction",
-    "seed",
-    "num_classes",
-    "image_shape",
-)
 #: trainer keys that change what is computed (limits in smoke runs, precision)
 TRAINER_KEYS = ("limit_train_batches", "precision")
 #: the file whose presence marks a finished GAN entry: its run record, written last
@@ -41,6 +31,9 @@ GAN_MARKER = record.RECORD_FILE
 PROFILE_KEYS = ("quick",)
 #: selection keys that only label a finished GAN (the quality floor), not how it is trained
 LABEL_KEYS = ("recall_floor", "minority_share_floor")
+#: net arguments that repeat ``data.image_shape``'s sides, which the data identity holds: no part
+#: of a key, so nets trained before they took their size (issue 23) keep their keys
+IMPLIED_NET_KEYS = ("img_size",)
 
 
 def config_hash(blob: dict) -> str:
@@ -49,9 +42,18 @@ def config_hash(blob: dict) -> str:
 
 
 def data_key(cfg_data: DictConfig) -> dict:
-    """The data settings that decide which images a model sees, as plain values."""
-    resolved = OmegaConf.to_container(cfg_data, resolve=True)
-    return {k: resolved.get(k) for k in DATA_KEYS}
+    """The data module's identity: what decides which images a model sees (nothing is loaded)."""
+    return build_datamodule(cfg_data).identity()
+
+
+def net_key(node):
+    """Plain config values without the arguments of nets (``_target_`` nodes) that the data implies."""
+    if isinstance(node, dict):
+        implied = IMPLIED_NET_KEYS if "_target_" in node else ()
+        return {k: net_key(v) for k, v in node.items() if k not in implied}
+    if isinstance(node, list):
+        return [net_key(v) for v in node]
+    return node
 
 
 def cache_key(cfg: DictConfig) -> str:
@@ -60,8 +62,10 @@ def cache_key(cfg: DictConfig) -> str:
     return config_hash(
         {
             "data": data_key(cfg.data),
-            "gan": {k: v for k, v in resolved["gan"].items() if k not in PROFILE_KEYS},
-            "selection": {k: v for k, v in resolved["selection"].items() if k not in LABEL_KEYS},
+            "gan": {k: net_key(v) for k, v in resolved["gan"].items() if k not in PROFILE_KEYS},
+            "selection": {
+                k: net_key(v) for k, v in resolved["selection"].items() if k not in LABEL_KEYS
+            },
             "trainer": {k: resolved["trainer"].get(k) for k in TRAINER_KEYS},
             "seed": resolved["seed"],
         }

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from imbalance_gan.data import ImbalancedDataModule, TensorLoader
-from imbalance_gan.generators.cache import build_once, config_hash, data_key
+from imbalance_gan.generators.cache import build_once, config_hash, net_key
 from imbalance_gan.generators.quality import (
     FeatureExtractor,
     copy_statistics,
@@ -51,27 +51,27 @@ def train_feature_net(
     return net.eval()
 
 
-def feature_net_key(cfg_data: DictConfig, cfg_sel: DictConfig) -> str:
-    """Cache key of a feature network: the data selection, its architecture and its training."""
+def feature_net_key(dm: ImbalancedDataModule, cfg_sel: DictConfig) -> str:
+    """Cache key of a feature network: the data's identity, its architecture and its training."""
     return config_hash(
         {
-            "data": data_key(cfg_data),
-            "net": OmegaConf.to_container(cfg_sel.feature_net, resolve=True),
+            "data": dm.identity(),
+            "net": net_key(OmegaConf.to_container(cfg_sel.feature_net, resolve=True)),
             "training": OmegaConf.to_container(cfg_sel.feature_training, resolve=True),
         }
     )
 
 
 def load_or_train_feature_net(
-    dm: ImbalancedDataModule, cfg_data: DictConfig, cfg_sel: DictConfig, cache_dir: Path
+    dm: ImbalancedDataModule, cfg_sel: DictConfig, cache_dir: Path
 ) -> nn.Module:
-    """The feature network for this data selection, trained once and kept in ``cache_dir``."""
-    entry = Path(cache_dir).resolve() / "feature_nets" / feature_net_key(cfg_data, cfg_sel)
+    """The feature network for ``dm``'s images, trained once and kept in ``cache_dir``."""
+    entry = Path(cache_dir).resolve() / "feature_nets" / feature_net_key(dm, cfg_sel)
 
     def build(tmp: Path) -> None:
         # the random draws of the training do not disturb the caller's random state
         with torch.random.fork_rng():
-            net = train_feature_net(cfg_sel, dm.train_x, dm.train_y, int(cfg_data.seed))
+            net = train_feature_net(cfg_sel, dm.train_x, dm.train_y, dm.seed)
         torch_save(tmp / FEATURE_NET_MARKER, net.state_dict())
 
     build_once(entry, build, FEATURE_NET_MARKER)

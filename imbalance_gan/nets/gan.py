@@ -7,22 +7,41 @@ stable, and safe under mixed precision).
 
 All generators share ``forward(z, labels=None)`` and all discriminators ``forward(x, labels=None)``
 so that one LightningModule trains every variant; the unconditional ones ignore ``labels``.
-Images are ``[N, C, 28, 28]`` in ``[-1, 1]``. Discriminators avoid in-place activations because
-the gradient penalty differentiates through them twice (``create_graph=True``).
+Images are ``[N, C, H, W]`` in ``[-1, 1]``, the shape the configs take from ``data.image_shape``
+(the study's: 1 x 28 x 28). Discriminators avoid in-place activations because the gradient
+penalty differentiates through them twice (``create_graph=True``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from itertools import pairwise
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-# The DCGAN body upsamples 7 -> 14 -> 28, so its image side is fixed.
-_DCGAN_BASE = 7
+from imbalance_gan.runtime.errors import UserError
+
+# The DCGAN body upsamples twice by 2 (28 x 28: 7 -> 14 -> 28), so each side is a multiple of 4.
 _DCGAN_CHANNELS = 128
+
+
+def _side(img_size: int | Sequence[int]) -> tuple[int, int]:
+    """``img_size`` as ``(H, W)``: one int is a square."""
+    if isinstance(img_size, int):
+        return img_size, img_size
+    height, width = (int(v) for v in img_size)
+    return height, width
+
+
+def _check_sides(height: int, width: int, who: str, multiple: bool) -> None:
+    """Refuse an image side the net cannot take (one line: it comes from data.image_shape):
+    two stride-2 steps need 4 pixels, and a generator's two upsamplings a multiple of 4."""
+    if min(height, width) < 4 or (multiple and (height % 4 or width % 4)):
+        need = "multiples of 4" if multiple else "at least 4"
+        raise UserError(f"{who} needs image sides {need}; data.image_shape has {height} x {width}")
 
 
 def _require_labels(labels: Tensor | None, who: str) -> Tensor:
@@ -32,19 +51,24 @@ def _require_labels(labels: Tensor | None, who: str) -> Tensor:
     return labels
 
 
-def _dcgan_generator_body(in_features: int, img_channels: int) -> nn.Sequential:
-    """Linear -> 128x7x7 -> two stride-2 transposed convs -> Tanh image [N, C, 28, 28]."""
+def _dcgan_generator_body(
+    in_features: int, img_channels: int, img_size: int | Sequence[int], who: str
+) -> nn.Sequential:
+    """Linear -> 128 x H/4 x W/4 -> two stride-2 transposed convs -> Tanh image [N, C, H, W]."""
+    height, width = _side(img_size)
+    _check_sides(height, width, who, multiple=True)
+    base = (height // 4, width // 4)
     return nn.Sequential(
-        nn.Linear(in_features, _DCGAN_CHANNELS * _DCGAN_BASE * _DCGAN_BASE),
-        nn.Unflatten(1, (_DCGAN_CHANNELS, _DCGAN_BASE, _DCGAN_BASE)),
+        nn.Linear(in_features, _DCGAN_CHANNELS * base[0] * base[1]),
+        nn.Unflatten(1, (_DCGAN_CHANNELS, *base)),
         # BatchNorm2d after the reshape normalises per feature map, as DCGAN intends.
         nn.BatchNorm2d(_DCGAN_CHANNELS),
         # The study has no activation here; a ReLU keeps the first conv's input non-linear.
         nn.ReLU(inplace=True),
-        nn.ConvTranspose2d(_DCGAN_CHANNELS, 64, kernel_size=4, stride=2, padding=1),  # 7 -> 14
+        nn.ConvTranspose2d(_DCGAN_CHANNELS, 64, kernel_size=4, stride=2, padding=1),  # x2
         nn.BatchNorm2d(64),
         nn.ReLU(inplace=True),
-        nn.ConvTranspose2d(64, img_channels, kernel_size=4, stride=2, padding=1),  # 14 -> 28
+        nn.ConvTranspose2d(64, img_channels, kernel_size=4, stride=2, padding=1),  # x2
         nn.Tanh(),
     )
 
@@ -96,33 +120,38 @@ class VanillaDiscriminator(nn.Module):
 
 
 class DCGANGenerator(nn.Module):
-    """Convolutional generator: z [N, latent_dim] -> image [N, img_channels, 28, 28]."""
+    """Convolutional generator: z [N, latent_dim] -> image [N, img_channels, *img_size]."""
 
     conditional = False
 
-    def __init__(self, latent_dim: int = 100, img_channels: int = 1):
+    def __init__(
+        self, latent_dim: int = 100, img_channels: int = 1, img_size: int | Sequence[int] = 28
+    ):
         super().__init__()
         self.latent_dim = latent_dim
-        self.net = _dcgan_generator_body(latent_dim, img_channels)
+        self.net = _dcgan_generator_body(latent_dim, img_channels, img_size, "the DCGAN generator")
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        """Generate images [N, C, 28, 28]; ``labels`` is ignored."""
+        """Generate images [N, C, H, W]; ``labels`` is ignored."""
         return self.net(z)
 
 
 class DCGANDiscriminator(nn.Module):
-    """Spectral-norm convolutional discriminator: image [N, C, 28, 28] -> logits [N]."""
+    """Spectral-norm convolutional discriminator: image [N, C, *img_size] -> logits [N]."""
 
     conditional = False
 
-    def __init__(self, img_channels: int = 1):
+    def __init__(self, img_channels: int = 1, img_size: int | Sequence[int] = 28):
         super().__init__()
+        height, width = _side(img_size)
+        _check_sides(height, width, "the DCGAN discriminator", multiple=False)
         self.net = nn.Sequential(
             spectral_norm(nn.Conv2d(img_channels, 64, kernel_size=4, stride=2, padding=1)),
             nn.LeakyReLU(0.2),
             spectral_norm(nn.Conv2d(64, 128, kernel_size=4, stride=2, padding=1)),
             nn.LeakyReLU(0.2),
-            spectral_norm(nn.Conv2d(128, 1, kernel_size=_DCGAN_BASE)),
+            # two stride-2 convs leave an (H/4) x (W/4) map; one kernel covers it all
+            spectral_norm(nn.Conv2d(128, 1, kernel_size=(height // 4, width // 4))),
         )
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -131,7 +160,7 @@ class DCGANDiscriminator(nn.Module):
 
 
 class CGANGenerator(nn.Module):
-    """Conditional DCGAN generator: (z [N, latent_dim], labels [N]) -> image [N, C, 28, 28]."""
+    """Conditional DCGAN generator: (z [N, latent_dim], labels [N]) -> image [N, C, H, W]."""
 
     conditional = True
 
@@ -141,12 +170,15 @@ class CGANGenerator(nn.Module):
         num_classes: int = 10,
         embed_dim: int = 100,
         img_channels: int = 1,
+        img_size: int | Sequence[int] = 28,
     ):
         super().__init__()
         self.latent_dim = latent_dim
         self.num_classes = num_classes
         self.embed = nn.Embedding(num_classes, embed_dim)
-        self.net = _dcgan_generator_body(latent_dim + embed_dim, img_channels)
+        self.net = _dcgan_generator_body(
+            latent_dim + embed_dim, img_channels, img_size, "the conditional DCGAN generator"
+        )
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """Generate images of the given classes (labels: int64 [N])."""
@@ -162,6 +194,7 @@ class CGANDiscriminator(nn.Module):
     def __init__(self, num_classes: int = 10, img_shape: tuple[int, int, int] = (1, 28, 28)):
         super().__init__()
         channels, height, width = img_shape
+        _check_sides(height, width, "the CGAN discriminator", multiple=False)
         self.num_classes = num_classes
         self.map_shape = (1, height, width)
         # The label becomes a learned H x W map stacked onto the image as an extra channel.
@@ -203,6 +236,7 @@ class ProjectionDiscriminator(nn.Module):
     ):
         super().__init__()
         in_ch, height, width = img_shape
+        _check_sides(height, width, "the projection discriminator", multiple=False)
         c1, c2 = channels
         self.num_classes = num_classes
         self.body = nn.Sequential(

@@ -31,6 +31,16 @@ class Preempted(BaseException):  # noqa: N818 - not an error: a requested stop
     """
 
 
+def _user_error(err: BaseException) -> UserError | None:
+    """``err`` if it is a UserError, or the UserError that hydra's instantiate wrapped (a net
+    refusing ``data.image_shape``); else None."""
+    from hydra.errors import InstantiationException
+
+    while isinstance(err, InstantiationException) and err.__cause__ is not None:
+        err = err.__cause__
+    return err if isinstance(err, UserError) else None
+
+
 def report_user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn UserError into one line on stderr and exit 2 (traceback with IMBALANCE_GAN_DEBUG=1)."""
 
@@ -38,14 +48,17 @@ def report_user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except UserError as err:
-            if os.environ.get("IMBALANCE_GAN_DEBUG") or os.environ.get("HYDRA_FULL_ERROR"):
-                raise
-            print(f"error: {err}", file=sys.stderr, flush=True)
-            sys.exit(EXIT_USER_ERROR)
         except DivergenceError as err:
             print(f"error: training diverged: {err}", file=sys.stderr, flush=True)
             sys.exit(EXIT_DIVERGED)
+        except Exception as err:  # a UserError, also one raised inside hydra's instantiate
+            user_error = _user_error(err)
+            if user_error is None:
+                raise
+            if os.environ.get("IMBALANCE_GAN_DEBUG") or os.environ.get("HYDRA_FULL_ERROR"):
+                raise
+            print(f"error: {user_error}", file=sys.stderr, flush=True)
+            sys.exit(EXIT_USER_ERROR)
         except Preempted as err:
             print(f"stopped: {err}", file=sys.stderr, flush=True)
             sys.exit(EXIT_PREEMPTED)
