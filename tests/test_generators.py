@@ -292,6 +292,7 @@ def test_projection_discriminator_shares_features_across_classes():
         ("gan.mode_seeking=-1", "gan.mode_seeking=-1"),
         ("gan.filter={min_confidence:2,copy_quantile:0.05,max_rounds:4}", "min_confidence=2"),
         ("gan.filter={min_confidence:0.9,quantile:0.05}", "unknown keys"),
+        ("gan.generator.img_size=[30,30]", "multiples of 4"),  # a net that cannot take the shape
     ],
 )
 def test_bad_generator_options_are_refused_before_training(override, message, mnist_dm, tmp_path):

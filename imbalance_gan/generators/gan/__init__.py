@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
@@ -33,6 +34,11 @@ class GANFamily:
             )
         if float(g.get("mode_seeking", 0.0)) < 0:
             raise UserError(f"gan.mode_seeking={g.mode_seeking} must be at least 0 (0 = off)")
+        # the nets refuse an image shape they cannot take (one line) before any training; built
+        # on a forked random state, so checking draws nothing from the run's stream
+        with torch.random.fork_rng(devices=[]):
+            instantiate(g.generator)
+            instantiate(g.discriminator)
 
     @staticmethod
     def is_conditional(cfg_gen: DictConfig) -> bool:
