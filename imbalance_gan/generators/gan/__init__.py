@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
@@ -37,8 +38,13 @@ class GANFamily:
         # the nets refuse an image shape they cannot take (one line) before any training; built
         # on a forked random state, so checking draws nothing from the run's stream
         with torch.random.fork_rng(devices=[]):
-            instantiate(g.generator)
-            instantiate(g.discriminator)
+            for net in (g.generator, g.discriminator):
+                try:
+                    instantiate(net)
+                except InstantiationException as err:  # hydra wraps the net's own words
+                    if isinstance(err.__cause__, UserError):
+                        raise err.__cause__ from None
+                    raise
 
     @staticmethod
     def is_conditional(cfg_gen: DictConfig) -> bool:
