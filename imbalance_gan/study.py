@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import hydra
+import torch
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -29,6 +30,7 @@ from imbalance_gan.generators.pipeline import gan_for_run
 from imbalance_gan.reporting.build import write_report
 from imbalance_gan.runtime.errors import UserError, report_user_errors
 from imbalance_gan.runtime.files import read_json, write_json
+from imbalance_gan.runtime.pool import run_pool, threads_per_job
 from imbalance_gan.runtime.progress import clock
 from imbalance_gan.runtime.trainer import Timer, hardware, output_dir
 
@@ -53,6 +55,12 @@ def plan_runs(
         raise UserError("study.seeds and study.scenarios must each name at least one value")
     if len(set(seeds)) != len(seeds) or len(set(scenarios)) != len(scenarios):
         raise UserError("study.seeds and study.scenarios must not repeat a value")
+    for key, least in (("jobs", 1), ("threads", 1)):
+        value = cfg.study.get(key)
+        if value is None and key == "threads":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise UserError(f"study.{key}={value!r} must be a whole number, at least {least}")
     for key in ("baseline", "best_classic"):
         name = cfg.study.get(key)
         if name is not None and name not in scenarios:
@@ -88,6 +96,17 @@ def plan_runs(
     return runs
 
 
+def needed_gans(todo: list[tuple[int, str, DictConfig]]) -> dict[Path, tuple[str, DictConfig]]:
+    """The unfinished GAN cache entries the runs ``todo`` need, each once: entry -> (a label,
+    the config of one run that needs it)."""
+    gans: dict[Path, tuple[str, DictConfig]] = {}
+    for seed, _, run_cfg in todo:
+        entry = cache.entry_dir(run_cfg) if run_cfg.scenario.use_generator else None
+        if entry is not None and not cache.is_finished(entry) and entry not in gans:
+            gans[entry] = (f"GAN {run_cfg.gan.name} seed {seed}", run_cfg)
+    return gans
+
+
 def run_on_slurm(runs: list[tuple[int, str, DictConfig]], launcher: DictConfig, root: Path) -> int:
     """The study's runs as SLURM jobs: the GANs they need first, then the classifier runs.
 
@@ -101,11 +120,7 @@ def run_on_slurm(runs: list[tuple[int, str, DictConfig]], launcher: DictConfig, 
             with open_dict(run_cfg):
                 run_cfg.resume = True  # a requeued job continues from its checkpoints
             todo.append((seed, scenario, run_cfg))
-    gans: dict[Path, tuple[str, DictConfig]] = {}
-    for seed, _, run_cfg in todo:
-        entry = cache.entry_dir(run_cfg) if run_cfg.scenario.use_generator else None
-        if entry is not None and not cache.is_finished(entry) and entry not in gans:
-            gans[entry] = (f"GAN {run_cfg.gan.name} seed {seed}", run_cfg)
+    gans = needed_gans(todo)
     if gans:
         log.info("SLURM: %d GAN jobs, for %d runs", len(gans), len(todo))
         labels, cfgs = zip(*gans.values(), strict=True)
@@ -153,7 +168,13 @@ def study(cfg: DictConfig, overrides: list[str], launcher: DictConfig | None = N
         failed = run_on_slurm(runs, launcher, root)
         add_time()
     else:
-        failed = run_here(runs, bool(cfg.resume), timer, add_time)
+        jobs, threads = int(cfg.study.get("jobs", 1)), cfg.study.get("threads")
+        if jobs > 1:
+            failed = run_in_pool(runs, bool(cfg.resume), timer, add_time, jobs, threads)
+        else:
+            if threads:
+                torch.set_num_threads(int(threads))
+            failed = run_here(runs, bool(cfg.resume), timer, add_time)
     return _finish(root, timer, failed, len(runs))
 
 
@@ -167,6 +188,7 @@ def study_info(cfg: DictConfig, overrides: list[str], wall_time_s: float) -> dic
         "best_classic": cfg.study.best_classic,
         "alpha": float(cfg.study.get("alpha", 0.05)),
         "classifier_epochs": int(cfg.classifier.max_epochs),
+        "jobs": int(cfg.study.get("jobs", 1)),
         "hardware": hardware(),
         "deviations": list(cfg.get("deviations") or []),
         # where this machine keeps things is no part of the protocol (and no committed file
@@ -203,6 +225,69 @@ def run_here(
         failed += not run_one(run_cfg, resume=resume)
         ran += not done
         after_each()
+    return failed
+
+
+def run_in_pool(
+    runs: list[tuple[int, str, DictConfig]],
+    resume: bool,
+    timer: Timer,
+    after_each,
+    jobs: int,
+    threads: int | None,
+) -> int:
+    """The study's runs ``jobs`` at a time in worker processes (``study.jobs``), each with
+    ``threads`` torch threads (``study.threads``; default: the cores shared out): first the GANs
+    the runs need, each trained once into the cache, then the classifier runs. Progress and ETA
+    count finished runs against wall time. Returns how many runs did not finish."""
+    threads = threads_per_job(jobs, threads)
+    todo = [r for r in runs if not (Path(r[2].paths.output_dir) / record.RECORD_FILE).is_file()]
+    before = len(runs) - len(todo)
+    log.info(
+        "%d runs (%d already finished), %d at a time with %d torch threads each",
+        len(runs),
+        before,
+        jobs,
+        threads,
+    )
+    gans = needed_gans(todo)
+    if gans:
+        labels, cfgs = zip(*gans.values(), strict=True)
+        log.info("%d GANs first, each trained once into the cache", len(gans))
+
+        def gan_done(i: int, ok: bool, value) -> None:  # a failed GAN: its runs try again
+            log.log(
+                logging.INFO if ok else logging.ERROR,
+                "%s %s",
+                labels[i],
+                "trained" if ok else f"failed: {value}",
+            )
+
+        run_pool(gan_for_run, [(c,) for c in cfgs], jobs, threads, gan_done)
+    ran, failed = 0, 0
+
+    def run_done(i: int, ok: bool, value) -> None:
+        nonlocal ran, failed
+        seed, scenario, _ = todo[i]
+        ran += 1
+        finished = ok and value is True
+        failed += not finished
+        left = len(todo) - ran
+        eta = f", ETA {clock(timer.elapsed / ran * left)}" if left else ""
+        outcome = "finished" if finished else f"failed ({value if not ok else 'see failed.json'})"
+        log.info(
+            "[%d/%d] seed %d, %s %s (elapsed %s%s)",
+            before + ran,
+            len(runs),
+            seed,
+            scenario,
+            outcome,
+            clock(timer.elapsed),
+            eta,
+        )
+        after_each()
+
+    run_pool(run_one, [(r, resume) for _, _, r in todo], jobs, threads, run_done)
     return failed
 
 

@@ -1,0 +1,72 @@
+"""Several runs at once on one machine: a pool of worker processes (started fresh, ``spawn``),
+each with its own number of torch threads, for a study's ``study.jobs``.
+
+A worker runs library functions only (``classifier.pipeline.run_one``,
+``generators.pipeline.gan_for_run``): nothing it unpickles names a command.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any
+
+import torch
+
+#: the log line format of Hydra's console logging, so worker lines look like the study's own
+LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_job(jobs: int, threads: int | None = None) -> int:
+    """Torch threads for each of ``jobs`` runs at once: ``threads``, or the cores shared out."""
+    return int(threads) if threads else max(1, available_cores() // max(1, int(jobs)))
+
+
+def _start_worker(threads: int, level: int) -> None:
+    torch.set_num_threads(threads)
+    logging.basicConfig(level=level, format=LOG_FORMAT, force=True)
+
+
+def _call(fn: Callable, args: tuple) -> tuple[bool, Any]:
+    """``fn(*args)`` in a worker: (True, its value) or (False, its error in one line)."""
+    try:
+        return True, fn(*args)
+    except BaseException as err:  # noqa: BLE001 - a worker reports, the caller decides
+        return False, f"{type(err).__name__}: {err}".splitlines()[0]
+
+
+def run_pool(
+    fn: Callable,
+    calls: Sequence[tuple],
+    jobs: int,
+    threads: int,
+    on_done: Callable[[int, bool, Any], None],
+) -> None:
+    """Run ``fn(*args)`` for every ``args`` of ``calls`` in ``jobs`` worker processes of
+    ``threads`` torch threads each; ``on_done(index, ok, value)`` is called in this process as
+    each finishes (``value``: the result, or the error's line when ``ok`` is False)."""
+    if not calls:
+        return
+    context = multiprocessing.get_context("spawn")
+    level = logging.getLogger("imbalance_gan").getEffectiveLevel()
+    with ProcessPoolExecutor(
+        max_workers=min(int(jobs), len(calls)),
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(int(threads), level),
+    ) as pool:
+        futures = {pool.submit(_call, fn, tuple(args)): i for i, args in enumerate(calls)}
+        for future in as_completed(futures):
+            ok, value = future.result()
+            on_done(futures[future], ok, value)

@@ -1,0 +1,58 @@
+"""``study.jobs``: runs at once in worker processes give the numbers one process gives (at the
+same torch threads per run), GANs are trained once, and a bad value is refused in one line."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from .conftest import run_module
+
+#: what may differ between two studies of the same runs: where and how long they ran
+NOT_RESULTS = {"wall_time_s", "gan/wall_time_s", "run_dir", "gan_dir", "hardware"}
+
+
+def _study(root, jobs: int) -> tuple[list[dict], str]:
+    out = root / f"jobs{jobs}"
+    proc = run_module(
+        "imbalance_gan.study",
+        "experiment=smoke",
+        "study.scenarios=[original,oversample,cgan]",
+        "study.seeds=[0,1]",
+        f"study.jobs={jobs}",
+        "study.threads=1",
+        f"hydra.run.dir={out}",
+        f"paths.artifact_dir={root / f'artifacts{jobs}'}",
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(out / "results.csv") as f:
+        rows = [{k: v for k, v in r.items() if k not in NOT_RESULTS} for r in csv.DictReader(f)]
+    assert json.loads((out / "study.json").read_text())["jobs"] == jobs
+    return sorted(rows, key=lambda r: (r["scenario"], r["seed"])), proc.stdout + proc.stderr
+
+
+def test_two_jobs_give_the_numbers_of_one(tmp_path):
+    one, _ = _study(tmp_path, 1)
+    two, log = _study(tmp_path, 2)
+    assert len(one) == 6 and two == one
+    assert "2 at a time with 1 torch threads each" in log
+    # each GAN trained once, before the runs that use it, in its own cache entry
+    assert log.count("GAN cgan seed 0 trained") == 1 and log.count("GAN cgan seed 1 trained") == 1
+    assert len(list((tmp_path / "artifacts2" / "gan").glob("cgan-*"))) == 2
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_a_bad_jobs_value_is_one_line(value, tmp_path):
+    proc = run_module(
+        "imbalance_gan.study",
+        "experiment=smoke",
+        f"study.jobs={value}",
+        f"hydra.run.dir={tmp_path}",
+    )
+    assert proc.returncode == 2, proc.stderr[-1000:]
+    said = proc.stdout + proc.stderr
+    assert "study.jobs=" in said and "Traceback" not in said
+    assert not (tmp_path / "study.json").exists()  # refused before anything is written
