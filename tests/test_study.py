@@ -82,9 +82,19 @@ def test_one_failed_run_is_reported_and_the_others_finish(tmp_path):
     assert proc.returncode == 1
     assert (out / "runs" / "seed0" / "original" / "metrics.json").is_file()
     failed = json.loads((out / "runs" / "seed0" / "smote" / "failed.json").read_text())
-    assert failed["scenario"] == "smote"
-    report = (out / "report.md").read_text()
-    assert "smote" in report and "fail" in report.lower()
+    assert failed["scenario"] == "smote" and "n_neighbors" in failed["error"]
+    # the report's failed-runs table holds that run, its seed and its error, and no other run
+    header, *rows = _failed_runs_table((out / "report.md").read_text())
+    assert header == ["scenario", "seed", "error", "run dir"]
+    assert rows == [["smote", "0", " ".join(failed["error"].split()), "`runs/seed0/smote`"]]
+
+
+def _failed_runs_table(report: str) -> list[list[str]]:
+    """The cells of the table in the report's "## Failed runs" section, header first."""
+    assert report.count("\n## Failed runs\n") == 1, report
+    section = report.split("\n## Failed runs\n")[1].split("\n## ")[0]
+    lines = [ln for ln in section.splitlines() if ln.startswith("|") and "---" not in ln]
+    return [[cell.strip() for cell in ln.strip("|").split("|")] for ln in lines]
 
 
 @pytest.mark.parametrize(
