@@ -12,6 +12,8 @@ import time
 import pytest
 import torch
 
+import imbalance_gan.runtime.resilience
+import imbalance_gan.runtime.trainer
 from imbalance_gan.classifier.pipeline import classify
 from imbalance_gan.data.sources import verify_idx_file
 from imbalance_gan.generators.gan.module import GANModule
@@ -22,6 +24,7 @@ from imbalance_gan.runtime.trainer import output_dir
 from imbalance_gan.scenarios.synthetic import load_synthetic
 
 from .conftest import DATA, make_cfg, run_module
+from .hooks.step_hooks import installed, subprocess_env
 
 # a checkpoint every 4 of the 6 batches of an epoch: the interval writes one mid-epoch
 RESUME_ARGS = [
@@ -43,32 +46,59 @@ def uninterrupted(tmp_path_factory):
     return _metrics(out)
 
 
-def test_sigterm_mid_epoch_then_resume_matches_uninterrupted(uninterrupted, tmp_path, monkeypatch):
+class StepClock:
+    """A clock for the run's timers that moves one second per training step and otherwise
+    stands still, so that a wall time can be checked exactly instead of within a tolerance."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def __getattr__(self, name: str):
+        return getattr(time, name)
+
+
+@pytest.fixture
+def step_clock(monkeypatch):
+    """:class:`StepClock` in place of ``time`` for the run's timers (runtime.trainer.Timer and
+    the ResumeCallback), ticking at the start of each training step's end, before the
+    callback's own work (an interval or preemption checkpoint)."""
+    clock = StepClock()
+    monkeypatch.setattr(imbalance_gan.runtime.trainer, "time", clock)
+    monkeypatch.setattr(imbalance_gan.runtime.resilience, "time", clock)
+    cls = imbalance_gan.runtime.resilience.ResumeCallback
+    original = cls.on_train_batch_end
+
+    def tick(self, *args) -> None:
+        clock.now += 1.0
+        original(self, *args)
+
+    monkeypatch.setattr(cls, "on_train_batch_end", tick)
+    return clock
+
+
+def test_sigterm_mid_epoch_then_resume_matches_uninterrupted(uninterrupted, tmp_path, step_clock):
     out = tmp_path / "run"
-    monkeypatch.setenv("IMBALANCE_GAN_SIGTERM_AT_STEP", "4")  # a real SIGTERM, in epoch 1 of 2
-    with pytest.raises(Preempted, match="resume=true"):
-        classify(make_cfg("classify", RESUME_ARGS, out))
+    with installed(sigterm_at_step=4), pytest.raises(Preempted, match="resume=true"):
+        classify(make_cfg("classify", RESUME_ARGS, out))  # a real SIGTERM, in epoch 1 of 2
     assert (out / "checkpoints" / "last.ckpt").exists()
     assert not (out / "metrics.json").exists()
     assert signal.getsignal(signal.SIGTERM) is not None  # handlers restored after the run
-    monkeypatch.delenv("IMBALANCE_GAN_SIGTERM_AT_STEP")
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     (first_attempt_s,) = [s["elapsed_s"] for s in ckpt["callbacks"].values() if "elapsed_s" in s]
-    assert first_attempt_s > 0.25
-    cfg = make_cfg("classify", [*RESUME_ARGS, "resume=true"], out)
-    started = time.perf_counter()
-    classify(cfg)
-    second_attempt_s = time.perf_counter() - started
+    assert first_attempt_s == 4.0  # its 4 steps, up to the checkpoint at the 4th
+    step_clock.now += 500.0  # between the attempts: counts for neither
+    classify(make_cfg("classify", [*RESUME_ARGS, "resume=true"], out))
     assert _metrics(out) == uninterrupted
-    # the wall time adds the first attempt's time (up to its checkpoint) to the second's
-    wall = json.loads((out / "metrics.json").read_text())["wall_time_s"]
-    assert abs(wall - (first_attempt_s + second_attempt_s)) < 0.25
+    # the wall time adds the first attempt's time (up to its checkpoint) to the second's: the
+    # 8 steps left of 2 epochs of 6
+    assert json.loads((out / "metrics.json").read_text())["wall_time_s"] == 4.0 + 8.0
 
 
 @pytest.mark.slow  # the same on a real cluster: make test-slurm
-def test_requeue_signal_checkpoints_before_the_requeue_handler(
-    uninterrupted, tmp_path, monkeypatch
-):
+def test_requeue_signal_checkpoints_before_the_requeue_handler(uninterrupted, tmp_path):
     """SIGUSR2 with a handler installed (submitit's, in a SLURM job): the run checkpoints at the
     next step first, then calls it (it requeues and exits); the resumed run ends as one never
     interrupted."""
@@ -84,16 +114,14 @@ def test_requeue_signal_checkpoints_before_the_requeue_handler(
             time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGUSR2)
 
-    monkeypatch.setenv("IMBALANCE_GAN_WAIT_AT_STEP", "4")  # held in epoch 1 of 2
     previous = signal.signal(signal.SIGUSR2, submitit_like)
     threading.Thread(target=signal_when_held, daemon=True).start()
     try:
-        with pytest.raises(SystemExit):
+        with installed(wait_at_step=4), pytest.raises(SystemExit):  # held in epoch 1 of 2
             classify(make_cfg("classify", RESUME_ARGS, out))
     finally:
         signal.signal(signal.SIGUSR2, previous)
     assert found == [True]
-    monkeypatch.delenv("IMBALANCE_GAN_WAIT_AT_STEP")
     classify(make_cfg("classify", [*RESUME_ARGS, "resume=true"], out))
     assert _metrics(out) == uninterrupted
 
@@ -105,7 +133,7 @@ def test_sigterm_subprocess_exits_resumable_and_sigkill_resumes(uninterrupted, t
         "imbalance_gan.classify",
         *RESUME_ARGS,
         f"hydra.run.dir={out}",
-        env={"IMBALANCE_GAN_SIGTERM_AT_STEP": "8"},
+        env=subprocess_env(sigterm_at_step=8),
     )
     assert proc.returncode == EXIT_PREEMPTED and "resume=true" in proc.stderr
     proc = run_module("imbalance_gan.classify", *RESUME_ARGS, "resume=true", f"hydra.run.dir={out}")
@@ -145,14 +173,12 @@ def test_sigterm_subprocess_exits_resumable_and_sigkill_resumes(uninterrupted, t
     ],
     ids=["epochs", "steps"],
 )
-def test_gan_resume_after_sigterm_matches_uninterrupted(budget, tmp_path, monkeypatch):
+def test_gan_resume_after_sigterm_matches_uninterrupted(budget, tmp_path):
     args = ["experiment=smoke", *budget, "trainer.limit_train_batches=6"]
     ref = train_gan(make_cfg("train", args, tmp_path / "ref"), tmp_path / "ref")
     out = tmp_path / "run"
-    monkeypatch.setenv("IMBALANCE_GAN_SIGTERM_AT_STEP", "10")
-    with pytest.raises(Preempted):
+    with installed(sigterm_at_step=10), pytest.raises(Preempted):
         train_gan(make_cfg("train", args, out), out)
-    monkeypatch.delenv("IMBALANCE_GAN_SIGTERM_AT_STEP")
     got = train_gan(make_cfg("train", [*args, "resume=true"], out), out)
     assert got["score_history"] == ref["score_history"]
     assert (out / "synthetic.pt").read_bytes() == (tmp_path / "ref" / "synthetic.pt").read_bytes()
@@ -343,7 +369,7 @@ def test_study_passes_preemption_through(tmp_path):
         "study.scenarios=[original]",
         "study.seeds=[0]",
         f"hydra.run.dir={out}",
-        env={"IMBALANCE_GAN_SIGTERM_AT_STEP": "2"},
+        env=subprocess_env(sigterm_at_step=2),
     )
     assert proc.returncode == EXIT_PREEMPTED
     assert not (out / "runs" / "seed0" / "original" / "failed.json").exists()

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import DATA, ROOT, run_module
+from .hooks.step_hooks import subprocess_env
 
 pytestmark = pytest.mark.slurm
 
@@ -104,7 +105,8 @@ def test_request_that_cannot_run_ends_at_submission(slurm_cluster, tmp_path, ove
 def _held_sweep(tmp_path: Path, sweeps: list, *overrides: str) -> tuple[subprocess.Popen, str]:
     """A one-run sweep held at its 4th training step (of 6 per epoch, 2 epochs) until a signal
     arrives; returns the sweep process and the SLURM id of the job."""
-    env = {**os.environ, "IMBALANCE_GAN_DATA": str(DATA), "IMBALANCE_GAN_WAIT_AT_STEP": "4"}
+    # the hook reaches the job through the environment sbatch exports to it (PYTHONPATH)
+    env = {**os.environ, "IMBALANCE_GAN_DATA": str(DATA), **subprocess_env(wait_at_step=4)}
     proc = subprocess.Popen(
         [
             sys.executable,

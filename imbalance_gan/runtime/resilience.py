@@ -91,10 +91,6 @@ class ResumeCallback(pl.Callback):
         self.every_s = None if every_s is None else float(every_s)
         self.requested: int | None = None
         self._previous: dict[int, Any] = {}
-        # tests provoke a real SIGTERM at an exact step with this variable, or hold a fresh run
-        # at a step (writing a `waiting` file beside checkpoints/) until a signal arrives
-        self._self_signal_at = int(os.environ.get("IMBALANCE_GAN_SIGTERM_AT_STEP", "0"))
-        self._wait_at = int(os.environ.get("IMBALANCE_GAN_WAIT_AT_STEP", "0"))
         self._batches = 0
         self._started = time.perf_counter() if started is None else started
         # (batches, clock) of the last interval checkpoint
@@ -142,10 +138,6 @@ class ResumeCallback(pl.Callback):
         batch_idx: int,
     ) -> None:
         self._batches += 1
-        if self._batches == self._self_signal_at:
-            os.kill(os.getpid(), signal.SIGTERM)
-        if self._batches == self._wait_at and self.resumed_s == 0:
-            self._wait_for_signal()
         if self.requested is not None:
             self._stopped_at = [trainer.current_epoch, batch_idx + 1]
             self._save(trainer, batch_idx)
@@ -157,14 +149,6 @@ class ResumeCallback(pl.Callback):
         if self.requested is not None:
             self._save(trainer)
             self._stop()
-
-    def _wait_for_signal(self) -> None:
-        marker = self.ckpt_path.parent.parent / "waiting"
-        marker.write_text(f"{os.getpid()} {self._batches}\n")
-        deadline = time.monotonic() + 600
-        while self.requested is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        marker.unlink(missing_ok=True)
 
     def _due(self) -> bool:
         batches, clock = self._saved_at
