@@ -29,6 +29,9 @@ GAN_MARKER = record.RECORD_FILE
 #: generator keys that only hold a profile's budget (``quick``): what they set is in the
 #: resolved keys (``max_steps``, ...), so they are no part of the key
 PROFILE_KEYS = ("quick",)
+#: the family every generator had before families could be named: a GAN's key leaves it out, so
+#: GANs cached before ``gan.family`` existed are found again (any other family is in the key)
+FIRST_FAMILY = "imbalance_gan.generators.gan.GANFamily"
 #: selection keys that only label a finished GAN (the quality floor), not how it is trained
 LABEL_KEYS = ("recall_floor", "minority_share_floor")
 #: net arguments that repeat ``data.image_shape``'s sides, which the data identity holds: no part
@@ -62,7 +65,11 @@ def cache_key(cfg: DictConfig) -> str:
     return config_hash(
         {
             "data": data_key(cfg.data),
-            "gan": {k: net_key(v) for k, v in resolved["gan"].items() if k not in PROFILE_KEYS},
+            "gan": {
+                k: net_key(v)
+                for k, v in resolved["gan"].items()
+                if k not in PROFILE_KEYS and not (k == "family" and v == FIRST_FAMILY)
+            },
             "selection": {
                 k: net_key(v) for k, v in resolved["selection"].items() if k not in LABEL_KEYS
             },
