@@ -1,6 +1,8 @@
 """``python -m imbalance_gan.report <dir> [--out DIR]``: the report of a folder of classify runs.
 ``python -m imbalance_gan.report --findings <dir>... [--readme README.md]``: the README's
 "What it found" section from committed studies.
+``python -m imbalance_gan.report <short>... --agreement <long>``: whether short-protocol studies
+draw the paired conclusions a long-protocol study of the same runs draws.
 
 Turns the runs' ``metrics.json`` files into results.csv, summary.csv, report.md and figures/.
 Reads nothing but the run folders' ``metrics.json`` / ``failed.json`` and the planned runs:
@@ -15,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from imbalance_gan.reporting.agreement import agreement_report
 from imbalance_gan.reporting.build import build_report
 from imbalance_gan.reporting.findings import findings, replace_in
 from imbalance_gan.runtime.errors import report_user_errors
@@ -35,7 +38,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--readme", default=None, help="with --findings: rewrite that section of this file"
     )
+    parser.add_argument(
+        "--agreement",
+        metavar="LONG",
+        default=None,
+        help="print how each DIR's paired comparisons agree in sign and verdict with those of "
+        "the study LONG (the same runs under a longer protocol) instead of writing a report",
+    )
     args = parser.parse_args(argv)
+    if args.agreement:
+        return report_user_errors(_agreement)(args.dir, args.agreement)
     if args.findings:
         return report_user_errors(_findings)(args.dir, args.readme)
     if len(args.dir) > 1:
@@ -49,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for f in failures:
             print(f"  {f['scenario']} seed {f['seed']}: {f['error']}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _agreement(dirs: Sequence[str], long: str) -> int:
+    print(agreement_report([Path(d) for d in dirs], Path(long)))
     return 0
 
 
