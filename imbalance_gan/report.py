@@ -46,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "the study LONG (the same runs under a longer protocol) instead of writing a report",
     )
     args = parser.parse_args(argv)
+    if args.readme and not args.findings:
+        parser.error("--readme goes with --findings")
     if args.agreement:
         return report_user_errors(_agreement)(args.dir, args.agreement)
     if args.findings:

@@ -60,3 +60,20 @@ def test_generate_refuses_bad_input(args, message, gan_run, tmp_path):
     with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
         _generate(tmp_path / "out", *[a.format(gan=gan_run) for a in args])
     assert not (tmp_path / "out" / "generated.npz").exists()
+
+
+def test_a_run_saved_before_configs_named_their_family_still_draws(gan_run, tmp_path):
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    old = tmp_path / "old"
+    shutil.copytree(gan_run, old)
+    cfg = OmegaConf.load(old / "config.yaml")
+    del cfg.gan["family"]  # what a train run's config.yaml held before issue 23
+    OmegaConf.save(cfg, old / "config.yaml")
+    new, before = (
+        _generate(tmp_path / "new", f"run={gan_run}"),
+        _generate(tmp_path / "o", f"run={old}"),
+    )
+    assert np.array_equal(new["images"], before["images"])

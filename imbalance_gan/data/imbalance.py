@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from imbalance_gan.runtime.errors import UserError
+from imbalance_gan.runtime.seeds import stream_seed
 
 
 def class_histogram(labels: torch.Tensor, num_classes: int) -> list[int]:
@@ -78,7 +79,7 @@ def stratified_split(
     """
     if not 0.0 < val_fraction < 1.0:
         raise UserError(f"data.val_fraction={val_fraction} must be strictly between 0 and 1")
-    g = torch.Generator().manual_seed(int(seed) + 1)
+    g = torch.Generator().manual_seed(stream_seed(seed, "data.split"))
     train, val = [], []
     for c in range(num_classes):
         idx = torch.nonzero(labels == c, as_tuple=True)[0]

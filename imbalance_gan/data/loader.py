@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import torch
 
+from imbalance_gan.runtime.seeds import stream_seed
+
 
 class EpochSampler:
     """Yields one permutation (or weighted draw) per epoch, a pure function of (seed, epoch).
@@ -41,7 +43,7 @@ class EpochSampler:
         if not self.shuffle:
             order = torch.arange(self.n)
         else:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            g = torch.Generator().manual_seed(stream_seed(self.seed, "data.order", self.epoch))
             if self.weights is not None:
                 order = torch.multinomial(self.weights, self.n, replacement=True, generator=g)
             else:

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from imbalance_gan import record
 from imbalance_gan.data import build_datamodule
+from imbalance_gan.generators.family import FIRST_FAMILY
 
 #: trainer keys that change what is computed (limits in smoke runs, precision)
 TRAINER_KEYS = ("limit_train_batches", "precision")
@@ -29,9 +30,6 @@ GAN_MARKER = record.RECORD_FILE
 #: generator keys that only hold a profile's budget (``quick``): what they set is in the
 #: resolved keys (``max_steps``, ...), so they are no part of the key
 PROFILE_KEYS = ("quick",)
-#: the family every generator had before families could be named: a GAN's key leaves it out, so
-#: GANs cached before ``gan.family`` existed are found again (any other family is in the key)
-FIRST_FAMILY = "imbalance_gan.generators.gan.GANFamily"
 #: selection keys that only label a finished GAN (the quality floor), not how it is trained
 LABEL_KEYS = ("recall_floor", "minority_share_floor")
 #: net arguments that repeat ``data.image_shape``'s sides, which the data identity holds: no part
@@ -68,6 +66,7 @@ def cache_key(cfg: DictConfig) -> str:
             "gan": {
                 k: net_key(v)
                 for k, v in resolved["gan"].items()
+                # the first family stays out, so GANs cached before gan.family existed are found
                 if k not in PROFILE_KEYS and not (k == "family" and v == FIRST_FAMILY)
             },
             "selection": {

@@ -55,11 +55,14 @@ class GeneratorFamily(Protocol):
     def build(cfg: DictConfig, minority: list[int]) -> pl.LightningModule: ...
 
 
+#: the family every generator had before configs named one: a config without ``family`` (a run
+#: or cache entry saved before) is of it
+FIRST_FAMILY = "imbalance_gan.generators.gan.GANFamily"
+
+
 def family_of(cfg_gen: DictConfig) -> type[GeneratorFamily]:
-    """The family class a generator config names (``gan.family``)."""
-    path = cfg_gen.get("family")
-    if not path:
-        raise UserError(f"gan={cfg_gen.get('name')}: the generator config names no gan.family")
+    """The family class a generator config names (``gan.family``; none: :data:`FIRST_FAMILY`)."""
+    path = cfg_gen.get("family") or FIRST_FAMILY
     try:
         return get_class(str(path))
     except Exception as err:

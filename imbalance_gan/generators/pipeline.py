@@ -197,7 +197,9 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
 def build_selector(cfg: DictConfig, dm: ImbalancedDataModule) -> Selector:
     """The selection's scorer: the feature net, trained on the imbalanced training part only
     (see selection.py), and the training split's real minority images as the reference."""
-    feature_net = load_or_train_feature_net(dm, cfg.selection, Path(cfg.paths.artifact_dir))
+    feature_net = load_or_train_feature_net(
+        dm, cfg.selection, Path(cfg.paths.artifact_dir), cfg.paths.get("cache")
+    )
     real_train, real_labels = dm.minority_split("train")
     return Selector(feature_net, real_train, real_labels, k=cfg.selection.pr_k)
 

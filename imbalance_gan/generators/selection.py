@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from imbalance_gan.data import ImbalancedDataModule, TensorLoader
-from imbalance_gan.generators.cache import build_once, config_hash, net_key
+from imbalance_gan.generators.cache import EntryLock, build_once, config_hash, net_key
 from imbalance_gan.generators.quality import (
     FeatureExtractor,
     copy_statistics,
@@ -63,9 +63,10 @@ def feature_net_key(dm: ImbalancedDataModule, cfg_sel: DictConfig) -> str:
 
 
 def load_or_train_feature_net(
-    dm: ImbalancedDataModule, cfg_sel: DictConfig, cache_dir: Path
+    dm: ImbalancedDataModule, cfg_sel: DictConfig, cache_dir: Path, lock: dict | None = None
 ) -> nn.Module:
-    """The feature network for ``dm``'s images, trained once and kept in ``cache_dir``."""
+    """The feature network for ``dm``'s images, trained once and kept in ``cache_dir``;
+    ``lock``: the build claim's settings (``paths.cache``)."""
     entry = Path(cache_dir).resolve() / "feature_nets" / feature_net_key(dm, cfg_sel)
 
     def build(tmp: Path) -> None:
@@ -74,7 +75,7 @@ def load_or_train_feature_net(
             net = train_feature_net(cfg_sel, dm.train_x, dm.train_y, dm.seed)
         torch_save(tmp / FEATURE_NET_MARKER, net.state_dict())
 
-    build_once(entry, build, FEATURE_NET_MARKER)
+    build_once(entry, build, FEATURE_NET_MARKER, lock=EntryLock(entry, **(lock or {})))
     path = entry / FEATURE_NET_MARKER
     net = instantiate(cfg_sel.feature_net)
     try:

@@ -44,6 +44,18 @@ def top_up_plan(cfg_scenario: DictConfig, dm: ImbalancedDataModule) -> dict[int,
     return plan
 
 
+#: scenario keys renamed when generators became families: old name -> new name
+RENAMED_KEYS = {"use_gan": "use_generator", "gan_share": "generator_share"}
+
+
+def check_renamed_keys(cfg_scenario: DictConfig) -> None:
+    """Refuse a scenario key of before the rename (``+scenario.use_gan=...`` would else be
+    ignored), naming the new one."""
+    for old, new in RENAMED_KEYS.items():
+        if old in cfg_scenario:
+            raise UserError(f"scenario.{old} is now scenario.{new}")
+
+
 def check_class_agnostic(cfg: DictConfig) -> None:
     """Refuse a class-agnostic variant that cannot exist, before any work."""
     sc = cfg.scenario
@@ -103,6 +115,7 @@ def _spread_to_every_class(
 def build_training_data(cfg: DictConfig, dm: ImbalancedDataModule) -> dict | None:
     """Add the scenario's extra examples to ``dm``'s training part; return the GAN run's info."""
     sc = cfg.scenario
+    check_renamed_keys(sc)
     check_class_agnostic(cfg)
     plan = top_up_plan(sc, dm)
     real_x, real_y = dm.train_x, dm.train_y
