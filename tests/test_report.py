@@ -234,7 +234,7 @@ def test_collect_runs_nested_study(tmp_path: Path) -> None:
 
 
 def test_runs_are_ordered_by_the_study_list_else_by_family_then_name(tmp_path: Path) -> None:
-    known = {**KNOWN, "zeta": KNOWN["original"], "alpha": KNOWN["original"]}
+    known = {**KNOWN, **{s: KNOWN["original"] for s in ("zeta", "alpha", "full")}}
     for scenario, family in [("zeta", "classic"), ("alpha", "generative")]:
         _metrics_json(tmp_path / "runs" / scenario, scenario, 0, family=family, known=known)
     make_study(tmp_path, seeds=(0,))
@@ -243,6 +243,17 @@ def test_runs_are_ordered_by_the_study_list_else_by_family_then_name(tmp_path: P
     (tmp_path / "study.json").write_text(json.dumps({"scenarios": ["dcgan", "zeta"]}))
     rows, _, _ = collect_runs(tmp_path)
     assert [r["scenario"] for r in rows] == ["dcgan", "zeta", "original", "oversample", "alpha"]
+    (tmp_path / "study.json").unlink()  # a sweep: the baseline first, then family and name
+    _metrics_json(tmp_path / "runs" / "full", "full", 0, family="reference", known=known)
+    rows, _, _ = collect_runs(tmp_path)
+    assert [r["scenario"] for r in rows] == [
+        "original",
+        "full",
+        "oversample",
+        "zeta",
+        "alpha",
+        "dcgan",
+    ]
 
 
 def test_the_report_names_the_classic_scenarios_of_its_runs(tmp_path: Path) -> None:

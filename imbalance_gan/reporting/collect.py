@@ -158,7 +158,9 @@ def collect_runs(
     for scenario, seed in planned:
         if (scenario, seed) not in seen:
             failures.append(_failure({"scenario": scenario, "seed": seed}, None, missing))
-    rank = _scenario_rank(study.get("scenarios") or (), {r["scenario"]: r["family"] for r in rows})
+    # the study's own order; without one (a sweep) the baseline first, then by family and name
+    order = study.get("scenarios") or (study.get("baseline") or "original",)
+    rank = _scenario_rank(order, {r["scenario"]: r["family"] for r in rows})
     rows.sort(key=lambda r: (rank(r["scenario"]), r["seed"]))
     failures.sort(key=lambda f: (rank(str(f["scenario"])), str(f["seed"])))
     return rows, failures, minority
