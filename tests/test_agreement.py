@@ -14,9 +14,9 @@ def _rows(values: dict[str, list[float]]) -> list[dict]:
         {
             "scenario": s,
             "family": family[s],
-            "seed": str(seed),
-            "test/f1_c0": str(v),
-            "test/recall_c0": str(v),
+            "seed": seed,
+            "test/f1_c0": v,
+            "test/recall_c0": v,
         }
         for s, vs in values.items()
         for seed, v in enumerate(vs)

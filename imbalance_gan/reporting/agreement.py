@@ -1,56 +1,34 @@
-"""Does a short protocol rank the scenarios as the long one does? For two studies of the same
-runs under different protocols (``python -m imbalance_gan.report --agreement SHORT... --against
-LONG``), every paired comparison the report makes (each generative scenario against each fix,
-each scenario against ``original``), on minority F1 and recall, at both budgets: whether the
-sign of the mean difference agrees, and whether the verdict (p below alpha) does.
+"""Does a short protocol rank the scenarios as the long one does? For studies of the same runs
+under different protocols (``python -m imbalance_gan.report SHORT... --agreement LONG``), every
+paired comparison the report makes (each generative scenario against each fix, each scenario
+against ``original``), on minority F1 and recall, at both budgets: whether the sign of the mean
+difference agrees, and whether the verdict (p below alpha) does.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from imbalance_gan.reporting.columns import key_metrics
-from imbalance_gan.reporting.stats import paired_difference
+from imbalance_gan.reporting.aggregate import compare_to_baseline, compare_to_every_classic
+from imbalance_gan.reporting.columns import key_metrics, minority_of, read_results
+from imbalance_gan.reporting.markdown import ALPHA
 from imbalance_gan.reporting.tables import label, p_text, table
-from imbalance_gan.runtime.errors import UserError
-
-ALPHA = 0.05
 
 
-def read_rows(root: Path) -> list[dict]:
-    path = Path(root) / "results.csv"
-    if not path.is_file():
-        raise UserError(f"{root} holds no results.csv: not a finished study or report")
-    with open(path) as f:
-        return list(csv.DictReader(f))
-
-
-def _values(rows: Sequence[dict], scenario: str, metric: str) -> dict[int, float]:
-    return {
-        int(r["seed"]): float(r[metric])
-        for r in rows
-        if r["scenario"] == scenario and r.get(metric) not in (None, "")
-    }
+def _comparisons(rows: Sequence[dict], minority: Sequence[int], baseline: str) -> dict:
+    """The report's paired comparisons of ``rows``, by (scenario, compared with, metric)."""
+    metrics = key_metrics(minority)
+    found = compare_to_every_classic(rows, metrics) + compare_to_baseline(rows, baseline, metrics)
+    return {(c["scenario"], c["baseline"], c["metric"]): c for c in found}
 
 
 def comparisons(rows: Sequence[dict], baseline: str = "original") -> list[tuple[str, str]]:
     """(scenario, compared with) pairs: each generative scenario against each classic one and
     every scenario against ``baseline``."""
-    family = {r["scenario"]: r["family"] for r in rows}
-    gens = [s for s, f in family.items() if f == "generative"]
-    fixes = [s for s, f in family.items() if f == "classic"]
-    pairs = [(g, c) for g in gens for c in fixes]
-    pairs += [(s, baseline) for s in family if s != baseline and baseline in family]
-    return pairs
-
-
-def _diff(rows: Sequence[dict], a: str, b: str, metric: str) -> dict:
-    x, y = _values(rows, a, metric), _values(rows, b, metric)
-    seeds = sorted(set(x) & set(y))
-    return paired_difference([x[s] for s in seeds], [y[s] for s in seeds])
+    found = _comparisons(rows, minority_of(rows[0]), baseline)
+    return list(dict.fromkeys((a, b) for a, b, _ in found))
 
 
 def _sign(d: float) -> int:
@@ -58,27 +36,28 @@ def _sign(d: float) -> int:
 
 
 def agreement(short: Sequence[dict], long: Sequence[dict], alpha: float = ALPHA) -> list[dict]:
-    """Every comparison of :func:`comparisons` present in both, at both budgets."""
-    minority = sorted({int(c.split("_c")[1]) for c in long[0] if c.startswith("test/f1_c")})
+    """Every comparison of :func:`comparisons` present in both, at both budgets (rows as
+    :func:`~imbalance_gan.reporting.columns.read_results` gives them)."""
+    minority = minority_of(long[0])
+    at_short = _comparisons(short, minority, "original")
     out = []
-    for a, b in comparisons(long):
-        for metric in key_metrics(minority):
-            s, lg = _diff(short, a, b, metric), _diff(long, a, b, metric)
-            if s["n"] < 2 or lg["n"] < 2:
-                continue
-            sig_s = math.isfinite(s["p_value"]) and s["p_value"] < alpha
-            sig_l = math.isfinite(lg["p_value"]) and lg["p_value"] < alpha
-            out.append(
-                {
-                    "scenario": a,
-                    "against": b,
-                    "metric": metric,
-                    "short": s,
-                    "long": lg,
-                    "sign_agrees": _sign(s["mean_diff"]) == _sign(lg["mean_diff"]),
-                    "verdict_agrees": sig_s == sig_l,
-                }
-            )
+    for (a, b, metric), lg in _comparisons(long, minority, "original").items():
+        s = at_short.get((a, b, metric))
+        if s is None or s["n"] < 2 or lg["n"] < 2:
+            continue
+        sig_s = math.isfinite(s["p_value"]) and s["p_value"] < alpha
+        sig_l = math.isfinite(lg["p_value"]) and lg["p_value"] < alpha
+        out.append(
+            {
+                "scenario": a,
+                "against": b,
+                "metric": metric,
+                "short": s,
+                "long": lg,
+                "sign_agrees": _sign(s["mean_diff"]) == _sign(lg["mean_diff"]),
+                "verdict_agrees": sig_s == sig_l,
+            }
+        )
     return out
 
 
@@ -118,7 +97,7 @@ def agreement_markdown(name: str, rows: Sequence[dict], alpha: float = ALPHA) ->
 
 def agreement_report(shorts: Sequence[Path], long: Path, alpha: float = ALPHA) -> str:
     """The markdown of every short arm against the long one."""
-    long_rows = read_rows(long)
+    long_rows = read_results(long)[0]
     lines = [
         f"## Agreement with `{Path(long).name}`",
         "",
@@ -129,6 +108,6 @@ def agreement_report(shorts: Sequence[Path], long: Path, alpha: float = ALPHA) -
     ]
     for short in shorts:
         lines += agreement_markdown(
-            Path(short).name, agreement(read_rows(short), long_rows, alpha), alpha
+            Path(short).name, agreement(read_results(short)[0], long_rows, alpha), alpha
         )
     return "\n".join(lines)

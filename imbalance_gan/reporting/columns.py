@@ -3,12 +3,14 @@ record (per-class metrics flattened to ``<name>_c<k>``; the GAN run's fields pre
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from imbalance_gan.record import GAN_EVAL, SELECTION_SCORE
+from imbalance_gan.runtime.errors import UserError
 
 #: classifier test metrics: scalars, and per-class lists (flattened to ``<name>_c<k>``)
 MACRO_METRICS = (
@@ -149,3 +151,27 @@ def to_row(
     row["record"] = record  # not CSV columns: for figures
     row["path"] = Path(path)
     return row
+
+
+def minority_of(columns: Sequence[str]) -> list[int]:
+    """The minority classes a row's (or a header's) per-class columns are for."""
+    return sorted({int(c.split("_c")[1]) for c in columns if c.startswith("test/f1_c")})
+
+
+def read_results(root: str | Path) -> tuple[list[dict], list[int]]:
+    """The rows of ``<root>/results.csv`` with their numbers as numbers (the seed, the
+    aggregated metric columns and the image counts; an empty cell is None), and the minority
+    classes its columns are for: rows :mod:`aggregate` takes as it takes :func:`to_row`'s."""
+    path = Path(root) / "results.csv"
+    if not path.is_file():
+        raise UserError(f"{root} holds no results.csv: not a finished study or report")
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    header = rows[0] if rows else {}
+    minority = minority_of(header)
+    numeric = {*numeric_columns(minority), *(c for c in header if c.startswith("n_"))}
+    for r in rows:
+        r["seed"] = int(r["seed"])
+        for c in numeric & r.keys():
+            r[c] = None if r[c] in ("", None) else float(r[c])
+    return rows, minority

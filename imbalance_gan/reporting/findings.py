@@ -9,14 +9,12 @@ difference generative - fix on minority F1 and recall with its t-test p.
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from imbalance_gan.reporting.columns import key_metrics
-from imbalance_gan.reporting.stats import paired_difference
+from imbalance_gan.reporting.aggregate import compare_to_every_classic, summarize
+from imbalance_gan.reporting.columns import key_metrics, read_results
 from imbalance_gan.reporting.tables import p_text, table
 from imbalance_gan.runtime.errors import UserError
 
@@ -29,34 +27,18 @@ END = "<!-- findings: end -->"
 FIX_FAMILIES = ("classic",)
 
 
-def _read(root: Path) -> tuple[list[dict], dict]:
-    path = root / "results.csv"
-    if not path.is_file():
-        raise UserError(f"{root} holds no results.csv: not a finished study or report")
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    study_path = root / "study.json"
-    study = json.loads(study_path.read_text()) if study_path.is_file() else {}
-    return rows, study
+def _study(root: Path) -> dict:
+    path = root / "study.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _minority(rows: Sequence[dict]) -> list[int]:
-    return sorted({int(c.split("_c")[1]) for c in rows[0] if c.startswith("test/f1_c")})
-
-
-def _per_seed(rows: Sequence[dict], scenario: str, metric: str) -> dict[int, float]:
-    return {
-        int(r["seed"]): float(r[metric])
-        for r in rows
-        if r["scenario"] == scenario and r.get(metric) not in (None, "")
+def _best(summary: Sequence[dict], names: Sequence[str], f1: str) -> str | None:
+    """Of ``names``, the scenario with the highest mean ``f1`` (ties: the later name)."""
+    means = {
+        s["scenario"]: s[f"{f1}/mean"]
+        for s in summary
+        if s["scenario"] in names and f"{f1}/mean" in s
     }
-
-
-def _best(rows: Sequence[dict], families: Sequence[str], f1: str) -> str | None:
-    means = {}
-    for name in dict.fromkeys(r["scenario"] for r in rows if r["family"] in families):
-        values = list(_per_seed(rows, name, f1).values())
-        means[name] = sum(values) / len(values)
     return max(means, key=lambda k: (means[k], k)) if means else None
 
 
@@ -82,12 +64,14 @@ def _setting(root: Path, rows: Sequence[dict], minority: Sequence[int]) -> str:
 
 def findings_section(root: Path, link: str) -> list[str]:
     """The markdown of one study's finding; ``link`` is its report's path as the README has it."""
-    rows, study = _read(Path(root))
-    minority = _minority(rows)
+    rows, minority = read_results(root)
+    study = _study(Path(root))
     f1, recall = key_metrics(minority)
-    fix = _best(rows, FIX_FAMILIES, f1)
-    gen = _best(rows, ("generative",), f1)
-    epochs = {r["epochs"] for r in rows}
+    summary = {s["scenario"]: s for s in summarize(rows, (f1, recall))}
+    family = {r["scenario"]: r["family"] for r in rows}
+    fix = _best(summary.values(), [n for n, f in family.items() if f in FIX_FAMILIES], f1)
+    gen = _best(summary.values(), [n for n, f in family.items() if f == "generative"], f1)
+    epochs = {str(r["epochs"]) for r in rows}
     protocol = (
         f"`experiment={study.get('experiment') or rows[0]['experiment']}`, classifier "
         f"{' / '.join(sorted(epochs))} epochs"
@@ -95,22 +79,21 @@ def findings_section(root: Path, link: str) -> list[str]:
     lines = [f"**{_setting(Path(root), rows, minority)}** ({protocol}; [report]({link}))", ""]
     if fix is None or gen is None:
         return lines + ["No fix or no generative scenario in these runs: nothing to compare.", ""]
-    body = []
-    for name, what in ((fix, "best fix"), (gen, "best generative")):
-        cells = []
-        for m in (f1, recall):
-            values = list(_per_seed(rows, name, m).values())
-            cells.append(f"{sum(values) / len(values):.4f}")
-        body.append([what, f"`{name}`", *cells])
-    diffs = []
-    for m in (f1, recall):
-        a, b = _per_seed(rows, gen, m), _per_seed(rows, fix, m)
-        seeds = sorted(set(a) & set(b))
-        d = paired_difference([a[s] for s in seeds], [b[s] for s in seeds])
-        p = d["p_value"]
-        diffs.append(
-            f"{d['mean_diff']:+.4f} (p {p_text(p) if not math.isnan(p) else '—'}, n {d['n']})"
-        )
+    body = [
+        [what, f"`{name}`", *(f"{summary[name][f'{m}/mean']:.4f}" for m in (f1, recall))]
+        for name, what in ((fix, "best fix"), (gen, "best generative"))
+    ]
+    # the pair's paired difference, as the report's every-classic table computes it (its p is
+    # the uncorrected one: the two were chosen, not tested among all)
+    pair = {
+        c["metric"]: c
+        for c in compare_to_every_classic(rows, (f1, recall))
+        if c["scenario"] == gen and c["baseline"] == fix
+    }
+    diffs = [
+        f"{pair[m]['mean_diff']:+.4f} (p {p_text(pair[m]['p_value'])}, n {pair[m]['n']})"
+        for m in (f1, recall)
+    ]
     body.append(["generative − fix", "paired by seed", *diffs])
     name = "classes" if len(minority) > 1 else f"class {minority[0]}"
     head = ["", "scenario", f"{name} F1" if len(minority) == 1 else "minority F1"]
