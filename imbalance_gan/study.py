@@ -116,7 +116,7 @@ def run_on_slurm(runs: list[tuple[int, str, DictConfig]], launcher: DictConfig, 
     params = launcher_params(launcher, root / ".submitit")
     todo = []
     for seed, scenario, run_cfg in runs:
-        if not (run_dir(root, seed, scenario) / record.RECORD_FILE).is_file():
+        if not record.is_finished(run_dir(root, seed, scenario)):
             with open_dict(run_cfg):
                 run_cfg.resume = True  # a requeued job continues from its checkpoints
             todo.append((seed, scenario, run_cfg))
@@ -163,7 +163,7 @@ def study(cfg: DictConfig, overrides: list[str], launcher: DictConfig | None = N
         if not cfg.resume:  # the jobs resume (a requeued one must); start unfinished runs clean
             for _, _, run_cfg in runs:
                 out = Path(run_cfg.paths.output_dir)
-                if out.exists() and not (out / record.RECORD_FILE).is_file():
+                if out.exists() and not record.is_finished(out):
                     shutil.rmtree(out)
         failed = run_on_slurm(runs, launcher, root)
         add_time()
@@ -206,7 +206,7 @@ def run_here(
     """The study's runs one after the other in this process, with progress and an ETA;
     ``after_each()`` is called after every run. Returns how many runs did not finish."""
     failed = 0
-    todo = [not (Path(r.paths.output_dir) / record.RECORD_FILE).is_file() for _, _, r in runs]
+    todo = [not record.is_finished(r.paths.output_dir) for _, _, r in runs]
     ran = 0  # runs made by this process: the ETA is their mean time times the runs left
     for k, (seed, scenario, run_cfg) in enumerate(runs, 1):
         done = not todo[k - 1]
@@ -241,7 +241,7 @@ def run_in_pool(
     the runs need, each trained once into the cache, then the classifier runs. Progress and ETA
     count finished runs against wall time. Returns how many runs did not finish."""
     threads = threads_per_job(jobs, threads)
-    todo = [r for r in runs if not (Path(r[2].paths.output_dir) / record.RECORD_FILE).is_file()]
+    todo = [r for r in runs if not record.is_finished(r[2].paths.output_dir)]
     before = len(runs) - len(todo)
     log.info(
         "%d runs (%d already finished), %d at a time with %d torch threads each",

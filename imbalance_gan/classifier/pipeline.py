@@ -64,7 +64,7 @@ def classify(cfg: DictConfig) -> dict:
     """
     timer = Timer()
     out = output_dir(cfg)
-    if cfg.resume and (out / record.RECORD_FILE).is_file():
+    if cfg.resume and record.is_finished(out):
         log.info("%s is finished; resume=true keeps its results", out)
         return record.read(out / record.RECORD_FILE)
     check_fixes(cfg.classifier)
@@ -255,7 +255,7 @@ def record_failure(cfg: DictConfig, err: BaseException) -> str:
 def run_one(run_cfg: DictConfig, resume: bool) -> bool:
     """One classify run into its dir; True when it finished. Failures leave ``failed.json``."""
     out = Path(run_cfg.paths.output_dir)
-    if (out / record.RECORD_FILE).is_file():
+    if record.is_finished(out):
         return True
     (out / record.FAILURE_FILE).unlink(missing_ok=True)
     if out.exists() and not resume:

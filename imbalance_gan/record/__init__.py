@@ -157,6 +157,11 @@ def classify_record(
     }
 
 
+def is_finished(run_dir: str | Path) -> bool:
+    """A run is finished when its record exists (written last)."""
+    return (Path(run_dir) / RECORD_FILE).is_file()
+
+
 def write(out: Path, record: dict[str, Any]) -> Path:
     """Write the record as ``out/metrics.json`` (atomically; last, as it marks the run finished)."""
     return write_json(Path(out) / RECORD_FILE, record)
