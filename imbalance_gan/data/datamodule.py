@@ -20,7 +20,7 @@ from imbalance_gan.data.imbalance import (
 )
 from imbalance_gan.data.loader import TensorLoader
 from imbalance_gan.data.sources import IDXSource
-from imbalance_gan.runtime.errors import UserError
+from imbalance_gan.runtime.errors import UserError, raise_user_error
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
@@ -313,12 +313,8 @@ def build_datamodule(
         )
     try:
         return instantiate(cfg_data, batch_size=batch_size, eval_batch_size=eval_batch_size)
-    except InstantiationException as err:
-        cause = err.__cause__
-        while isinstance(cause, InstantiationException):  # a source inside the data module
-            cause = cause.__cause__
-        if isinstance(cause, UserError):
-            raise cause from None
+    except InstantiationException as err:  # a source inside the data module, or the module
+        raise_user_error(err)
         raise
 
 

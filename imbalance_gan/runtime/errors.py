@@ -41,6 +41,14 @@ def _user_error(err: BaseException) -> UserError | None:
     return err if isinstance(err, UserError) else None
 
 
+def raise_user_error(err: BaseException) -> None:
+    """Raise, as itself, the UserError that hydra's instantiate wrapped in ``err`` (at any
+    depth), so a library caller gets the one line; return when there is none."""
+    user_error = _user_error(err)
+    if user_error is not None and user_error is not err:
+        raise user_error from None
+
+
 def report_user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn UserError into one line on stderr and exit 2 (traceback with IMBALANCE_GAN_DEBUG=1)."""
 

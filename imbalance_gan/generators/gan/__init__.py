@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 from imbalance_gan.generators.gan.diffaug import parse_policy
 from imbalance_gan.generators.gan.losses import GP_TARGETS, LOSSES
 from imbalance_gan.generators.gan.module import GANModule
-from imbalance_gan.runtime.errors import UserError
+from imbalance_gan.runtime.errors import UserError, raise_user_error
 
 
 class GANFamily:
@@ -42,8 +42,7 @@ class GANFamily:
                 try:
                     instantiate(net)
                 except InstantiationException as err:  # hydra wraps the net's own words
-                    if isinstance(err.__cause__, UserError):
-                        raise err.__cause__ from None
+                    raise_user_error(err)
                     raise
 
     @staticmethod
