@@ -191,7 +191,7 @@ def resumed_seconds(trainer: pl.Trainer) -> float:
 def check_checkpoint(path: Path, module: torch.nn.Module) -> None:
     """Refuse a checkpoint whose weights do not fit ``module`` (another architecture or config)."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
     except Exception as err:
         raise UserError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from None
     own = module.state_dict()
