@@ -61,3 +61,19 @@ def mnist_dm():
     from imbalance_gan.data import ImbalancedDataModule
 
     return ImbalancedDataModule(root=str(DATA), seed=0).prepare()
+
+
+def error_lines(proc: subprocess.CompletedProcess) -> list[str]:
+    """The ``error:`` lines a command wrote to stderr (Lightning's own notices aside)."""
+    return [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+
+
+def assert_one_error_line(proc: subprocess.CompletedProcess, *fragments: str) -> str:
+    """The command stopped on a user error: exit 2, one ``error:`` line holding ``fragments``,
+    no traceback; returns the line."""
+    lines = error_lines(proc)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]

@@ -165,7 +165,12 @@ def fit(cfg: DictConfig, built: Built, out: Path, timer: Timer) -> tuple[pl.Trai
     resume = bool(cfg.resume) and resume_from.exists()
     if resume:
         check_checkpoint(resume_from, built.model)
-    trainer.fit(built.model, datamodule=built.dm, ckpt_path=str(resume_from) if resume else None)
+    trainer.fit(
+        built.model,
+        datamodule=built.dm,
+        ckpt_path=str(resume_from) if resume else None,
+        weights_only=True,
+    )
     # read now: testing and validating a checkpoint below restore its callback state again
     earlier_attempts_s = resumed_seconds(trainer)
     return trainer, best.best_model_path or str(resume_from), earlier_attempts_s
@@ -174,7 +179,7 @@ def fit(cfg: DictConfig, built: Built, out: Path, timer: Timer) -> tuple[pl.Trai
 def evaluate(trainer: pl.Trainer, built: Built, best_path: str) -> int:
     """Test the best checkpoint and take its validation metrics; returns its 1-based epoch."""
     model, dm = built.model, built.dm
-    trainer.test(model, datamodule=dm, ckpt_path=best_path, verbose=False)
+    trainer.test(model, datamodule=dm, ckpt_path=best_path, verbose=False, weights_only=True)
     best_epoch = int(torch.load(best_path, map_location="cpu", weights_only=True)["epoch"]) + 1
     # the chosen checkpoint's validation metrics: what a report may use to choose between
     # scenarios (the best classic fix), so that no choice is made on the test set; the fit
@@ -182,7 +187,9 @@ def evaluate(trainer: pl.Trainer, built: Built, best_path: str) -> int:
     if best_epoch in model.val_history:
         model.val_metrics = model.val_history[best_epoch]
     else:
-        trainer.validate(model, datamodule=dm, ckpt_path=best_path, verbose=False)
+        trainer.validate(
+            model, datamodule=dm, ckpt_path=best_path, verbose=False, weights_only=True
+        )
     return best_epoch
 
 

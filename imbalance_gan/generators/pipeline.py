@@ -244,7 +244,9 @@ def fit(
     resume = cfg.get("resume", False) and last.exists()
     if resume:
         check_checkpoint(last, model)
-    trainer.fit(model, datamodule=gan_data, ckpt_path=str(last) if resume else None)
+    trainer.fit(
+        model, datamodule=gan_data, ckpt_path=str(last) if resume else None, weights_only=True
+    )
     return trainer, select, resumed_seconds(trainer)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import random
 import signal
 import time
@@ -36,10 +37,33 @@ log = logging.getLogger("imbalance_gan")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints go to a temporary name and are renamed: a crash leaves the previous one."""
+    """Checkpoints go to a temporary name and are renamed: a crash leaves the previous one. Every
+    checkpoint Lightning loads (``fit/test/validate(ckpt_path=...)``) is read weights-only,
+    whatever the caller asked: a file planted in a run dir cannot run code."""
 
     def save_checkpoint(self, checkpoint: dict, path: Any, storage_options: Any = None) -> None:
         atomic_write(Path(path), lambda f: torch.save(checkpoint, f))
+
+    def load_checkpoint(
+        self, path: Any, map_location: Any = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        return load_weights_only(Path(path), map_location or "cpu")
+
+
+def load_weights_only(path: Path, map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``, on the CPU unless told; a file that holds anything but tensors
+    and plain types (a pickle that would run code), or no checkpoint at all, is a UserError
+    naming it."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserError(
+            f"refused {path}: it holds objects a weights-only load does not allow (unpickling "
+            "them could run code); only tensors and plain types are read"
+        ) from None
+    except Exception as err:
+        first = f"{type(err).__name__}: {err}".strip().splitlines()[0]
+        raise UserError(f"cannot read {path} as a weights-only file ({first})") from None
 
 
 def rng_state() -> dict:
@@ -190,10 +214,10 @@ def resumed_seconds(trainer: pl.Trainer) -> float:
 
 def check_checkpoint(path: Path, module: torch.nn.Module) -> None:
     """Refuse a checkpoint whose weights do not fit ``module`` (another architecture or config)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-    except Exception as err:
-        raise UserError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from None
+    checkpoint = load_weights_only(path)
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise UserError(f"{path} holds no Lightning checkpoint (no state_dict)")
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
