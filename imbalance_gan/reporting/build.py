@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 import csv
-import html
 import io
-import re
 from collections.abc import Sequence
 from pathlib import Path
-
-import markdown
 
 from imbalance_gan.reporting import columns
 from imbalance_gan.reporting.aggregate import (
@@ -24,6 +19,7 @@ from imbalance_gan.reporting.aggregate import (
 from imbalance_gan.reporting.collect import collect_runs, read_study
 from imbalance_gan.reporting.figures import write_figures
 from imbalance_gan.reporting.markdown import ALPHA, collapsed_counts, render_report, results_table
+from imbalance_gan.reporting.page import to_html
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import write_text
 
@@ -91,33 +87,8 @@ def build_report(
         every,
     )
     table = results_table(summary, minority, collapsed_counts(rows))
-    write_text(out / "report.html", to_html(text, out))
+    write_text(out / "report.html", to_html(text, out, [p for _, p in figures]))
     return write_text(out / "report.md", text), table, failures
-
-
-def to_html(text: str, base: Path) -> str:
-    """``text`` (report markdown) as one self-contained HTML page: figures embedded as data URIs,
-    so the file can be mailed or attached alone."""
-    body = markdown.markdown(text, extensions=["tables"])
-
-    def embed(match: re.Match) -> str:
-        path = base / html.unescape(match.group(1))
-        if not path.is_file():
-            return match.group(0)
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        return f'src="data:image/png;base64,{data}"'
-
-    body = re.sub(r'src="([^"]+\.png)"', embed, body)
-    title = html.escape(text.splitlines()[0].lstrip("# ")) if text else "report"
-    style = (
-        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}"
-        "table{border-collapse:collapse;font-size:0.85em}td,th{border:1px solid #ccc;"
-        "padding:2px 6px}img{max-width:100%}"
-    )
-    return (
-        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{title}</title>'
-        f"<style>{style}</style></head><body>\n{body}\n</body></html>\n"
-    )
 
 
 def write_report(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -84,6 +86,16 @@ def gan_selection(histories: dict[str, list[History]], path: str | os.PathLike) 
     return save(fig, path)
 
 
+def file_stem(name: str) -> str:
+    """``name`` (a scenario or GAN name from a run record) as a safe file name stem: itself when
+    it is made of letters, digits, ``_`` and ``-``; else those characters and a hash, so a name
+    like ``../x`` never leaves the figures folder and two odd names never share a file."""
+    if re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{re.sub(r'[^A-Za-z0-9_-]+', '_', name)[:40]}_{digest}"
+
+
 def write_figures(
     rows: Sequence[dict],
     summary: Sequence[dict],
@@ -115,7 +127,7 @@ def write_figures(
         confusion(
             np.mean(np.asarray(matrices, dtype=float), axis=0),
             title,
-            add(f"Confusion matrix: {scenario}", f"confusion_{scenario}.png"),
+            add(f"Confusion matrix: {scenario}", f"confusion_{file_stem(scenario)}.png"),
         )
     histories: dict[str, list[History]] = {}
     for r in rows:
@@ -132,7 +144,10 @@ def write_figures(
         if samples.is_file():
             data = samples.read_bytes()
             atomic_write(
-                add(f"Samples from the {gan} GAN (seed {run['seed']})", f"samples_{gan}.png"),
+                add(
+                    f"Samples from the {gan} GAN (seed {run['seed']})",
+                    f"samples_{file_stem(gan)}.png",
+                ),
                 lambda f, d=data: f.write(d),
             )
     return made

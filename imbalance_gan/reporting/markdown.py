@@ -91,8 +91,8 @@ def _protocol(study: dict, rows: Sequence[dict], minority: Sequence[int]) -> lis
         "- Deviations from the original study:",
     ]
     if "deviations" not in study:
-        return lines + ["  unknown (no study.json); see the comments in conf/"]
-    return lines + ([f"  - {d}" for d in study["deviations"]] or ["  none listed"])
+        return lines + ["    - unknown (no study.json); see the comments in conf/"]
+    return lines + ([f"    - {d}" for d in study["deviations"]] or ["    - none listed"])
 
 
 def _comparison_table(comparisons: Sequence[dict], with_baseline: bool = False) -> list[str]:
@@ -328,6 +328,7 @@ def _gan_quality(summary: Sequence[dict], rows: Sequence[dict]) -> list[str]:
         *(
             [
                 "Below the quality floor (`selection.recall_floor`, `selection.minority_share_floor`):",
+                "",
                 *reasons,
             ]
             if reasons
