@@ -6,6 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 from imbalance_gan.classifier.pipeline import classify, record_failure
+from imbalance_gan.runtime.cli import run_command
 from imbalance_gan.runtime.errors import UserError, report_user_errors
 
 
@@ -24,4 +25,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

@@ -10,6 +10,7 @@ import hydra
 from omegaconf import DictConfig
 
 from imbalance_gan.generators.generate import generate
+from imbalance_gan.runtime.cli import run_command
 from imbalance_gan.runtime.errors import report_user_errors
 from imbalance_gan.runtime.trainer import output_dir
 
@@ -28,4 +29,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

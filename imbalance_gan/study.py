@@ -27,7 +27,9 @@ from imbalance_gan.classifier.pipeline import run_one
 from imbalance_gan.data import datamodule_from_config
 from imbalance_gan.generators import cache
 from imbalance_gan.generators.pipeline import gan_for_run
+from imbalance_gan.record.rundir import check_run_dir
 from imbalance_gan.reporting.build import write_report
+from imbalance_gan.runtime.cli import run_command
 from imbalance_gan.runtime.errors import UserError, report_user_errors
 from imbalance_gan.runtime.files import read_json, write_json
 from imbalance_gan.runtime.pool import run_pool, threads_per_job
@@ -149,6 +151,10 @@ def study(cfg: DictConfig, overrides: list[str], launcher: DictConfig | None = N
     timer = Timer()
     root = output_dir(cfg)
     runs = plan_runs(cfg, overrides, root)
+    for _, _, run_cfg in runs:  # a finished run is kept, and only the same run is continued
+        out, finished = Path(run_cfg.paths.output_dir), record.is_finished(run_cfg.paths.output_dir)
+        if finished or cfg.resume:
+            check_run_dir(out, run_cfg, finished, resume=True)
     datamodule_from_config(cfg.data, cfg.classifier.batch_size)  # data and counts valid?
     previous = read_json(root / "study.json") if (root / "study.json").is_file() else {}
     info = study_info(cfg, overrides, previous.get("wall_time_s", 0.0))
@@ -323,4 +329,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

@@ -6,9 +6,12 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
+from imbalance_gan.data import datamodule_from_config
 from imbalance_gan.generators import cache
 from imbalance_gan.generators.pipeline import train_gan
 from imbalance_gan.record import SELECTION_SCORE
+from imbalance_gan.record.rundir import start_run
+from imbalance_gan.runtime.cli import run_command
 from imbalance_gan.runtime.errors import report_user_errors
 from imbalance_gan.runtime.trainer import output_dir
 
@@ -16,7 +19,8 @@ from imbalance_gan.runtime.trainer import output_dir
 def run(cfg: DictConfig) -> dict:
     """The ``train`` command: train into the Hydra output dir, then publish to the GAN cache."""
     out = output_dir(cfg)
-    record = train_gan(cfg, out)
+    dm = datamodule_from_config(cfg.data, cfg.gan.batch_size)  # bad data settings first
+    record = start_run(out, cfg) or train_gan(cfg, out, dm)  # a finished run resume=true keeps
     cache.publish(cfg, out)
     return record
 
@@ -29,4 +33,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

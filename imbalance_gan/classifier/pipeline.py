@@ -19,6 +19,7 @@ from imbalance_gan import record
 from imbalance_gan.classifier.module import ClassifierModule
 from imbalance_gan.classifier.tensorboard import log_test_views
 from imbalance_gan.data import ImbalancedDataModule, datamodule_from_config
+from imbalance_gan.record.rundir import start_run
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import savez
 from imbalance_gan.runtime.progress import BudgetProgress
@@ -64,11 +65,14 @@ def classify(cfg: DictConfig) -> dict:
     """
     timer = Timer()
     out = output_dir(cfg)
-    if cfg.resume and record.is_finished(out):
-        log.info("%s is finished; resume=true keeps its results", out)
-        return record.read(out / record.RECORD_FILE)
     check_fixes(cfg.classifier)
-    built = build(cfg, out)
+    check_rare_class(cfg)
+    dm = datamodule_from_config(cfg.data, cfg.classifier.batch_size, cfg.classifier.eval_batch_size)
+    kept = start_run(out, cfg)
+    if kept is not None:
+        log.info("%s is finished; resume=true keeps its results", out)
+        return kept
+    built = build(cfg, out, dm)
     trainer, best_path, earlier_attempts_s = fit(cfg, built, out, timer)
     best_epoch = evaluate(trainer, built, best_path)
     if not trainer.is_global_zero:  # DDP: every rank tested the same set; rank 0 writes
@@ -77,6 +81,15 @@ def classify(cfg: DictConfig) -> dict:
     run = write_results(cfg, out, trainer, built, best_epoch, wall_time_s)
     _log_result(built, timer.elapsed)
     return run
+
+
+def check_rare_class(cfg: DictConfig) -> None:
+    """Refuse ``data.minority_classes=[]`` (no class cut) outside the balanced scenario."""
+    if not cfg.data.minority_classes and not cfg.scenario.get("balanced", False):
+        raise UserError(
+            f"data.minority_classes=[] names no rare class, so scenario={cfg.scenario.name} would "
+            "train the balanced set; only scenario=full does that"
+        )
 
 
 def check_fixes(cfg_classifier: DictConfig) -> None:
@@ -95,10 +108,13 @@ def check_fixes(cfg_classifier: DictConfig) -> None:
         )
 
 
-def build(cfg: DictConfig, out: Path) -> Built:
-    """The scenario's training data (and the signature probe on it), then the model."""
+def build(cfg: DictConfig, out: Path, dm: ImbalancedDataModule | None = None) -> Built:
+    """The scenario's training data (and the signature probe on it), then the model; ``dm``:
+    the data module of ``cfg.data``, already prepared (its draws use their own seeds)."""
     seed_all(cfg.seed)
-    dm = datamodule_from_config(cfg.data, cfg.classifier.batch_size, cfg.classifier.eval_batch_size)
+    dm = dm or datamodule_from_config(
+        cfg.data, cfg.classifier.batch_size, cfg.classifier.eval_batch_size
+    )
     gan_info = build_training_data(cfg, dm)
     dm.train_sampler = instantiate(cfg.classifier.sampler)
     counts = dm.train_counts()
@@ -240,21 +256,24 @@ def _log_result(built: Built, elapsed: float) -> None:
 
 
 def record_failure(cfg: DictConfig, err: BaseException) -> str:
-    """Leave ``failed.json`` and ``error.log`` in the run's dir and log it; returns the one line."""
-    out = cfg.paths.output_dir
-    places = {
-        str(Path(out).resolve()): "<run dir>",
-        str(Path(cfg.paths.artifact_dir).resolve()): "<paths.artifact_dir>",
-        str(Path(cfg.data.root).resolve()): "<data.root>",
-    }
-    message = record.write_failure(out, "classify", cfg.scenario.name, int(cfg.seed), err, places)
+    """Leave ``failed.json`` and ``error.log`` in the run's dir and log it; returns the one line.
+    Never raises: a failure that cannot be recorded (a config too broken to name its dir, an
+    unwritable dir) is logged, and the original error goes on."""
+    fallback = f"{type(err).__name__}: {err}".splitlines()[0] if str(err) else type(err).__name__
+    try:
+        out = str(cfg.paths.output_dir)
+        places = {
+            str(Path(out).resolve()): "<run dir>",
+            str(Path(str(cfg.paths.artifact_dir)).resolve()): "<paths.artifact_dir>",
+            str(Path(str(cfg.data.root)).resolve()): "<data.root>",
+        }
+        scenario, seed = str(cfg.scenario.name), cfg.get("seed")
+        message = record.write_failure(out, "classify", scenario, seed, err, places)
+    except Exception as record_err:  # the recorder must not hide the error it records
+        log.error("the failure %s could not be recorded: %s", fallback, record_err)
+        return fallback
     log.error(
-        "%s seed %d failed: %s (traceback in %s/%s)",
-        cfg.scenario.name,
-        cfg.seed,
-        message,
-        out,
-        record.ERROR_LOG,
+        "%s seed %s failed: %s (traceback in %s/%s)", scenario, seed, message, out, record.ERROR_LOG
     )
     return message
 

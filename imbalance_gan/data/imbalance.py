@@ -15,6 +15,10 @@ def class_histogram(labels: torch.Tensor, num_classes: int) -> list[int]:
     return torch.bincount(labels, minlength=num_classes)[:num_classes].tolist()
 
 
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def resolve_class_counts(
     available: Sequence[int],
     minority_classes: Sequence[int] = (0,),
@@ -28,6 +32,8 @@ def resolve_class_counts(
     """
     num_classes = len(available)
     if class_counts is not None:
+        if not all(_whole(c) for c in class_counts):
+            raise UserError(f"data.class_counts={list(class_counts)} must be whole numbers")
         counts = [int(c) for c in class_counts]
         if len(counts) != num_classes:
             raise UserError(
@@ -41,6 +47,8 @@ def resolve_class_counts(
                 )
         return counts
     counts = list(available)
+    if len(set(minority_classes)) != len(minority_classes):
+        raise UserError(f"data.minority_classes={list(minority_classes)} repeats a class")
     for c in minority_classes:
         if not isinstance(c, int) or not 0 <= c < num_classes:
             raise UserError(

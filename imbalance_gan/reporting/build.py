@@ -21,7 +21,7 @@ from imbalance_gan.reporting.figures import write_figures
 from imbalance_gan.reporting.markdown import ALPHA, collapsed_counts, render_report, results_table
 from imbalance_gan.reporting.page import to_html
 from imbalance_gan.runtime.errors import UserError
-from imbalance_gan.runtime.files import write_text
+from imbalance_gan.runtime.files import writable_dir, write_text
 
 
 def _write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> Path:
@@ -57,7 +57,7 @@ def build_report(
         )
     study = read_study(root)
     baseline = study.get("baseline") or "original"
-    out = Path(out_dir) if out_dir is not None else root
+    out = writable_dir(out_dir if out_dir is not None else root, "report folder")
     summary = summarize(rows, columns.numeric_columns(minority))
     test_metrics, val_metrics = columns.key_metrics(minority), columns.key_metrics(minority, "val")
     comparisons = compare_to_baseline(rows, baseline, test_metrics)

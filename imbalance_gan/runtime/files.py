@@ -13,6 +13,8 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
+from imbalance_gan.runtime.errors import UserError
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
     """Call ``write(f)`` on a temporary file beside ``path``, fsync it, then rename it over ``path``."""
@@ -79,3 +81,16 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def writable_dir(path: str | Path, what: str) -> Path:
+    """``path`` created and checked writable (``what`` names it in the error), before any work."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write_test.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"{what} {out} is not writable: {err.strerror}") from None
+    return out

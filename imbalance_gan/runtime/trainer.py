@@ -18,7 +18,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from imbalance_gan.runtime.errors import EXIT_USER_ERROR, UserError
-from imbalance_gan.runtime.files import write_text
+from imbalance_gan.runtime.files import writable_dir, write_text
 from imbalance_gan.runtime.progress import BudgetProgress
 from imbalance_gan.runtime.resilience import AtomicCheckpointIO, ResumeCallback
 
@@ -35,21 +35,17 @@ OUR_TRAINER_KEYS = (
 
 
 def output_dir(cfg: DictConfig) -> Path:
-    """The run's output dir, created and checked writable before any work starts."""
+    """The run's output dir, created and checked writable before any work starts; so is the
+    artifact dir (the GAN and feature-net cache) when the config has one."""
     try:
         out = Path(cfg.paths.output_dir)
     except Exception as err:  # ${hydra:...} outside a Hydra app
         raise UserError(
             f"paths.output_dir cannot be resolved ({err}); set paths.output_dir=..."
         ) from None
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write_test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise UserError(f"output dir {out} is not writable: {err.strerror}") from None
-    return out
+    if cfg.paths.get("artifact_dir"):
+        writable_dir(cfg.paths.artifact_dir, "paths.artifact_dir")
+    return writable_dir(out, "output dir")
 
 
 def save_config(cfg: DictConfig, out: Path) -> None:

@@ -1,0 +1,117 @@
+"""What may happen to a run dir that already holds a run: a finished run is never overwritten,
+and ``resume=true`` continues (or keeps) only the same run.
+
+:func:`check_run_dir` runs before a command writes anything into its output dir. Without
+``resume`` a finished dir is refused; with ``resume=true`` the dir's ``config.yaml`` must agree
+with the requested config in everything that changes results, or the command is refused with
+the first difference. Which keys cannot change results is :data:`NEUTRAL`'s to say."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from imbalance_gan.runtime.errors import UserError
+
+#: keys (and everything below them) that say where a run writes, how it shows progress, how
+#: often it checkpoints, what a cluster grants it, or which study planned it: none changes what
+#: the run computes
+NEUTRAL = (
+    "paths",
+    "data.root",
+    "data.source.root",
+    "resume",
+    "study",
+    "deviations",
+    "trainer.enable_progress_bar",
+    "trainer.checkpoint_every_s",
+    "trainer.checkpoint_every_n_steps",
+    "trainer.resources",
+)
+#: the generator's keys, which change nothing for a scenario that uses no generator
+GENERATOR_KEYS = ("gan", "selection")
+#: the run's own copy of its resolved config
+CONFIG_FILE = "config.yaml"
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, sub in value.items():
+            out.update(_flat(sub, f"{prefix}{key}."))
+        return out or {prefix.rstrip("."): {}}
+    return {prefix.rstrip("."): value}
+
+
+def _uses_generator(cfg: dict) -> bool:
+    return bool((cfg.get("scenario") or {}).get("use_generator", cfg.get("task") == "train"))
+
+
+def _result_keys(cfg: dict) -> dict[str, Any]:
+    ignored = NEUTRAL + (() if _uses_generator(cfg) else GENERATOR_KEYS)
+    return {
+        k: v
+        for k, v in _flat(cfg).items()
+        if not any(k == n or k.startswith(n + ".") for n in ignored)
+    }
+
+
+def first_difference(recorded: dict, requested: dict) -> str | None:
+    """The first key (in the requested config's order) whose value would change results, as
+    ``key: <there> there, <here> now``; None when the two configs compute the same run."""
+    old, new = _result_keys(recorded), _result_keys(requested)
+    for key in [*new, *(k for k in old if k not in new)]:
+        if old.get(key, "<unset>") != new.get(key, "<unset>"):
+            return f"{key} is {old.get(key, '<unset>')!r} there, {new.get(key, '<unset>')!r} now"
+    return None
+
+
+def check_run_dir(out: Path, cfg: DictConfig, finished: bool, resume: bool) -> bool:
+    """Refuse (UserError) to run ``cfg`` into ``out`` when that would overwrite a finished run
+    (``finished``, without ``resume``) or continue another run (with ``resume``); True when
+    ``out`` holds this very run, finished, to be kept. Reads only; writes nothing."""
+    if finished and not resume:
+        raise UserError(
+            f"{out} already holds a finished run; nothing was changed. Add resume=true to keep "
+            "it, or choose a fresh hydra.run.dir for a new one"
+        )
+    path = Path(out) / CONFIG_FILE
+    if resume and path.is_file():
+        try:
+            recorded = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        except Exception as err:
+            raise UserError(
+                f"cannot read {path} ({type(err).__name__}); nothing was changed"
+            ) from None
+        requested = OmegaConf.to_container(cfg, resolve=True)
+        difference = first_difference(recorded or {}, requested)
+        if difference:
+            raise UserError(
+                f"resume=true into {out}, which holds another run ({difference}); nothing was "
+                "changed. Resume it with its own settings, or choose a fresh hydra.run.dir"
+            )
+    return finished and resume
+
+
+#: what an unfinished run leaves that a fresh start (no resume) must not mix with its own:
+#: checkpoints to resume from and TensorBoard events
+LEFTOVERS = ("checkpoints", "tb")
+
+
+def start_run(out: Path, cfg: DictConfig) -> dict[str, Any] | None:
+    """Before a command writes into ``out``: the record of the finished run there when
+    ``resume=true`` keeps it (the same config); else None, after checking (see
+    :func:`check_run_dir`) and, without ``resume``, removing an unfinished run's leftovers so
+    the new run's checkpoints and TensorBoard events are its own."""
+    from imbalance_gan import record
+
+    resume = bool(cfg.get("resume", False))
+    if check_run_dir(out, cfg, record.is_finished(out), resume):
+        return record.read(Path(out) / record.RECORD_FILE)
+    if not resume:
+        for name in LEFTOVERS:
+            shutil.rmtree(Path(out) / name, ignore_errors=True)
+    return None

@@ -1,0 +1,145 @@
+"""Every bad input a user can type ends the same way: one ``error:`` line, exit 2, no traceback,
+and a finished run already in the output dir is left byte-identical.
+
+Each case runs the real command (``python -m imbalance_gan.<command>``) with its output dir
+(``hydra.run.dir``) pointed at a copy of one finished ``experiment=smoke`` classify run. The
+cases run concurrently, once per session; each test then checks its own case. Hydra's record
+of the latest invocation (``.hydra/``, ``<command>.log``) is not part of the run and is left
+out of the comparison."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .conftest import DATA, ROOT, assert_one_error_line
+
+
+@dataclass(frozen=True)
+class Case:
+    command: str
+    args: tuple[str, ...]
+    message: str  # a fragment of the one error line
+
+
+#: ``{file}``: a plain file (a folder cannot be made under it); ``{missing}``: no such folder;
+#: ``{place}``: the case's output dir, which holds a finished classify run
+CASES = [
+    # values of the wrong type, or impossible ones
+    Case("classify", ("data.minority_count=abc",), "data.minority_count must be a number"),
+    Case("classify", ("classifier.max_epochs=abc",), "classifier.max_epochs must be a number"),
+    Case("classify", ("seed=abc",), "seed must be a number"),
+    Case("classify", ("data.class_counts=[a,b,c,d,e,f,g,h,i,j]",), "must be whole numbers"),
+    Case("classify", ("classifier.max_epochs=[1,2]",), "must be a number"),
+    Case("classify", ("data.minority_count=0",), "data.minority_count=0 is impossible"),
+    Case("classify", ("data.minority_count=6000",), "data.minority_count=6000 is impossible"),
+    Case("classify", ("data.minority_classes=[0,0]",), "repeats a class"),
+    Case("classify", ("data.minority_classes=[]",), "names no rare class"),
+    Case("classify", ("data.minority_classes=[12]",), "classes are 0..9"),
+    Case("classify", ("data.val_fraction=1.5",), "strictly between 0 and 1"),
+    # names and keys Hydra cannot compose, and keys nobody reads
+    Case("classify", ("scenario=nope",), "Could not find 'scenario/nope'; available: "),
+    Case("classify", ("gan=nope",), "Could not find 'gan/nope'"),
+    Case("classify", ("data=nope",), "Could not find 'data/nope'"),
+    Case("classify", ("data.minority_cout=30",), "unknown key data.minority_cout"),
+    Case("classify", ("+data.minority_cout=30",), "adds a key that no config reads"),
+    Case("classify", ("++classifier.lr_typo=1",), "adds a key that no config reads"),
+    Case("classify", ("classifier.augment=affine",), "write classifier/augment=<name>"),
+    Case("classify", ("scenario=",), "scenario"),
+    # files and folders
+    Case("classify", ("data.root={missing}",), "not found"),
+    Case("classify", ("paths.artifact_dir={file}/art",), "paths.artifact_dir"),
+    # the finished run in the output dir
+    Case("classify", (), "already holds a finished run"),
+    Case("classify", ("resume=true", "scenario=oversample"), "scenario.name is 'original' there"),
+    Case("classify", ("resume=true", "seed=1"), "seed is 0 there, 1 now"),
+    Case(
+        "classify",
+        ("resume=true", "classifier.max_epochs=3"),
+        "classifier.max_epochs is 2 there, 3 now",
+    ),
+    Case("train", ("gan=projgan", "resume=true"), "holds another run"),
+    Case("train", ("gan=nope",), "Could not find 'gan/nope'"),
+    Case("train", ("gan=projgan", "paths.artifact_dir={file}/art"), "paths.artifact_dir"),
+    Case("train", ("gan=projgan", "gan.max_epochs=abc"), "gan.max_epochs must be a number"),
+    Case("generate", ("n=ten",), "n must be a number"),
+    Case("generate", ("n=0",), "n=0"),
+    Case("generate", ("run={missing}",), "holds no checkpoints/best.ckpt"),
+    Case("study", ("study.scenarios=[original,nope]",), "cannot compose scenario=nope"),
+    Case("study", ("study.seeds=[0,0]",), "must not repeat a value"),
+    Case("study", ("study.seeds=[]",), "at least one value"),
+    Case("study", ("study.jobs=0",), "study.jobs=0"),
+    Case("study", ("study.seeds=abc",), "must be"),
+]
+
+
+def _ids(case: Case) -> str:
+    return f"{case.command}:{' '.join(case.args) or '(rerun)'}"
+
+
+def snapshot(place: Path) -> dict[str, str]:
+    """sha256 of every file of the run (Hydra's own records left out)."""
+    return {
+        str(p.relative_to(place)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(place.rglob("*"))
+        if p.is_file() and ".hydra" not in p.parts and p.suffix != ".log"
+    }
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> Path:
+    place = tmp_path_factory.mktemp("finished") / "run"
+    proc = _run("classify", ("experiment=smoke", f"hydra.run.dir={place}"), place.parent)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return place
+
+
+def _run(command: str, args: tuple[str, ...], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "IMBALANCE_GAN_DATA": str(DATA), "PYTHONPATH": str(ROOT)}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, "-m", f"imbalance_gan.{command}", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="session")
+def outcomes(finished_run, tmp_path_factory):
+    """Each case's (process, output dir, snapshot before), run two at a time."""
+    root = tmp_path_factory.mktemp("cases")
+    (root / "file").write_text("a file, not a folder\n")
+    before = snapshot(finished_run)
+
+    def one(k: int, case: Case):
+        place = root / f"case{k}"
+        shutil.copytree(finished_run, place)
+        fill = {"file": root / "file", "missing": root / "missing", "place": place}
+        args = tuple(a.format(**fill) for a in case.args)
+        base = ("experiment=smoke", f"paths.artifact_dir={root / 'artifacts'}")
+        if any(a.startswith("paths.artifact_dir=") for a in args):
+            base = base[:1]
+        proc = _run(case.command, (*base, *args, f"hydra.run.dir={place}"), root)
+        return proc, place
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = list(pool.map(lambda kc: one(*kc), enumerate(CASES)))
+    return {case: (proc, place, before) for case, (proc, place) in zip(CASES, done, strict=True)}
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_bad_input_ends_in_one_line_and_changes_nothing(case, outcomes):
+    proc, place, before = outcomes[case]
+    assert_one_error_line(proc, case.message)
+    assert snapshot(place) == before
