@@ -232,6 +232,17 @@ def test_a_missing_dataset_names_the_folder_and_the_package(tmp_path, monkeypatc
         load_split("fashion_mnist", tmp_path, train=True, download=False)
 
 
+def test_the_missing_file_message_names_only_the_missing_file(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    name = "t10k-images-idx3-ubyte"
+    real = next(p for p in (DATA / "MNIST" / "raw").iterdir() if p.name.startswith(name))
+    (raw / real.name).write_bytes(real.read_bytes())
+    with pytest.raises(UserError, match=r"\['t10k-labels-idx1-ubyte'\] not found") as err:
+        load_split("mnist", tmp_path, train=False, download=False)
+    assert name not in str(err.value).split("not found")[0]
+
+
 @pytest.mark.skipif(
     not Path(sources.SYSTEM_DIRS["fashion_mnist"][0][0]).is_dir(),
     reason="needs Debian's dataset-fashion-mnist (.ci/run installs it)",

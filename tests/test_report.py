@@ -442,8 +442,18 @@ def test_unreadable_or_malformed_files_count_as_failures(tmp_path: Path) -> None
     (root / "torn" / "metrics.json").write_text('{"kind": "classi')
     (root / "short").mkdir()
     (root / "short" / "metrics.json").write_text('{"kind": "classify", "scenario": "smote"}')
-    errors = sorted(f["error"].split(":")[0] for f in collect_runs(root)[1])
-    assert errors == ["malformed metrics.json", "unreadable metrics.json"]
+    errors = sorted(f["error"] for f in collect_runs(root)[1])
+    assert errors[0].startswith("malformed metrics.json")
+    assert errors[1].startswith("torn: unreadable metrics.json")
+
+
+def test_a_torn_record_of_a_planned_run_is_one_failure_naming_its_dir(tmp_path: Path) -> None:
+    root = make_study(tmp_path)
+    (root / "study.json").write_text(json.dumps({"scenarios": list(KNOWN), "seeds": list(SEEDS)}))
+    (root / "runs" / "seed1" / "oversample" / "metrics.json").write_text('{"kind": "cl')
+    (failure,) = collect_runs(root)[1]
+    assert (failure["scenario"], failure["seed"]) == ("oversample", 1)
+    assert failure["error"].startswith("runs/seed1/oversample: unreadable metrics.json")
 
 
 @pytest.mark.parametrize("kind", ["empty", "missing"])

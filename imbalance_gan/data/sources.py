@@ -132,6 +132,14 @@ def _check_idx_header(path: Path, data: bytes) -> None:
         )
 
 
+def _missing(raw: Path, train: bool) -> list[str]:
+    """The split's files that ``raw`` lacks (neither plain nor gzipped); all when it has none."""
+    missing = [
+        n for n in _raw_files(train) if not any((raw / f"{n}{e}").exists() for e in ("", ".gz"))
+    ]
+    return missing or _raw_files(train)
+
+
 def _find_raw(dataset: str, root: Path, train: bool) -> list[Path] | None:
     """The split's two files, plain or gzipped, from the first folder that has both."""
     folder = DATASETS[dataset].__name__
@@ -184,7 +192,7 @@ def load_split(
                 for d, pkg in SYSTEM_DIRS.get(dataset, ())
             )
             raise UserError(
-                f"{dataset} files {_raw_files(train)} not found in {raw} and {why}; point "
+                f"{dataset} files {_missing(raw, train)} not found in {raw} and {why}; point "
                 f"data.root (or $IMBALANCE_GAN_DATA) at a folder holding {folder}/raw/, "
                 f"e.g. data.root=../shared/data{system}"
             )

@@ -97,6 +97,20 @@ def _failure(rec: dict, run_dir: str | None, error: str) -> dict[str, Any]:
     }
 
 
+def _identity(run_dir: Path) -> dict[str, Any]:
+    """The scenario and seed of a run whose record cannot be read, from the run's
+    ``config.yaml`` (plain YAML), else from a study's ``seed<s>/<scenario>`` layout; {} if
+    neither says, so that a planned run is not listed twice (unreadable, then missing)."""
+    try:
+        cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+        return {"scenario": str(cfg["scenario"]["name"]), "seed": int(cfg["seed"])}
+    except Exception:
+        pass
+    if run_dir.parent.name.startswith("seed") and run_dir.parent.name[4:].isdigit():
+        return {"scenario": run_dir.name, "seed": int(run_dir.parent.name[4:])}
+    return {}
+
+
 def minority_of(records: Sequence[dict]) -> list[int]:
     """The minority classes of a set of classify records (a ``full`` run, which cuts nothing,
     has none and does not count); several different sets are an error."""
@@ -126,7 +140,8 @@ def collect_runs(
         try:
             rec = record.read(path)
         except record.RecordError as err:
-            failures.append(_failure({}, _relative(path.parent, root), str(err)))
+            where = _relative(path.parent, root)
+            failures.append(_failure(_identity(path.parent), where, f"{where}: {err}"))
             continue
         if rec.get("kind") == "classify":
             finished.append((rec, path.parent))

@@ -7,6 +7,7 @@ import io
 import math
 import os
 import re
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,20 +68,24 @@ def confusion(matrix: np.ndarray, title: str, path: str | os.PathLike) -> Path:
     return save(confusion_figure(matrix, title), path)
 
 
-def gan_selection(histories: dict[str, list[History]], path: str | os.PathLike) -> Path:
-    """One panel per GAN scenario: selection score per evaluated epoch (or generator step, for
-    a budget in steps), one line per seed."""
-    fig = _figure(5.0 * len(histories), 4.0)
+def gan_selection(
+    histories: dict[str, list[History]], path: str | os.PathLike, users: dict[str, list[str]]
+) -> Path:
+    """One panel per GAN: selection score per evaluated epoch (or generator step, for a budget
+    in steps), one line per seed; ``users``: the scenarios that used each GAN (one trained GAN
+    serves several scenarios, so its curves are drawn once)."""
+    fig = _figure(5.0 * len(histories), 4.4)
     axes = np.atleast_1d(fig.subplots(1, len(histories), squeeze=False)[0])
-    for ax, (scenario, runs) in zip(axes, histories.items(), strict=True):
+    for ax, (gan, runs) in zip(axes, histories.items(), strict=True):
         unit = runs[0][4]
         for seed, epochs, scores, best, _ in runs:
             (line,) = ax.plot(epochs, scores, label=f"seed {seed}")
             if best is not None and best in list(epochs):
                 ax.plot([best], [scores[list(epochs).index(best)]], "o", color=line.get_color())
-        ax.set_title(f"{scenario}: selection score (dot = chosen {unit})")
+        used = textwrap.fill("used by " + ", ".join(users[gan]), 48)
+        ax.set_title(f"{gan} (dot = chosen {unit})\n{used}", fontsize=9)
         ax.set_xlabel(f"GAN training {unit}")
-        ax.set_ylabel("selection score (Frechet distance, lower is better)")
+        ax.set_ylabel("selection score (Fréchet distance, lower is better)", fontsize=8)
         ax.grid(alpha=0.3)
         ax.legend()
     return save(fig, path)
@@ -130,15 +135,27 @@ def write_figures(
             add(f"Confusion matrix: {scenario}", f"confusion_{file_stem(scenario)}.png"),
         )
     histories: dict[str, list[History]] = {}
+    users: dict[str, list[str]] = {}
+    drawn: set[tuple] = set()
     for r in rows:
         history = score_history(r["record"])
         if history:
+            gan = str(r["gan"])
+            users.setdefault(gan, [])
+            if r["scenario"] not in users[gan]:
+                users[gan].append(r["scenario"])
+            run = (gan, r["seed"], str((r["record"].get("gan_run") or {}).get("dir")))
+            if run in drawn:  # the same trained GAN behind another scenario
+                continue
+            drawn.add(run)
             epochs, scores = zip(*history, strict=True)
             unit = gan_metrics(r["record"]).get("selection_unit", "epoch")
             best = r.get("gan/best_step") if unit == "step" else r.get("gan/best_epoch")
-            histories.setdefault(r["scenario"], []).append((r["seed"], epochs, scores, best, unit))
+            histories.setdefault(gan, []).append((r["seed"], epochs, scores, best, unit))
     if histories:
-        gan_selection(histories, add("GAN selection score over training", "gan_selection.png"))
+        gan_selection(
+            histories, add("GAN selection score over training", "gan_selection.png"), users
+        )
     for gan, run in _first_seed_per_gan(rows).items():
         samples = run["path"] / GAN_SAMPLES
         if samples.is_file():

@@ -271,20 +271,23 @@ def _gan_quality(summary: Sequence[dict], rows: Sequence[dict]) -> list[str]:
     if not gans:
         return ["## GAN quality", "", "No GAN scenarios in these runs."]
     collapsed = collapsed_counts(rows)
-    columns = (SELECTION_SCORE, *GAN_EVAL)
-    body = [
+    # two tables, so that each fits a page: the selection and the distances; then fidelity,
+    # coverage, class shares and copies
+    distances, shares = (SELECTION_SCORE, *GAN_EVAL[:2]), GAN_EVAL[2:]
+    scenarios = [s for s in summary if s["scenario"] in gans]
+    first = [
         [
             s["scenario"],
             gans[s["scenario"]],
             s["n_seeds"],
             fmt(s, "gan/best_epoch", 0),
             fmt(s, "gan/best_step", 0),
-            *(fmt(s, c, 3) for c in columns),
+            *(fmt(s, c, 3) for c in distances),
             f"{collapsed[s['scenario']][0]}/{collapsed[s['scenario']][1]}",
         ]
-        for s in summary
-        if s["scenario"] in gans
+        for s in scenarios
     ]
+    second = [[s["scenario"], *(fmt(s, c, 3) for c in shares)] for s in scenarios]
     reasons = [
         f"- {r['scenario']}, seed {r['seed']}: {r['gan/collapse_reason']}"
         for r in rows
@@ -319,11 +322,13 @@ def _gan_quality(summary: Sequence[dict], rows: Sequence[dict]) -> list[str]:
                 "n seeds",
                 "best epoch",
                 "best step",
-                *(f"`{c}`" for c in columns),
+                *(f"`{c}`" for c in distances),
                 "collapsed (seeds)",
             ],
-            body,
+            first,
         ),
+        "",
+        table(["scenario", *(f"`{c}`" for c in shares)], second),
         "",
         *(
             [

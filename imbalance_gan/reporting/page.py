@@ -20,7 +20,7 @@ import markdown
 
 STYLE = (
     "body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}"
-    "table{border-collapse:collapse;font-size:0.85em;display:block;overflow-x:auto}"
+    "table{border-collapse:collapse;font-size:0.85em;display:block;overflow-x:auto;margin:0.8em 0}"
     "td,th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}"
     "figure{margin:1em 0}figcaption{font-size:0.9em;color:#444}"
 )
