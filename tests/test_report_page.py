@@ -4,12 +4,19 @@ and only the figures the report wrote are embedded."""
 from __future__ import annotations
 
 import base64
+import html
 import json
+import re
+import shutil
+import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 from imbalance_gan.reporting.build import build_report
 
+from .conftest import ROOT
 from .test_report import PNG, make_study
 
 
@@ -107,3 +114,41 @@ def test_hostile_strings_in_every_field_reach_the_page_as_text(tmp_path):
         out / "figures",
         *{p.parent for p in root.rglob("*.png")},
     }
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+#: appended to a copy of the page: lists every element wider than its box or the window
+PROBE = """<script>
+window.addEventListener('load', () => {
+  const width = document.documentElement.clientWidth;
+  const wide = [...document.querySelectorAll('table, img, figure, pre, p, li, h1, h2')]
+    .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > width + 1)
+    .map(e => e.tagName + ': ' + (e.textContent || '').trim().slice(0, 60));
+  const out = document.createElement('pre');
+  out.id = 'overflow';
+  out.textContent = JSON.stringify({width: width, wide: wide});
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_the_report_of_a_real_study_fits_a_1400px_window(tmp_path):
+    """The committed 300-zero comparison (10 scenarios, 3 GANs), rendered as a person sees it:
+    no table, figure or paragraph is wider than the page or needs its own scroll bar."""
+    out = tmp_path / "report"
+    build_report(ROOT / "results" / "compare_300", out)
+    page = (out / "report.html").read_text()
+    probe = out / "probe.html"
+    probe.write_text(page.replace("</body>", PROBE + "</body>"))
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,3000"]
+        + ["--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    found = re.search(r'<pre id="overflow">([^<]*)</pre>', dom)
+    assert found, dom[-2000:]
+    result = json.loads(html.unescape(found.group(1)))
+    assert result["width"] > 1000 and result["wide"] == []
