@@ -28,6 +28,7 @@ class Case:
     command: str
     args: tuple[str, ...]
     message: str  # a fragment of the one error line
+    in_study: bool = False  # the finished run sits at <place>/runs/seed0/original, as in a study
 
 
 #: ``{file}``: a plain file (a folder cannot be made under it); ``{missing}``: no such folder;
@@ -78,6 +79,12 @@ CASES = [
     Case("study", ("study.seeds=[]",), "at least one value"),
     Case("study", ("study.jobs=0",), "study.jobs=0"),
     Case("study", ("study.seeds=abc",), "must be"),
+    Case(
+        "study",
+        ("study.scenarios=[original]", "study.seeds=[0]", "classifier.max_epochs=3"),
+        "classifier.max_epochs is 2 there, 3 now",
+        in_study=True,
+    ),
 ]
 
 
@@ -120,22 +127,24 @@ def outcomes(finished_run, tmp_path_factory):
     """Each case's (process, output dir, snapshot before), run two at a time."""
     root = tmp_path_factory.mktemp("cases")
     (root / "file").write_text("a file, not a folder\n")
-    before = snapshot(finished_run)
 
     def one(k: int, case: Case):
         place = root / f"case{k}"
-        shutil.copytree(finished_run, place)
+        shutil.copytree(
+            finished_run, place / "runs" / "seed0" / "original" if case.in_study else place
+        )
+        before = snapshot(place)
         fill = {"file": root / "file", "missing": root / "missing", "place": place}
         args = tuple(a.format(**fill) for a in case.args)
         base = ("experiment=smoke", f"paths.artifact_dir={root / 'artifacts'}")
         if any(a.startswith("paths.artifact_dir=") for a in args):
             base = base[:1]
         proc = _run(case.command, (*base, *args, f"hydra.run.dir={place}"), root)
-        return proc, place
+        return proc, place, before
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         done = list(pool.map(lambda kc: one(*kc), enumerate(CASES)))
-    return {case: (proc, place, before) for case, (proc, place) in zip(CASES, done, strict=True)}
+    return dict(zip(CASES, done, strict=True))
 
 
 @pytest.mark.parametrize("case", CASES, ids=_ids)

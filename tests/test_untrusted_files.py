@@ -142,3 +142,22 @@ def test_a_planted_feature_net_in_the_cache_is_refused(tmp_path, marker, mnist_d
     with pytest.raises(UserError, match="cached feature network"):
         load_or_train_feature_net(mnist_dm, cfg.selection, cache)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("key", ["gan.generator._target_", "gan.family"])
+def test_a_run_dir_config_naming_foreign_code_is_refused(key, gan_run, tmp_path, marker):
+    """``generate run=<dir>`` builds the generator from the dir's config.yaml: a ``_target_`` or
+    ``family`` there that names code outside the package (and not in the requested config) is
+    refused before anything is imported or called."""
+    run = tmp_path / "copied_run"
+    shutil.copytree(gan_run, run)
+    cfg = OmegaConf.load(run / "config.yaml")
+    if key.endswith("_target_"):  # instantiate would call exec("open(marker, 'w')")
+        code = {"_target_": "builtins.exec", "_args_": [f"open({str(marker)!r}, 'w')"]}
+        OmegaConf.update(cfg, "gan.generator", code, merge=False)
+    else:
+        OmegaConf.update(cfg, key, "builtins.exec")
+    OmegaConf.save(cfg, run / "config.yaml")
+    with pytest.raises(UserError, match=rf"names code outside imbalance_gan \({key}: builtins"):
+        generate(make_cfg("generate", [f"run={run}", "n=4"], tmp_path / "gen"), tmp_path / "gen")
+    assert not marker.exists()

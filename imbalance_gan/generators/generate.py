@@ -6,7 +6,9 @@ Writes ``generated.npz`` (``images`` uint8 ``[N, C, H, W]``, ``labels`` int64) a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from torchvision.utils import make_grid, save_image
@@ -18,6 +20,43 @@ from imbalance_gan.generators.pipeline import as_synthetic, load_generator
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import atomic_write, savez
 
+#: the package whose code a run dir's config may name
+OWN_CODE = "imbalance_gan."
+
+
+def _code_names(value: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    """(key, import path) of every ``_target_`` and ``family`` in a config container."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            path = f"{key}.{k}" if key else str(k)
+            if k in ("_target_", "family") and isinstance(v, str):
+                yield path, v
+            else:
+                yield from _code_names(v, path)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _code_names(v, f"{key}[{i}]")
+
+
+def trusted_config(path: Path, cfg: DictConfig) -> DictConfig:
+    """A run dir's ``config.yaml``, refused when it names code (a ``_target_`` or a generator
+    ``family``, which building the generator imports and calls) outside this package that the
+    requested config does not name too: a run dir from elsewhere cannot make ``generate`` run
+    code of its choosing."""
+    try:
+        loaded = OmegaConf.load(path)
+        names = dict(_code_names(OmegaConf.to_container(loaded, resolve=False)))
+    except Exception as err:
+        raise UserError(f"cannot read {path} ({type(err).__name__}: {err})") from None
+    known = {v for _, v in _code_names(OmegaConf.to_container(cfg, resolve=False))}
+    for key, target in names.items():
+        if not target.startswith(OWN_CODE) and target not in known:
+            raise UserError(
+                f"{path} names code outside imbalance_gan ({key}: {target}) that this config "
+                "does not: refused, as building it would run that code"
+            )
+    return loaded
+
 
 def _source(cfg: DictConfig) -> tuple[Path, DictConfig, list[int]]:
     """The finished GAN run to draw from, its config and its minority classes."""
@@ -28,7 +67,7 @@ def _source(cfg: DictConfig) -> tuple[Path, DictConfig, list[int]]:
         for name in ("config.yaml", record.RECORD_FILE):
             if not (source / name).is_file():
                 raise UserError(f"{source} holds no {name}: not a finished GAN run")
-        gan_cfg = OmegaConf.load(source / "config.yaml")
+        gan_cfg = trusted_config(source / "config.yaml", cfg)
     else:
         source, gan_cfg = cache.entry_dir(cfg), cfg
         if not cache.is_finished(source):
