@@ -6,12 +6,12 @@ import hydra
 from omegaconf import DictConfig
 
 from imbalance_gan.classifier.pipeline import classify, record_failure
-from imbalance_gan.runtime.cli import run_command
-from imbalance_gan.runtime.errors import UserError, report_user_errors
+from imbalance_gan.runtime.cli import command, run_command
+from imbalance_gan.runtime.errors import UserError
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="classify")
-@report_user_errors
+@command
 def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns test macro-F1 for sweepers. A run that fails (other than by a
     config error) leaves ``failed.json`` for the report."""

@@ -10,15 +10,14 @@ import hydra
 from omegaconf import DictConfig
 
 from imbalance_gan.generators.generate import generate
-from imbalance_gan.runtime.cli import run_command
-from imbalance_gan.runtime.errors import report_user_errors
+from imbalance_gan.runtime.cli import command, run_command
 from imbalance_gan.runtime.trainer import output_dir
 
 log = logging.getLogger("imbalance_gan.generate")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="generate")
-@report_user_errors
+@command
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
     out = output_dir(cfg)

@@ -29,8 +29,8 @@ from imbalance_gan.generators import cache
 from imbalance_gan.generators.pipeline import gan_for_run
 from imbalance_gan.record.rundir import check_run_dir
 from imbalance_gan.reporting.build import write_report
-from imbalance_gan.runtime.cli import run_command
-from imbalance_gan.runtime.errors import UserError, report_user_errors
+from imbalance_gan.runtime.cli import command, run_command
+from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import read_json, write_json
 from imbalance_gan.runtime.pool import run_pool, threads_per_job
 from imbalance_gan.runtime.progress import clock
@@ -310,7 +310,7 @@ def _finish(root: Path, timer: Timer, failed: int, total: int) -> int:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="study")
-@report_user_errors
+@command
 def main(cfg: DictConfig) -> None:
     """Hydra entry point; exits 1 when a run failed."""
     hydra_cfg = HydraConfig.get()

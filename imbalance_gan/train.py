@@ -11,8 +11,7 @@ from imbalance_gan.generators import cache
 from imbalance_gan.generators.pipeline import train_gan
 from imbalance_gan.record import SELECTION_SCORE
 from imbalance_gan.record.rundir import start_run
-from imbalance_gan.runtime.cli import run_command
-from imbalance_gan.runtime.errors import report_user_errors
+from imbalance_gan.runtime.cli import command, run_command
 from imbalance_gan.runtime.trainer import output_dir
 
 
@@ -26,7 +25,7 @@ def run(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
-@report_user_errors
+@command
 def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns the selection score for sweepers."""
     return run(cfg)[SELECTION_SCORE]

@@ -20,7 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from imbalance_gan.runtime.errors import EXIT_USER_ERROR, UserError
+from imbalance_gan.runtime.errors import EXIT_USER_ERROR, UserError, report_user_errors
 
 
 def _inside_job(err: BaseException) -> bool:
@@ -136,3 +136,15 @@ def check_overrides(cfg: DictConfig) -> None:
         problem = type_problem(default, value)
         if problem:
             raise UserError(f"{o.input_line}: {o.key_or_group} {problem}")
+
+
+def command(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A Hydra command's task function with its overrides checked (:func:`check_overrides`)
+    before it runs, and its user errors in one line (``report_user_errors``)."""
+
+    @functools.wraps(fn)
+    def checked(cfg: DictConfig, *args: Any, **kwargs: Any) -> Any:
+        check_overrides(cfg)
+        return fn(cfg, *args, **kwargs)
+
+    return report_user_errors(checked)

@@ -8,8 +8,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from omegaconf import DictConfig
-
 #: Exit status of a run stopped by a user error (bad config, missing or corrupt file).
 EXIT_USER_ERROR = 2
 #: Exit status of a run stopped by SIGTERM/SIGINT after saving a resumable checkpoint.
@@ -56,11 +54,7 @@ def report_user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from imbalance_gan.runtime.cli import check_overrides  # cli builds on this module
-
         try:
-            if args and isinstance(args[0], DictConfig):
-                check_overrides(args[0])  # a Hydra command: its overrides, before any work
             return fn(*args, **kwargs)
         except DivergenceError as err:
             print(f"error: training diverged: {err}", file=sys.stderr, flush=True)
