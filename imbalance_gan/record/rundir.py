@@ -90,8 +90,9 @@ def check_run_dir(out: Path, cfg: DictConfig, finished: bool, resume: bool) -> b
         difference = first_difference(recorded or {}, requested)
         if difference:
             raise UserError(
-                f"resume=true into {out}, which holds another run ({difference}); nothing was "
-                "changed. Resume it with its own settings, or choose a fresh hydra.run.dir"
+                f"{out} holds another run ({difference}), which resume=true would continue; "
+                "nothing was changed. Continue it with its own settings, or choose a fresh "
+                "hydra.run.dir"
             )
     return finished and resume
 
