@@ -66,8 +66,8 @@ def test_scenario_and_command_line_choose_the_batch_augmentation(tmp_path):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("classifier.augment=affine", "write classifier/augment=<name> (affine, elastic)"),
-        ("classifier.loss=focal", "write classifier/loss=<name> (cross_entropy)"),
+        ("classifier.augment=affine", "write classifier/augment=<name> (affine, elastic, mixup)"),
+        ("classifier.loss=focal", "write classifier/loss=<name> (cb_focal, cross_entropy, focal, logit_adjusted)"),
         ("classifier.sampler=null", "classifier.sampler=None is not a config with a _target_"),
     ],
 )

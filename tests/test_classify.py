@@ -83,7 +83,7 @@ def test_same_seed_gives_identical_metrics(tmp_path):
         ("data.root=/nonexistent/folder", "/nonexistent/folder"),
         ("scenario=nonsense", "scenario"),
         ("classifier.augment=affine", "write classifier/augment=<name>"),
-        ("classifier/augment=mixup", "classifier/augment"),
+        ("classifier/augment=cutout", "classifier/augment"),
     ],
 )
 def test_impossible_settings_exit_nonzero_with_one_clear_line(override, message, tmp_path):

@@ -416,6 +416,8 @@ def test_read_sweep_plan_expands_like_hydra(tmp_path: Path) -> None:
         ("oversample", 3),
         ("oversample_aug", 2),
         ("oversample_aug", 3),
+        ("oversample_aug_la", 2),
+        ("oversample_aug_la", 3),
     ]
     _multirun_yaml(tmp_path / "b", ["experiment=smoke"], seed=5, scenario={"name": "smote"})
     assert read_sweep_plan(tmp_path / "b") == [("smote", 5)]  # the sweep config's own values

@@ -26,3 +26,18 @@ class Identity(LogitAdjustment):
 
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
         return logits
+
+
+class Posthoc(LogitAdjustment):
+    """Post-hoc logit adjustment (Menon et al. 2021, eq. 8): ``logits − τ·log π``, π the
+    training prior; τ = 0 leaves the logits as they are."""
+
+    def __init__(self, tau: float = 1.0, class_counts: Sequence[int] | None = None) -> None:
+        super().__init__(class_counts)
+        from imbalance_gan.classifier.losses import class_prior
+
+        self.tau = float(tau)
+        self.register_buffer("offset", self.tau * class_prior(class_counts).log(), persistent=False)
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits - self.offset.to(logits)

@@ -36,3 +36,21 @@ class RandomElastic:
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> Batch:
         return random_elastic(x, self.alpha, self.sigma), y
+
+
+class Mixup:
+    """mixup (Zhang et al. 2018): each image mixed with another of the batch, λ ~ Beta(α, α)
+    once per batch, the targets mixed alike as class probabilities (each row sums to one). The
+    loss gets soft targets, so it must accept them (cross-entropy and logit-adjusted
+    cross-entropy do)."""
+
+    def __init__(self, alpha: float = 0.2, num_classes: int = 10) -> None:
+        if alpha <= 0:
+            raise ValueError(f"alpha={alpha} must be positive")
+        self.alpha, self.num_classes = float(alpha), int(num_classes)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> Batch:
+        lam = float(torch.distributions.Beta(self.alpha, self.alpha).sample())
+        perm = torch.randperm(len(x), device=x.device)
+        soft = torch.nn.functional.one_hot(y, self.num_classes).to(x.dtype)
+        return lam * x + (1 - lam) * x[perm], lam * soft + (1 - lam) * soft[perm]

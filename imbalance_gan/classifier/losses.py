@@ -47,3 +47,75 @@ class CrossEntropy(Loss):
         self, logits: torch.Tensor, target: torch.Tensor, progress: float = 0.0
     ) -> torch.Tensor:
         return F.cross_entropy(logits, target, weight=self.class_weights)
+
+
+def class_prior(class_counts: Sequence[int] | None) -> torch.Tensor:
+    """The training prior π_c = n_c / Σ n (a loss needs ``class_counts``)."""
+    if not class_counts:
+        raise ValueError("this loss needs the training class counts")
+    counts = torch.tensor(list(class_counts), dtype=torch.float64)
+    if (counts <= 0).any():
+        raise ValueError(f"every class needs training images, got counts {list(class_counts)}")
+    return (counts / counts.sum()).float()
+
+
+def effective_number_weights(class_counts: Sequence[int], beta: float) -> torch.Tensor:
+    """Class-balanced weights by effective number (Cui et al. 2019): w_c ∝ (1 − β) / (1 − β^n_c),
+    normalised to sum to the number of classes; β = 0 gives equal weights, β → 1 inverse
+    frequency."""
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f"beta={beta} must be in [0, 1)")
+    n = torch.tensor(list(class_counts), dtype=torch.float64)
+    weights = (1.0 - beta) / (1.0 - torch.pow(torch.tensor(beta, dtype=torch.float64), n))
+    return (weights / weights.sum() * len(n)).float()
+
+
+class LogitAdjusted(Loss):
+    """Logit-adjusted cross-entropy (Menon et al. 2021, eq. 10): the softmax of
+    ``logits + τ·log π`` with π the training prior, so rare classes need larger logits to win
+    during training and the plain logits are balanced at test. τ = 1 is Balanced Softmax (Ren et
+    al. 2020); τ = 0 is plain cross-entropy. The prior is that of the images the classifier
+    trains on, after the scenario's additions."""
+
+    def __init__(
+        self,
+        tau: float = 1.0,
+        class_counts: Sequence[int] | None = None,
+        class_weights: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__(class_counts, class_weights)
+        self.tau = float(tau)
+        self.register_buffer("offset", self.tau * class_prior(class_counts).log(), persistent=False)
+
+    def forward(
+        self, logits: torch.Tensor, target: torch.Tensor, progress: float = 0.0
+    ) -> torch.Tensor:
+        return F.cross_entropy(logits + self.offset.to(logits), target, weight=self.class_weights)
+
+
+class Focal(Loss):
+    """Focal loss (Lin et al. 2017): −(1 − p_t)^γ log p_t, averaged over the batch; γ = 0 is
+    cross-entropy. With ``beta`` the per-class weights are the effective-number ones (Cui et
+    al. 2019, "CB focal"); else the scenario's class weights, if any."""
+
+    def __init__(
+        self,
+        gamma: float = 2.0,
+        beta: float | None = None,
+        class_counts: Sequence[int] | None = None,
+        class_weights: Sequence[float] | None = None,
+    ) -> None:
+        if beta is not None:
+            class_weights = effective_number_weights(class_counts or [], beta).tolist()
+        super().__init__(class_counts, class_weights)
+        self.gamma, self.beta = float(gamma), beta
+
+    def forward(
+        self, logits: torch.Tensor, target: torch.Tensor, progress: float = 0.0
+    ) -> torch.Tensor:
+        log_p = F.log_softmax(logits.float(), dim=1)
+        # soft targets (mixup) weigh each class's term; hard ones pick the true class's
+        soft = target.float() if target.dim() == 2 else F.one_hot(target, logits.shape[1]).float()
+        if self.class_weights is not None:
+            soft = soft * self.class_weights.to(soft)
+        return (-soft * (1.0 - log_p.exp()) ** self.gamma * log_p).sum(dim=1).mean()

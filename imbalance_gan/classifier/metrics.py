@@ -6,6 +6,8 @@ import torch
 from torchmetrics.functional.classification import (
     multiclass_accuracy,
     multiclass_auroc,
+    multiclass_average_precision,
+    multiclass_calibration_error,
     multiclass_confusion_matrix,
     multiclass_f1_score,
     multiclass_precision,
@@ -17,8 +19,15 @@ def classification_metrics(probs: torch.Tensor, target: torch.Tensor, prefix: st
     """All metrics of one evaluation, keyed ``<prefix>/<name>``.
 
     ``probs`` is ``[N, C]`` (softmax outputs), ``target`` ``[N]``. Scalars are floats; per-class
-    values (``precision``, ``recall``, ``f1``) are lists of C floats; the confusion matrix is a
-    C x C list of ints (rows: true class, columns: predicted class).
+    values (``precision``, ``recall``, ``f1``, ``average_precision``, ``auroc``) are lists of C
+    floats; the confusion matrix is a C x C list of ints (rows: true class, columns: predicted
+    class).
+
+    Recall, precision and F1 take the argmax, so they move whenever the classifier is pushed
+    towards a class (a shifted prior, a logit offset). ``average_precision`` (the area under the
+    class's precision-recall curve) and ``auroc`` rank the images by the class's probability and
+    use no threshold: a fix that only moves the prior leaves them where they were. ``ece`` is
+    the expected calibration error of the top-class confidence (15 equal-width bins).
     """
     probs = probs.detach().float().cpu()
     target = target.detach().long().cpu()
@@ -35,6 +44,11 @@ def classification_metrics(probs: torch.Tensor, target: torch.Tensor, prefix: st
         "precision": multiclass_precision(probs, target, average="none", **kw).tolist(),
         "recall": recall.tolist(),
         "f1": multiclass_f1_score(probs, target, average="none", **kw).tolist(),
+        "average_precision": multiclass_average_precision(
+            probs, target, average="none", **kw
+        ).tolist(),
+        "auroc": multiclass_auroc(probs, target, average="none", **kw).tolist(),
+        "ece": multiclass_calibration_error(probs, target, n_bins=15, norm="l1", **kw).item(),
         "confusion_matrix": multiclass_confusion_matrix(probs, target, **kw).tolist(),
     }
     return {f"{prefix}/{k}": v for k, v in out.items()}

@@ -113,6 +113,33 @@ def gan_run_info(entry: Path, gan: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: the classifier's plug-in slots whose config a classify record keeps (conf/classifier/<slot>/)
+FIX_SLOTS = ("loss", "sampler", "augment", "logit_adjustment", "scheduler")
+
+
+def classifier_fixes(cfg_classifier: DictConfig) -> dict[str, Any]:
+    """What the classifier trained with in each slot: the resolved ``_target_`` config of its
+    loss, sampler, batch augmentation, logit adjustment and schedule (None: none)."""
+    from omegaconf import OmegaConf
+
+    out: dict[str, Any] = {}
+    for slot in FIX_SLOTS:
+        value = cfg_classifier.get(slot)
+        out[slot] = OmegaConf.to_container(value, resolve=True) if value is not None else None
+    return out
+
+
+def fixes_summary(fixes: dict[str, Any] | None) -> str:
+    """A record's ``fixes`` in one line, ``slot=Class(key=value, ...)`` for each slot that is
+    set ('' for a record written before they were kept)."""
+    parts = []
+    for slot, value in (fixes or {}).items():
+        if isinstance(value, dict) and value.get("_target_"):
+            args = ", ".join(f"{k}={v}" for k, v in value.items() if not str(k).startswith("_"))
+            parts.append(f"{slot}={str(value['_target_']).rsplit('.', 1)[-1]}({args})")
+    return "; ".join(parts)
+
+
 def classify_record(
     cfg: DictConfig,
     *,
@@ -142,6 +169,7 @@ def classify_record(
         "experiment": cfg.get("experiment"),
         "dataset": cfg.data.dataset,
         "epochs": int(cfg.classifier.max_epochs),
+        "fixes": classifier_fixes(cfg.classifier),
         "best_epoch": best_epoch,
         "train_counts": train_counts,
         "val_counts": val_counts,

@@ -60,6 +60,10 @@ def build_report(
     out = writable_dir(out_dir if out_dir is not None else root, "report folder")
     summary = summarize(rows, columns.numeric_columns(minority))
     test_metrics, val_metrics = columns.key_metrics(minority), columns.key_metrics(minority, "val")
+    ap, val_ap = columns.ap_metric(minority), columns.ap_metric(minority, "val")
+    if all(r.get(ap) is not None and r.get(val_ap) is not None for r in rows):
+        # threshold-free, beside F1 and recall (records older than AP have none)
+        test_metrics, val_metrics = (*test_metrics, ap), (*val_metrics, val_ap)
     comparisons = compare_to_baseline(rows, baseline, test_metrics)
     best = compare_to_best_classic(
         rows, list(zip(test_metrics, val_metrics, strict=True)), study.get("best_classic")

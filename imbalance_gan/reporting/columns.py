@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from imbalance_gan.record import GAN_EVAL, SELECTION_SCORE
+from imbalance_gan.record import GAN_EVAL, SELECTION_SCORE, fixes_summary
 from imbalance_gan.runtime.errors import UserError
 
 #: classifier test metrics: scalars, and per-class lists (flattened to ``<name>_c<k>``)
@@ -19,8 +19,11 @@ MACRO_METRICS = (
     "test/auroc_macro",
     "test/balanced_accuracy",
     "test/gmean_recall",
+    "test/ece",
 )
 PER_CLASS = ("precision", "recall", "f1")
+#: per-class metrics that records written before they existed lack (their columns stay empty)
+NEWER_PER_CLASS = ("average_precision", "auroc")
 #: the signature probe's ROC AUC (scenarios/signature.py): a column of results.csv
 SIGNATURE = "probe/signature_auc"
 #: copied as they are from a classify record into its row
@@ -49,9 +52,19 @@ def is_bounded(name: str) -> bool:
 def metric_names(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
     """The test-metric columns: macro metrics, each minority class's precision/recall/F1 and,
     with several minority classes, their means (``test/recall_minority``)."""
-    per_class = tuple(f"test/{m}_c{k}" for k in minority for m in PER_CLASS)
-    means = tuple(f"test/{m}_minority" for m in PER_CLASS) if len(minority) > 1 else ()
+    per_class = tuple(f"test/{m}_c{k}" for k in minority for m in PER_CLASS + NEWER_PER_CLASS)
+    means = (
+        tuple(f"test/{m}_minority" for m in PER_CLASS + NEWER_PER_CLASS)
+        if len(minority) > 1
+        else ()
+    )
     return MACRO_METRICS + per_class + means
+
+
+def ap_metric(minority: Sequence[int] = (0,), split: str = "test") -> str:
+    """The minority's average precision (the mean over several minority classes): the
+    threshold-free metric the comparisons show beside F1 and recall."""
+    return f"{split}/average_precision_{f'c{minority[0]}' if len(minority) == 1 else 'minority'}"
 
 
 def key_metrics(minority: Sequence[int] = (0,), split: str = "test") -> tuple[str, ...]:
@@ -68,9 +81,11 @@ def run_columns(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
         "family",
         "seed",
         "experiment",
+        "fixes",
         *RUN_FIELDS,
         *metric_names(minority),
         *key_metrics(minority, "val"),
+        ap_metric(minority, "val"),
         SIGNATURE,
         *(f"n_real_c{k}" for k in minority),
         *(f"n_added_c{k}" for k in minority),
@@ -89,6 +104,7 @@ def numeric_columns(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
     return (
         *metric_names(minority),
         *key_metrics(minority, "val"),
+        ap_metric(minority, "val"),
         SIGNATURE,
         *GAN_COLUMNS.values(),
     )
@@ -102,10 +118,16 @@ def _class_metrics(metrics: dict[str, Any], split: str, minority: Sequence[int])
     out = {
         f"{split}/{m}_c{k}": float(metrics[f"{split}/{m}"][k]) for k in minority for m in PER_CLASS
     }
+    for m in NEWER_PER_CLASS:  # None in records written before the metric existed
+        values = metrics.get(f"{split}/{m}")
+        out.update(
+            {f"{split}/{m}_c{k}": None if values is None else float(values[k]) for k in minority}
+        )
     if len(minority) > 1:
-        for m in PER_CLASS:
+        for m in PER_CLASS + NEWER_PER_CLASS:
             values = [out[f"{split}/{m}_c{k}"] for k in minority]
-            out[f"{split}/{m}_minority"] = sum(values) / len(values)
+            mean = None if None in values else sum(values) / len(values)
+            out[f"{split}/{m}_minority"] = mean
     return out
 
 
@@ -123,6 +145,7 @@ def to_row(
         "family": record.get("family"),
         "seed": int(record["seed"]),
         "experiment": record.get("experiment"),
+        "fixes": fixes_summary(record.get("fixes")),
     }
     for key in RUN_FIELDS:
         row[key] = record.get(key)
@@ -134,7 +157,8 @@ def to_row(
     row.update(_class_metrics(metrics, "test", minority))
     if record.get("val_metrics"):
         val = _class_metrics(record["val_metrics"], "val", minority)
-        row.update({name: val[name] for name in key_metrics(minority, "val")})
+        names = (*key_metrics(minority, "val"), ap_metric(minority, "val"))
+        row.update({name: val[name] for name in names})
     row[SIGNATURE] = _num(record.get("signature_auc"))
     for k in minority:
         row[f"n_real_c{k}"] = counts["real"][k] if "real" in counts else None

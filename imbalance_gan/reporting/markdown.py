@@ -46,7 +46,11 @@ _RESULTS_NOTE = (
     "Test set. Mean ± half-width of the 95% Student-t interval over seeds; a single seed shows "
     "the mean only. Where that interval would leave [0, 1] the per-seed values are shown instead "
     "(`mean (seeds: a / b / c)`). A scenario marked ⚠ used a generator below the quality floor "
-    "(see GAN quality)."
+    "(see GAN quality). Recall, precision and F1 take the argmax, so a fix that only pushes the "
+    "classifier towards the minority (a shifted prior) buys recall with precision; AP (the area "
+    "under the class's precision-recall curve) and AUROC rank the images by the class's "
+    "probability and use no threshold, so the prior does not move them. ECE: expected "
+    "calibration error of the top-class confidence (15 bins)."
 )
 _P_NOTE = (
     "95% Student-t interval of the mean difference; p from a paired t-test "

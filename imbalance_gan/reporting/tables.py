@@ -16,6 +16,7 @@ LABELS = {
     "test/auroc_macro": "macro AUC-ROC",
     "test/balanced_accuracy": "balanced accuracy",
     "test/gmean_recall": "G-mean of recalls",
+    "test/ece": "ECE",
 }
 
 
@@ -48,7 +49,7 @@ def label(name: str) -> str:
         return LABELS[name]
     split, _, metric = name.partition("/")
     stem, _, cls = metric.rpartition("_")
-    stem = "F1" if stem == "f1" else stem
+    stem = {"f1": "F1", "average_precision": "AP", "auroc": "AUROC"}.get(stem, stem)
     who = "minority mean" if cls == "minority" else f"class-{cls.removeprefix('c')}"
     return f"{who} {stem}" + (" (validation)" if split == "val" else "")
 
@@ -73,8 +74,9 @@ def results_table(
     minority: Sequence[int],
     collapsed: dict[str, tuple[int, int]] | None = None,
 ) -> str:
-    """The results table: one row per scenario, mean ± CI half-width of each test metric."""
-    names = metric_names(minority)
+    """The results table: one row per scenario, mean ± CI half-width of each test metric (a
+    metric no run recorded, such as AP in records older than it, is left out)."""
+    names = [m for m in metric_names(minority) if any(f"{m}/mean" in s for s in summary)]
     return table(
         ["scenario", "n seeds", *map(label, names)],
         [
