@@ -67,7 +67,10 @@ def test_scenario_and_command_line_choose_the_batch_augmentation(tmp_path):
     ("override", "message"),
     [
         ("classifier.augment=affine", "write classifier/augment=<name> (affine, elastic, mixup)"),
-        ("classifier.loss=focal", "write classifier/loss=<name> (cb_focal, cross_entropy, focal, logit_adjusted)"),
+        (
+            "classifier.loss=focal",
+            "write classifier/loss=<name> (cb_focal, cross_entropy, focal, logit_adjusted)",
+        ),
         ("classifier.sampler=null", "classifier.sampler=None is not a config with a _target_"),
     ],
 )
