@@ -15,14 +15,17 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from imbalance_gan.classifier.adjust import Posthoc
 from imbalance_gan.classifier.augment import Mixup
 from imbalance_gan.classifier.losses import (
+    LDAM,
     CrossEntropy,
     Focal,
     LogitAdjusted,
     effective_number_weights,
+    ldam_margins,
 )
 from imbalance_gan.classifier.metrics import classification_metrics
 from imbalance_gan.classifier.pipeline import classify
 from imbalance_gan.classifier.sampling import ClassPowered
+from imbalance_gan.nets.cnn import CNN
 
 from .conftest import make_cfg
 
@@ -135,3 +138,24 @@ def test_a_stacked_fix_is_recorded_with_the_prior_free_metrics(tmp_path):
         prefix = "test" if split == "metrics" else "val"
         assert len(record[split][f"{prefix}/average_precision"]) == 10
     assert 0.0 <= run["metrics"]["test/ece"] <= 1.0
+
+
+def test_ldam_margins_follow_n_to_the_minus_quarter_and_drw_switches_at_its_share():
+    margins = ldam_margins(COUNTS, max_margin=0.5)
+    raw = torch.tensor(COUNTS, dtype=torch.float64) ** -0.25
+    assert torch.allclose(margins.double(), raw / raw.max() * 0.5, atol=1e-6)
+    assert margins.max().item() == pytest.approx(0.5) and margins.argmax().item() == 0
+    loss = LDAM(max_margin=0.5, scale=30.0, drw_start=0.8, beta=0.9999, class_counts=COUNTS)
+    cosines, y = torch.tanh(_batch(5)[0]), _batch(5)[1]
+    shifted = 30.0 * (cosines - F.one_hot(y, 3).float() * margins)
+    assert loss.weights_at(0.79) is None
+    assert torch.allclose(loss(cosines, y, progress=0.79), F.cross_entropy(shifted, y))
+    drw = effective_number_weights(COUNTS, 0.9999)
+    assert torch.allclose(loss.weights_at(0.8), drw)
+    assert torch.allclose(loss(cosines, y, progress=0.8), F.cross_entropy(shifted, y, weight=drw))
+
+
+def test_the_cosine_head_gives_cosines():
+    net = CNN(head="cosine")
+    out = net(torch.randn(4, 1, 28, 28))
+    assert out.shape == (4, 10) and out.abs().max() <= 1.0 + 1e-5

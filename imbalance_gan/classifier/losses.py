@@ -119,3 +119,52 @@ class Focal(Loss):
         if self.class_weights is not None:
             soft = soft * self.class_weights.to(soft)
         return (-soft * (1.0 - log_p.exp()) ** self.gamma * log_p).sum(dim=1).mean()
+
+
+def ldam_margins(class_counts: Sequence[int], max_margin: float = 0.5) -> torch.Tensor:
+    """LDAM's per-class margins (Cao et al. 2019): Δ_c ∝ n_c^(−1/4), scaled so the largest (that
+    of the rarest class) is ``max_margin``."""
+    raw = torch.tensor(list(class_counts), dtype=torch.float64).pow(-0.25)
+    return (raw * (max_margin / raw.max())).float()
+
+
+class LDAM(Loss):
+    """Label-distribution-aware margin loss with deferred re-weighting (Cao et al. 2019):
+    cross-entropy of ``s · (z − Δ_y e_y)``, z the cosine logits of a normalised head
+    (``classifier.net.head=cosine``), Δ from :func:`ldam_margins`. DRW: unweighted until
+    ``drw_start`` of the epoch budget is done (0.8: epoch 160 of the paper's 200), then weighted
+    by the effective number with ``beta`` (0.9999), so short profiles keep the switch."""
+
+    def __init__(
+        self,
+        max_margin: float = 0.5,
+        scale: float = 30.0,
+        drw_start: float = 0.8,
+        beta: float = 0.9999,
+        class_counts: Sequence[int] | None = None,
+        class_weights: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__(class_counts, class_weights)
+        if not 0.0 <= drw_start <= 1.0:
+            raise ValueError(f"drw_start={drw_start} must be a share of the budget, in [0, 1]")
+        self.scale, self.drw_start = float(scale), float(drw_start)
+        self.register_buffer(
+            "margins", ldam_margins(class_counts or [], max_margin), persistent=False
+        )
+        drw = effective_number_weights(class_counts or [], beta)
+        self.register_buffer("drw_weights", drw, persistent=False)
+
+    def weights_at(self, progress: float) -> torch.Tensor | None:
+        """The class weights at this share of the budget (None before the DRW switch)."""
+        return self.drw_weights if progress >= self.drw_start else None
+
+    def forward(
+        self, logits: torch.Tensor, target: torch.Tensor, progress: float = 0.0
+    ) -> torch.Tensor:
+        if target.dim() != 1:
+            raise ValueError("LDAM needs hard labels (it cannot follow mixup's soft targets)")
+        shifted = logits - F.one_hot(target, logits.shape[1]).to(logits) * self.margins.to(logits)
+        weights = self.weights_at(progress)
+        return F.cross_entropy(
+            self.scale * shifted, target, weight=None if weights is None else weights.to(logits)
+        )

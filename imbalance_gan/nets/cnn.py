@@ -10,9 +10,22 @@ from torch import Tensor, nn
 from imbalance_gan.runtime.errors import UserError
 
 
+class CosineLinear(nn.Module):
+    """The cosine of the angle between each feature vector and each class's weight vector (both
+    normalised), in [-1, 1]: the head LDAM's scale ``s`` assumes (Cao et al. 2019's NormedLinear)."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(in_features, out_features).uniform_(-1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return nn.functional.normalize(x, dim=1) @ nn.functional.normalize(self.weight, dim=0)
+
+
 class CNN(nn.Module):
     """Conv3x3-ReLU-MaxPool blocks (one per entry of ``channels``) and an MLP head:
-    image [N, in_channels, *img_size] -> logits; ``img_size`` is H (a square) or (H, W)."""
+    image [N, in_channels, *img_size] -> logits; ``img_size`` is H (a square) or (H, W).
+    ``head``: ``linear`` (the study's) or ``cosine`` (:class:`CosineLinear`, for LDAM)."""
 
     def __init__(
         self,
@@ -22,6 +35,7 @@ class CNN(nn.Module):
         hidden: int = 256,
         dropout: float = 0.5,
         img_size: int | Sequence[int] = 28,
+        head: str = "linear",
     ):
         super().__init__()
         height, width = (img_size, img_size) if isinstance(img_size, int) else map(int, img_size)
@@ -43,7 +57,13 @@ class CNN(nn.Module):
         self.conv = nn.Sequential(*blocks)
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(c_in * height * width, hidden), nn.ReLU())
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden, num_classes)
+        if head not in ("linear", "cosine"):
+            raise UserError(f"classifier.net.head={head!r}: linear or cosine")
+        self.head = (
+            nn.Linear(hidden, num_classes)
+            if head == "linear"
+            else CosineLinear(hidden, num_classes)
+        )
         # NHWC convolutions and max-pools: on this 2-core CPU a training step takes 0.5x (the
         # feature net) to 0.8x (the study's CNN) the time of NCHW and inference 0.3-0.5x, with
         # the same outputs up to float rounding (issue 16). Inputs are converted in features().
