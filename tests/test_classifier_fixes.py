@@ -18,7 +18,7 @@ from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.scenarios import inverse_frequency_weights
 from imbalance_gan.scenarios.augment import random_affine, random_elastic
 
-from .conftest import bare_trainer, make_cfg
+from .conftest import CONF, bare_trainer, make_cfg
 
 COUNTS = [6000, 300, 1000]
 
@@ -66,19 +66,22 @@ def test_scenario_and_command_line_choose_the_batch_augmentation(tmp_path):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("classifier.augment=affine", "write classifier/augment=<name> (affine, elastic, mixup)"),
-        (
-            "classifier.loss=focal",
-            "write classifier/loss=<name> (cb_focal, cross_entropy, focal, logit_adjusted)",
-        ),
+        ("classifier.augment=affine", "write classifier/augment=<name> ({augment})"),
+        ("classifier.loss=focal", "write classifier/loss=<name> ({loss})"),
         ("classifier.sampler=null", "classifier.sampler=None is not a config with a _target_"),
     ],
 )
 def test_a_fix_that_is_not_a_config_is_refused_in_one_line(override, message, tmp_path):
+    """The line names every option of the group (its files in conf/classifier/<group>/)."""
+    options = {
+        group: ", ".join(sorted(p.stem for p in (CONF / "classifier" / group).glob("*.yaml")))
+        for group in ("augment", "loss")
+    }
     cfg = make_cfg("classify", [override], tmp_path)
     with pytest.raises(UserError, match="is not a config with a _target_") as err:
         check_fixes(cfg.classifier)
-    assert message in str(err.value) and "\n" not in str(err.value)
+    assert message.format(**options) in str(err.value) and "\n" not in str(err.value)
+    assert "cross_entropy" in options["loss"] and "affine" in options["augment"]
 
 
 def test_default_sampler_gives_the_loader_its_order_of_before(mnist_dm):
