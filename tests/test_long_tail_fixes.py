@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import average_precision_score, balanced_accuracy_score, roc_auc_score
 
 from imbalance_gan.classifier.adjust import Posthoc
 from imbalance_gan.classifier.augment import Mixup
@@ -159,3 +159,23 @@ def test_the_cosine_head_gives_cosines():
     net = CNN(head="cosine")
     out = net(torch.randn(4, 1, 28, 28))
     assert out.shape == (4, 10) and out.abs().max() <= 1.0 + 1e-5
+
+
+def test_posthoc_tau_is_chosen_on_validation_by_balanced_accuracy():
+    g = torch.Generator().manual_seed(6)
+    target = torch.cat(
+        [torch.zeros(30, dtype=torch.long), torch.randint(1, 3, (600,), generator=g)]
+    )
+    logits = F.one_hot(target, 3).float() * 2.0 + torch.randn(630, 3, generator=g)
+    logits[:, 0] -= 2.5  # a classifier pushed away from the rare class
+    grid = [0.0, 0.5, 1.0, 2.0]
+    adjust = Posthoc(1.0, choose_from=grid, class_counts=COUNTS)
+    adjust.choose(logits, target)
+    prior = torch.tensor(COUNTS, dtype=torch.float32) / sum(COUNTS)
+    scores = [
+        balanced_accuracy_score(target.numpy(), (logits - t * prior.log()).argmax(1).numpy())
+        for t in grid
+    ]
+    assert adjust.tau.item() == grid[int(np.argmax(scores))] and adjust.tau.item() > 0
+    assert torch.allclose(adjust(logits), logits - adjust.tau * prior.log())
+    assert "tau" in adjust.state_dict()  # the chosen tau travels with the checkpoint

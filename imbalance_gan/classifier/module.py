@@ -102,13 +102,17 @@ class ClassifierModule(pl.LightningModule):
     # -- evaluation -------------------------------------------------------------------------------
     def _collect(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
         x, y = batch
-        self._outputs.append((self.logit_adjustment(self(x).float()).softmax(dim=1), y))
+        self._outputs.append((self(x).float(), y))
 
-    def _gather(self) -> tuple[torch.Tensor, torch.Tensor]:
-        probs = torch.cat([p for p, _ in self._outputs])
+    def _gather(self, choose: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """The epoch's softmax outputs after the logit adjustment, and the targets; ``choose``
+        (validation) first lets the adjustment fit what it chooses to the raw logits."""
+        logits = torch.cat([z for z, _ in self._outputs])
         target = torch.cat([t for _, t in self._outputs])
         self._outputs = []
-        return probs, target
+        if choose:
+            self.logit_adjustment.choose(logits, target)
+        return self.logit_adjustment(logits).softmax(dim=1), target
 
     def on_validation_epoch_start(self) -> None:
         self._outputs = []
@@ -117,7 +121,7 @@ class ClassifierModule(pl.LightningModule):
         self._collect(batch)
 
     def on_validation_epoch_end(self) -> None:
-        probs, target = self._gather()
+        probs, target = self._gather(choose=True)
         metrics = classification_metrics(probs, target, prefix="val")
         metrics["val/loss"] = F.nll_loss(probs.clamp_min(1e-12).log(), target).item()
         self.val_metrics = metrics
