@@ -129,8 +129,11 @@ def check_overrides(cfg: DictConfig) -> None:
         overrides=[o.input_line for o in parsed if is_group(o)],
     )
     for o in values:
-        default = OmegaConf.select(reference, o.key_or_group, default=None)
-        value = OmegaConf.select(cfg, o.key_or_group, default=None)
+        try:
+            default = OmegaConf.select(reference, o.key_or_group, default=None)
+            value = OmegaConf.select(cfg, o.key_or_group, default=None)
+        except Exception:  # an interpolation only the run can resolve: its own checks decide
+            continue
         if isinstance(value, ListConfig):
             value = OmegaConf.to_container(value)
         problem = type_problem(default, value)
