@@ -29,6 +29,7 @@ class Case:
     args: tuple[str, ...]
     message: str  # a fragment of the one error line
     in_study: bool = False  # the finished run sits at <place>/runs/seed0/original, as in a study
+    drop: str | None = None  # a file of the finished run removed before the case runs
 
 
 #: ``{file}``: a plain file (a folder cannot be made under it); ``{missing}``: no such folder;
@@ -62,6 +63,7 @@ CASES = [
     Case("classify", (), "already holds a finished run"),
     Case("classify", ("resume=true", "scenario=oversample"), "scenario.name is 'original' there"),
     Case("classify", ("resume=true", "seed=1"), "seed is 0 there, 1 now"),
+    Case("classify", ("resume=true", "scenario=oversample"), "no config.yaml", drop="config.yaml"),
     Case(
         "classify",
         ("resume=true", "classifier.max_epochs=3"),
@@ -133,6 +135,8 @@ def outcomes(finished_run, tmp_path_factory):
         shutil.copytree(
             finished_run, place / "runs" / "seed0" / "original" if case.in_study else place
         )
+        if case.drop:
+            (place / case.drop).unlink()
         before = snapshot(place)
         fill = {"file": root / "file", "missing": root / "missing", "place": place}
         args = tuple(a.format(**fill) for a in case.args)

@@ -20,7 +20,7 @@ from imbalance_gan.generators.gan.module import GANModule
 from imbalance_gan.generators.pipeline import train_gan
 from imbalance_gan.runtime.errors import EXIT_PREEMPTED, DivergenceError, Preempted, UserError
 from imbalance_gan.runtime.files import write_json
-from imbalance_gan.runtime.trainer import output_dir
+from imbalance_gan.runtime.trainer import output_dir, save_config
 from imbalance_gan.scenarios.synthetic import load_synthetic
 
 from .conftest import DATA, make_cfg, run_module
@@ -315,8 +315,10 @@ def test_checkpoint_of_another_architecture_is_refused_before_training(tmp_path)
         {"state_dict": {"generator.fc.weight": torch.zeros(3, 3)}},
         out / "checkpoints" / "last.ckpt",
     )
+    cfg = make_cfg("classify", ["experiment=smoke", "resume=true"], out)
+    save_config(cfg, out)  # the same config, so that the resume reaches the checkpoint
     with pytest.raises(UserError, match="does not fit this model"):
-        classify(make_cfg("classify", ["experiment=smoke", "resume=true"], out))
+        classify(cfg)
     assert not (out / "metrics.json").exists()
 
 

@@ -29,6 +29,7 @@ def hostile(secret: Path) -> list[str]:
         "[click](javascript:alert(3))",
         "<a href='javascript:alert(4)'>x</a>",
         "../../../escape",
+        "[unc](/\\evil.example/x) [tab](/&#9;/evil.example) [web](https://evil.example)",
     ]
 
 
@@ -102,7 +103,8 @@ def test_hostile_strings_in_every_field_reach_the_page_as_text(tmp_path):
     # no markup from the records: only the report's own tags, no handler, no script link
     assert {tag for tag, _ in parsed.tags} <= PAGE_TAGS
     assert not [a for _, attrs in parsed.tags for a in attrs if a.startswith("on")]
-    assert not [a for t, a in parsed.tags if t == "a" and "javascript" in a.get("href", "")]
+    hrefs = [a.get("href", "") for t, a in parsed.tags if t == "a"]
+    assert not [h for h in hrefs if "javascript" in h or "evil.example" in h]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # shown, as text
     # the smuggled file is not embedded; every image is a figure the report wrote
     assert base64.b64encode(secret.read_bytes()).decode()[:40] not in page

@@ -22,7 +22,7 @@ from imbalance_gan.generators.pipeline import load_generator, train_gan
 from imbalance_gan.generators.selection import FEATURE_NET_MARKER, load_or_train_feature_net
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.resilience import AtomicCheckpointIO
-from imbalance_gan.runtime.trainer import build_trainer
+from imbalance_gan.runtime.trainer import build_trainer, save_config
 from imbalance_gan.scenarios.synthetic import load_synthetic
 
 from .conftest import assert_one_error_line, make_cfg, run_module
@@ -68,6 +68,7 @@ def test_a_planted_last_ckpt_is_refused_on_resume(command, tmp_path, marker):
         ["gan=projgan"] if command == "train" else []
     )
     cfg = make_cfg(command, overrides, out)
+    save_config(cfg, out)  # the run's own record of its config, which a resume checks first
     plant(out / "checkpoints" / "last.ckpt", marker)
     run = classify if command == "classify" else lambda c: train_gan(c, out)
     with pytest.raises(UserError, match="refused"):
@@ -77,6 +78,7 @@ def test_a_planted_last_ckpt_is_refused_on_resume(command, tmp_path, marker):
 
 def test_a_planted_last_ckpt_ends_the_cli_in_one_line(tmp_path, marker):
     out = tmp_path / "run"
+    save_config(make_cfg("classify", ["experiment=smoke", "resume=true"], out), out)
     plant(out / "checkpoints" / "last.ckpt", marker)
     proc = run_module(
         "imbalance_gan.classify",
@@ -159,5 +161,35 @@ def test_a_run_dir_config_naming_foreign_code_is_refused(key, gan_run, tmp_path,
         OmegaConf.update(cfg, key, "builtins.exec")
     OmegaConf.save(cfg, run / "config.yaml")
     with pytest.raises(UserError, match=rf"names code outside imbalance_gan \({key}: builtins"):
+        generate(make_cfg("generate", [f"run={run}", "n=4"], tmp_path / "gen"), tmp_path / "gen")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "generator",
+    [
+        # os.system reached through a module attribute of the package
+        {"_target_": "imbalance_gan.runtime.cli.os.system", "_args_": ["{touch}"]},
+        # a resolver that would make the _target_ after the check
+        "${{oc.create:{{_target_: builtins.exec, _args_: ['{code}']}}}}",
+    ],
+    ids=["attribute-path", "interpolation"],
+)
+def test_a_run_dir_config_cannot_smuggle_code_past_the_check(generator, gan_run, tmp_path, marker):
+    run = tmp_path / "copied_run"
+    shutil.copytree(gan_run, run)
+    cfg = OmegaConf.load(run / "config.yaml")
+    fill = {"touch": f"touch {marker}", "code": f"open({str(marker)!r}, 'w')".replace("'", '"')}
+    value = (
+        {
+            k: [a.format(**fill) for a in v] if isinstance(v, list) else v
+            for k, v in generator.items()
+        }
+        if isinstance(generator, dict)
+        else generator.format(**fill)
+    )
+    OmegaConf.update(cfg, "gan.generator", value, merge=False)
+    OmegaConf.save(cfg, run / "config.yaml")
+    with pytest.raises(UserError, match="names code outside imbalance_gan|holds an interpolation"):
         generate(make_cfg("generate", [f"run={run}", "n=4"], tmp_path / "gen"), tmp_path / "gen")
     assert not marker.exists()

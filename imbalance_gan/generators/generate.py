@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 from torchvision.utils import make_grid, save_image
 
@@ -38,19 +39,39 @@ def _code_names(value: Any, key: str = "") -> Iterator[tuple[str, str]]:
             yield from _code_names(v, f"{key}[{i}]")
 
 
-def trusted_config(path: Path, cfg: DictConfig) -> DictConfig:
-    """A run dir's ``config.yaml``, refused when it names code (a ``_target_`` or a generator
-    ``family``, which building the generator imports and calls) outside this package that the
-    requested config does not name too: a run dir from elsewhere cannot make ``generate`` run
-    code of its choosing."""
+def _own_code(target: str) -> bool:
+    """Whether ``target`` names a class or function defined in this package under its own name
+    (``imbalance_gan.runtime.cli.os.system`` reaches ``os.system`` through a module attribute,
+    and is not)."""
+    if not target.startswith(OWN_CODE):
+        return False
     try:
+        obj = get_object(target)
+    except Exception:
+        return False
+    module, name = getattr(obj, "__module__", "") or "", getattr(obj, "__qualname__", "")
+    return module.startswith(OWN_CODE) and f"{module}.{name}" == target
+
+
+def trusted_config(path: Path, cfg: DictConfig) -> DictConfig:
+    """A run dir's ``config.yaml``, refused when it could make ``generate`` run code of its
+    choosing: an interpolation (a run saves its config resolved, so ``${...}``, which a resolver
+    could turn into a ``_target_`` after this check, has no business there), or a ``_target_`` or
+    generator ``family`` (which building the generator imports and calls) that is neither a
+    class or function of this package nor named by the requested config too."""
+    try:
+        text = path.read_text()
         loaded = OmegaConf.load(path)
         names = dict(_code_names(OmegaConf.to_container(loaded, resolve=False)))
     except Exception as err:
         raise UserError(f"cannot read {path} ({type(err).__name__}: {err})") from None
+    if "${" in text:
+        raise UserError(
+            f"{path} holds an interpolation (${{...}}); a run saves its config resolved: refused"
+        )
     known = {v for _, v in _code_names(OmegaConf.to_container(cfg, resolve=False))}
     for key, target in names.items():
-        if not target.startswith(OWN_CODE) and target not in known:
+        if target not in known and not _own_code(target):
             raise UserError(
                 f"{path} names code outside imbalance_gan ({key}: {target}) that this config "
                 "does not: refused, as building it would run that code"

@@ -79,6 +79,12 @@ def check_run_dir(out: Path, cfg: DictConfig, finished: bool, resume: bool) -> b
             "it, or choose a fresh hydra.run.dir for a new one"
         )
     path = Path(out) / CONFIG_FILE
+    holds_run = finished or (Path(out) / "checkpoints").is_dir()
+    if resume and holds_run and not path.is_file():
+        raise UserError(
+            f"resume=true into {out}, which holds a run but no {CONFIG_FILE} to check that it is "
+            "this run; nothing was changed. Choose a fresh hydra.run.dir"
+        )
     if resume and path.is_file():
         try:
             recorded = OmegaConf.to_container(OmegaConf.load(path), resolve=False)

@@ -2,9 +2,9 @@
 
 Every value in the report comes from run records and configs that a user may have copied from
 anywhere, so the page is built from escaped text: the markdown converter runs without its raw
-HTML passes (``<script>`` in a scenario name stays text), links keep only web and relative
-targets, and images are embedded only when they are figures the report itself wrote, named by
-their path inside the report folder (an ``<img src="/any/file.png">`` smuggled into a record
+HTML passes (``<script>`` in a scenario name stays text), links keep only relative targets,
+and images are embedded only when they are figures the report itself wrote, named by their
+path inside the report folder (an ``<img src="/any/file.png">`` smuggled into a record
 embeds nothing)."""
 
 from __future__ import annotations
@@ -38,8 +38,14 @@ def escaped_markdown(text: str) -> str:
 
 
 def _safe_href(target: str) -> bool:
-    scheme = urlsplit(html.unescape(target)).scheme.lower()
-    return scheme in ("", "http", "https") and not html.unescape(target).lstrip().startswith("//")
+    """A path inside the report (the report writes no other link); nothing a browser would read
+    as a scheme or another host (a web page included) (``javascript:``, ``//host``, ``/\\host``, ``\\\\share``),
+    after the clean-up browsers do (entities, tabs and newlines dropped, control characters and
+    spaces stripped, backslashes read as slashes)."""
+    url = re.sub(r"[\t\r\n]", "", html.unescape(target))
+    url = url.strip("".join(map(chr, range(33)))).replace("\\", "/")
+    parts = urlsplit(url)
+    return not parts.scheme and not parts.netloc and not url.startswith("//")
 
 
 def to_html(text: str, base: Path, figures: Collection[str]) -> str:
