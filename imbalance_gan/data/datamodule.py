@@ -17,6 +17,7 @@ from imbalance_gan.data.imbalance import (
     resolve_class_counts,
     select_imbalanced,
     stratified_split,
+    whole,
 )
 from imbalance_gan.data.loader import TensorLoader
 from imbalance_gan.data.sources import IDXSource
@@ -35,15 +36,8 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return images.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
 
 
-def _whole(name: str, value: object) -> int:
-    """``value`` of the option ``name``, which must be a whole number (a UserError if not)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise UserError(f"{name}={value!r} must be a whole number")
-    return value
-
-
 def _batch_size(value: int) -> int:
-    if _whole("batch_size", value) < 1:
+    if whole("batch_size", value) < 1:
         raise UserError(f"batch_size={value} must be at least 1")
     return int(value)
 
@@ -95,11 +89,11 @@ class ImbalancedDataModule(pl.LightningDataModule):
         self.dataset = dataset
         self.root = getattr(source, "root", None) or (os.fspath(root) if root else None)
         self.minority_classes = list(minority_classes)
-        self.minority_count = _whole("data.minority_count", minority_count)
+        self.minority_count = whole("data.minority_count", minority_count)
         self.class_counts = list(class_counts) if class_counts is not None else None
         self.val_fraction = float(val_fraction)
-        self.seed = _whole("data.seed", seed)
-        self.num_classes = _whole("data.num_classes", num_classes)
+        self.seed = whole("data.seed", seed)
+        self.num_classes = whole("data.num_classes", num_classes)
         self.image_shape = tuple(image_shape)
         self.batch_size = _batch_size(batch_size)
         self.eval_batch_size = int(eval_batch_size)

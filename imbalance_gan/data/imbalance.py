@@ -15,8 +15,16 @@ def class_histogram(labels: torch.Tensor, num_classes: int) -> list[int]:
     return torch.bincount(labels, minlength=num_classes)[:num_classes].tolist()
 
 
-def _whole(value: object) -> bool:
+def is_whole(value: object) -> bool:
+    """Whether ``value`` is a whole number (an int, not a bool)."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def whole(name: str, value: object) -> int:
+    """``value`` of the option ``name``, which must be a whole number (a UserError if not)."""
+    if not is_whole(value):
+        raise UserError(f"{name}={value!r} must be a whole number")
+    return value
 
 
 def resolve_class_counts(
@@ -32,7 +40,7 @@ def resolve_class_counts(
     """
     num_classes = len(available)
     if class_counts is not None:
-        if not all(_whole(c) for c in class_counts):
+        if not all(map(is_whole, class_counts)):
             raise UserError(f"data.class_counts={list(class_counts)} must be whole numbers")
         counts = [int(c) for c in class_counts]
         if len(counts) != num_classes:
