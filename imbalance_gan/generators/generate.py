@@ -61,7 +61,7 @@ def trusted_config(path: Path, cfg: DictConfig) -> DictConfig:
     class or function of this package nor named by the requested config too."""
     try:
         text = path.read_text()
-        loaded = OmegaConf.load(path)
+        loaded = OmegaConf.create(text)  # the file read once
         names = dict(_code_names(OmegaConf.to_container(loaded, resolve=False)))
     except Exception as err:
         raise UserError(f"cannot read {path} ({type(err).__name__}: {err})") from None
