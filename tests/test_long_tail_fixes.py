@@ -8,11 +8,12 @@ import math
 
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import average_precision_score, balanced_accuracy_score, roc_auc_score
 
-from imbalance_gan.classifier.adjust import Posthoc
+from imbalance_gan.classifier.adjust import Posthoc, TauNorm
 from imbalance_gan.classifier.augment import Mixup
 from imbalance_gan.classifier.losses import (
     LDAM,
@@ -23,11 +24,15 @@ from imbalance_gan.classifier.losses import (
     ldam_margins,
 )
 from imbalance_gan.classifier.metrics import classification_metrics
-from imbalance_gan.classifier.pipeline import classify
+from imbalance_gan.classifier.module import ClassifierModule
+from imbalance_gan.classifier.pipeline import check_fixes, classify
+from imbalance_gan.classifier.retrain import Retrain
 from imbalance_gan.classifier.sampling import ClassPowered
+from imbalance_gan.data.loader import TensorLoader
 from imbalance_gan.nets.cnn import CNN
+from imbalance_gan.runtime.errors import UserError
 
-from .conftest import make_cfg
+from .conftest import bare_trainer, make_cfg
 
 COUNTS = [30, 5000, 6000]
 
@@ -179,3 +184,133 @@ def test_posthoc_tau_is_chosen_on_validation_by_balanced_accuracy():
     assert adjust.tau.item() == grid[int(np.argmax(scores))] and adjust.tau.item() > 0
     assert torch.allclose(adjust(logits), logits - adjust.tau * prior.log())
     assert "tau" in adjust.state_dict()  # the chosen tau travels with the checkpoint
+
+
+def test_tau_norm_divides_each_class_logit_by_its_head_weight_norm_to_the_tau():
+    torch.manual_seed(7)
+    net = CNN(channels=[4, 8], hidden=16).eval()
+    with torch.no_grad():
+        net.head.weight[0] *= 0.2  # the rare class's weights stay small, as imbalance leaves them
+    x = torch.randn(8, 1, 28, 28)
+    logits = net(x)
+    norms = net.head.weight.detach().norm(dim=1)
+    adjust = TauNorm(1.0)
+    adjust.attach(net)
+    assert torch.allclose(adjust(logits), logits / norms, atol=1e-6)
+    # without its bias, tau = 1 is the paper's classifier w_c / |w_c| applied to the features
+    unbiased = net.features(x) @ (net.head.weight / norms[:, None]).T
+    assert torch.allclose(adjust(logits - net.head.bias), unbiased, atol=1e-5)
+    same = TauNorm(0.0)
+    same.attach(net)
+    assert torch.allclose(same(logits), logits)  # tau = 0: the model as trained
+    with pytest.raises(UserError, match="linear head"):
+        TauNorm(1.0).attach(CNN(channels=[4, 8], hidden=16, head="cosine"))
+
+
+def test_tau_norm_is_chosen_on_validation_by_balanced_accuracy():
+    net = CNN(channels=[4, 8], hidden=16)
+    with torch.no_grad():
+        net.head.weight.copy_(torch.ones_like(net.head.weight))
+        net.head.weight[0] *= 0.5  # class 0's norm is half the others'
+    target = torch.tensor([0] * 10 + [1] * 90)
+    logits = torch.zeros(100, 10)
+    logits[:, 1] = 1.0
+    logits[:10, 0] = 0.8  # the rare images: class 0 wins only once its logit is scaled up
+    adjust = TauNorm(0.0, choose_from=[0.0, 0.5, 1.0])
+    adjust.attach(net)
+    adjust.choose(logits, target)
+    # tau 0: recall 0 / 1 (0.5); tau 0.5: 0.8 * sqrt(2) = 1.13 > 1 (1.0); tau 1 ties it: first
+    assert adjust.tau.item() == 0.5
+    assert "tau" in adjust.state_dict()
+
+
+def _two_class_loader(n_rare: int = 16, n_common: int = 240, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.cat([torch.zeros(n_rare, dtype=torch.long), torch.ones(n_common, dtype=torch.long)])
+    x = torch.randn(len(y), 1, 8, 8, generator=g) + y[:, None, None, None].float()
+    return x, y
+
+
+def test_crt_freezes_every_feature_weight_and_retrains_a_fresh_head_on_balanced_batches():
+    x, y = _two_class_loader()
+    retrain = Retrain(start=0.5)
+    loader = TensorLoader((x, y), batch_size=32, shuffle=True, seed=3)
+    loader.sampler = retrain.sampler(lambda labels, c, seed: loader.sampler, 2)(y, 2, 3)
+    torch.manual_seed(0)
+    net = CNN(num_classes=2, channels=[4], hidden=8, img_size=8)
+    model = ClassifierModule(
+        net, optimizer=lambda p: torch.optim.Adam(p, lr=1e-2), retrain=retrain, seed=5
+    )
+    seen: dict[str, dict] = {}
+
+    class Snapshot(pl.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            if batch_idx == 0:  # after every on_train_epoch_start hook, before any step
+                seen[f"start{trainer.current_epoch}"] = {
+                    k: v.clone() for k, v in module.net.state_dict().items()
+                }
+            seen.setdefault(f"labels{trainer.current_epoch}", []).append(batch[1])
+
+    trainer = pl.Trainer(
+        max_epochs=2,
+        callbacks=[Snapshot()],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
+    trainer.fit(model, train_dataloaders=loader)
+    end = model.net.state_dict()
+    features = [k for k in end if not k.startswith("head.")]
+    assert features and all(torch.equal(end[k], seen["start1"][k]) for k in features)
+    assert not all(torch.equal(seen["start0"][k], seen["start1"][k]) for k in features)
+    # the head of epoch 2 is a fresh draw of the retrain stream, then trained
+    fresh = CNN(num_classes=2, channels=[4], hidden=8, img_size=8)
+    Retrain.reset_head(fresh, torch.optim.SGD(fresh.parameters(), lr=0.1), seed=5)
+    assert torch.equal(seen["start1"]["head.weight"], fresh.head.weight)
+    assert not torch.equal(end["head.weight"], fresh.head.weight)
+    assert bool(model.head_retrained) and model.checkpoint_monitor == "val/retrain_score"
+    # instance order first (16 of 256 rare), class-balanced draws when the head retrains
+    rare = [float((torch.cat(seen[f"labels{e}"]) == 0).float().mean()) for e in (0, 1)]
+    assert rare[0] == pytest.approx(16 / 256) and rare[1] == pytest.approx(0.5, abs=0.08)
+
+
+def test_crt_is_not_reset_again_after_a_resume_and_needs_two_epochs(tmp_path):
+    x, y = _two_class_loader()
+    net = CNN(num_classes=2, channels=[4], hidden=8, img_size=8)
+    model = ClassifierModule(net, optimizer=torch.optim.Adam, retrain=Retrain(start=0.5))
+    model.head_retrained.fill_(True)  # as restored from a checkpoint of a retraining epoch
+    assert "head_retrained" in model.state_dict()
+    heads = {}
+
+    class Head(pl.Callback):
+        def on_train_epoch_end(self, trainer, module):
+            heads[trainer.current_epoch] = module.net.head.weight.detach().clone()
+
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            if trainer.current_epoch == 1 and batch_idx == 0:
+                heads["retraining"] = module.net.head.weight.detach().clone()
+
+    trainer = bare_trainer(tmp_path, max_epochs=2)
+    trainer.callbacks.append(Head())
+    trainer.fit(model, train_dataloaders=TensorLoader((x, y), batch_size=64, shuffle=True))
+    assert torch.equal(heads["retraining"], heads[0])  # frozen features, the head kept
+    assert Retrain(0.9).first_epoch(2) == 1 and Retrain(0.9).first_epoch(20) == 18
+    assert Retrain(0.01).first_epoch(20) == 1
+    cfg = make_cfg(
+        "classify", ["experiment=smoke", "scenario=crt", "classifier.max_epochs=1"], tmp_path
+    )
+    with pytest.raises(UserError, match="max_epochs >= 2"):
+        check_fixes(cfg.classifier)
+
+
+def test_a_run_recorded_before_a_slot_existed_is_the_same_run_with_the_slot_unset():
+    from imbalance_gan.record.rundir import first_difference
+
+    old = {"seed": 0, "classifier": {"loss": {"_target_": "CE"}}}
+    assert (
+        first_difference(old, {**old, "classifier": {**old["classifier"], "retrain": None}}) is None
+    )
+    crt = {**old, "classifier": {**old["classifier"], "retrain": {"_target_": "Retrain"}}}
+    assert first_difference(old, crt).startswith("classifier.retrain._target_")

@@ -13,6 +13,7 @@ from torch import nn
 from imbalance_gan.classifier.adjust import Identity, LogitAdjustment
 from imbalance_gan.classifier.losses import CrossEntropy, Loss
 from imbalance_gan.classifier.metrics import classification_metrics, scalar_view
+from imbalance_gan.classifier.retrain import Retrain
 from imbalance_gan.classifier.schedules import is_per_step
 from imbalance_gan.runtime.errors import DivergenceError
 
@@ -28,6 +29,8 @@ class ClassifierModule(pl.LightningModule):
     every training batch afresh; ``logit_adjustment`` (``None``: none) changes the logits before
     the softmax at validation and test. Validation and test images are never augmented.
     ``channels_last`` makes ``net`` and its inputs NHWC (the study's CNN is NHWC by itself).
+    ``retrain`` (``None``: none) freezes the features and retrains a fresh head for the last
+    part of the budget (cRT); the checkpoint monitor then counts only those epochs.
     """
 
     def __init__(
@@ -40,6 +43,8 @@ class ClassifierModule(pl.LightningModule):
         channels_last: bool = False,
         augment: BatchAugment | None = None,
         logit_adjustment: LogitAdjustment | None = None,
+        retrain: Retrain | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         if augment is not None and not callable(augment):
@@ -51,6 +56,9 @@ class ClassifierModule(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.monitor = monitor
+        self.retrain, self.seed = retrain, int(seed)
+        if retrain is not None:  # whether the head was reset (a resumed run must not redo it)
+            self.register_buffer("head_retrained", torch.zeros((), dtype=torch.bool))
         self.channels_last = channels_last
         self._outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         # running sums for the epoch's mean loss (kept across a mid-epoch resume's missing hooks)
@@ -92,6 +100,28 @@ class ClassifierModule(pl.LightningModule):
         within = batch_idx / batches if 0 < batches < float("inf") else 0.0
         return (self.current_epoch + within) / trainer.max_epochs
 
+    def _retraining(self) -> bool:
+        """Whether this epoch is one of cRT's head-only epochs."""
+        trainer = self._trainer
+        if self.retrain is None or trainer is None or not trainer.max_epochs:
+            return False
+        return self.current_epoch >= self.retrain.first_epoch(trainer.max_epochs)
+
+    @property
+    def checkpoint_monitor(self) -> str:
+        """The validation key the best checkpoint is chosen by: ``monitor``, or under cRT
+        ``val/retrain_score`` (``monitor`` in a retraining epoch, -1 before)."""
+        return self.monitor if self.retrain is None else "val/retrain_score"
+
+    def on_train_epoch_start(self) -> None:
+        if not self._retraining():
+            return
+        net = getattr(self.net, "_orig_mod", self.net)
+        self.retrain.freeze_features(net)
+        if not bool(self.head_retrained):
+            self.retrain.reset_head(net, self.optimizers().optimizer, self.seed)
+            self.head_retrained.fill_(True)
+
     def on_train_epoch_end(self) -> None:
         mean = self._loss_sum / max(self._loss_n, 1)
         self._loss_sum, self._loss_n = torch.zeros((), device=self.device), 0
@@ -110,6 +140,7 @@ class ClassifierModule(pl.LightningModule):
         logits = torch.cat([z for z, _ in self._outputs])
         target = torch.cat([t for _, t in self._outputs])
         self._outputs = []
+        self.logit_adjustment.attach(getattr(self.net, "_orig_mod", self.net))
         if choose:
             self.logit_adjustment.choose(logits, target)
         return self.logit_adjustment(logits).softmax(dim=1), target
@@ -128,6 +159,9 @@ class ClassifierModule(pl.LightningModule):
         if self.trainer.state.fn == TrainerFn.FITTING:
             self.val_history[self.current_epoch + 1] = metrics
         self.log_dict({k: v for k, v in scalar_view(metrics).items() if "_c" not in k})
+        if self.retrain is not None and not self.trainer.sanity_checking:
+            score = metrics[self.monitor] if self._retraining() else -1.0
+            self.log("val/retrain_score", float(score))
 
     def on_test_epoch_start(self) -> None:
         self._outputs = []

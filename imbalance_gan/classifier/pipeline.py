@@ -17,6 +17,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from imbalance_gan import record
 from imbalance_gan.classifier.module import ClassifierModule
+from imbalance_gan.classifier.retrain import Retrain
 from imbalance_gan.classifier.tensorboard import log_test_views
 from imbalance_gan.data import ImbalancedDataModule, datamodule_from_config
 from imbalance_gan.record.rundir import start_run
@@ -38,9 +39,10 @@ from imbalance_gan.scenarios.signature import signature_auc
 log = logging.getLogger("imbalance_gan.classify")
 
 
-#: the classifier's config groups built with ``_target_`` (conf/classifier/<group>/); only
-#: ``augment`` may be null
-FIX_GROUPS = ("loss", "sampler", "augment", "logit_adjustment")
+#: the classifier's config groups built with ``_target_`` (conf/classifier/<group>/); those of
+#: OPTIONAL_GROUPS may be null (none)
+FIX_GROUPS = ("loss", "sampler", "augment", "logit_adjustment", "retrain")
+OPTIONAL_GROUPS = ("augment", "retrain")
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "classifier"
 
 
@@ -93,19 +95,22 @@ def check_rare_class(cfg: DictConfig) -> None:
 
 
 def check_fixes(cfg_classifier: DictConfig) -> None:
-    """Refuse a classifier fix that is not a ``_target_`` config (an old ``augment=affine``)."""
+    """Refuse a classifier fix that is not a ``_target_`` config (an old ``augment=affine``), and
+    a retraining the epoch budget has no room for."""
     for group in FIX_GROUPS:
         value = cfg_classifier.get(group)
-        if value is None and group == "augment":
+        if value is None and group in OPTIONAL_GROUPS:
             continue
         if isinstance(value, DictConfig) and "_target_" in value:
             continue
         names = ", ".join(sorted(f.stem for f in (CONF_DIR / group).glob("*.yaml")))
-        none = ", or classifier.augment=null for none" if group == "augment" else ""
+        none = f", or classifier.{group}=null for none" if group in OPTIONAL_GROUPS else ""
         raise UserError(
             f"classifier.{group}={value!r} is not a config with a _target_: write "
             f"classifier/{group}=<name> ({names}){none}"
         )
+    if cfg_classifier.get("retrain") is not None:
+        instantiate(cfg_classifier.retrain).first_epoch(int(cfg_classifier.max_epochs))
 
 
 def build(cfg: DictConfig, out: Path, dm: ImbalancedDataModule | None = None) -> Built:
@@ -116,7 +121,10 @@ def build(cfg: DictConfig, out: Path, dm: ImbalancedDataModule | None = None) ->
         cfg.data, cfg.classifier.batch_size, cfg.classifier.eval_batch_size
     )
     gan_info = build_training_data(cfg, dm)
+    retrain = instantiate(cfg.classifier.retrain) if cfg.classifier.get("retrain") else None
     dm.train_sampler = instantiate(cfg.classifier.sampler)
+    if retrain is not None:  # cRT: class-balanced batches for the head's retraining
+        dm.train_sampler = retrain.sampler(dm.train_sampler, int(cfg.classifier.max_epochs))
     counts = dm.train_counts()
     added = dm.added_images(dm.minority)
     # can a small CNN tell the added minority images from the real ones? (scenarios/signature.py)
@@ -137,14 +145,17 @@ def build(cfg: DictConfig, out: Path, dm: ImbalancedDataModule | None = None) ->
     )
     # re-seed so initialization does not depend on how much randomness the scenario drew
     seed_all(cfg.seed)
-    model = build_model(cfg, counts["total"], weights)
+    model = build_model(cfg, counts["total"], weights, retrain)
     return Built(dm, model, counts, weights, gan_info, signature)
 
 
 def build_model(
-    cfg: DictConfig, counts: list[int], weights: list[float] | None
+    cfg: DictConfig,
+    counts: list[int],
+    weights: list[float] | None,
+    retrain: Retrain | None = None,
 ) -> ClassifierModule:
-    """The classifier with its loss, batch augmentation and logit adjustment from config."""
+    """The classifier with its loss, batch augmentation, logit adjustment and retraining."""
     c = cfg.classifier
     model = ClassifierModule(
         net=instantiate(c.net),
@@ -155,6 +166,8 @@ def build_model(
         channels_last=cfg.trainer.channels_last,
         augment=instantiate(c.augment) if c.augment is not None else None,
         logit_adjustment=instantiate(c.logit_adjustment, class_counts=counts),
+        retrain=retrain,
+        seed=cfg.seed,
     )
     if cfg.trainer.compile:
         model.net = torch.compile(model.net)
@@ -168,7 +181,7 @@ def fit(cfg: DictConfig, built: Built, out: Path, timer: Timer) -> tuple[pl.Trai
     best = ModelCheckpoint(
         dirpath=ckpt_dir,
         filename="best",
-        monitor=cfg.classifier.monitor,
+        monitor=built.model.checkpoint_monitor,
         mode="max",
         save_last=True,
         enable_version_counter=False,

@@ -16,7 +16,11 @@ class CosineLinear(nn.Module):
 
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(in_features, out_features).uniform_(-1, 1))
+        self.weight = nn.Parameter(torch.empty(in_features, out_features))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.uniform_(self.weight, -1, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         return nn.functional.normalize(x, dim=1) @ nn.functional.normalize(self.weight, dim=0)

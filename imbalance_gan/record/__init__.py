@@ -114,7 +114,7 @@ def gan_run_info(entry: Path, gan: dict[str, Any]) -> dict[str, Any]:
 
 
 #: the classifier's plug-in slots whose config a classify record keeps (conf/classifier/<slot>/)
-FIX_SLOTS = ("loss", "sampler", "augment", "logit_adjustment", "scheduler")
+FIX_SLOTS = ("loss", "sampler", "augment", "logit_adjustment", "retrain", "scheduler")
 
 
 def classifier_fixes(cfg_classifier: DictConfig) -> dict[str, Any]:

@@ -63,6 +63,9 @@ def first_difference(recorded: dict, requested: dict) -> str | None:
     """The first key (in the requested config's order) whose value would change results, as
     ``key: <there> there, <here> now``; None when the two configs compute the same run."""
     old, new = _result_keys(recorded), _result_keys(requested)
+    # a key set to null is the same as a key an older config lacks (a slot added since, unused)
+    old = {k: v for k, v in old.items() if v is not None}
+    new = {k: v for k, v in new.items() if v is not None}
     for key in [*new, *(k for k in old if k not in new)]:
         if old.get(key, "<unset>") != new.get(key, "<unset>"):
             return f"{key} is {old.get(key, '<unset>')!r} there, {new.get(key, '<unset>')!r} now"

@@ -35,6 +35,10 @@ STREAMS: dict[str, Stream] = {
     "generator.synthetic": Stream(offset=1, stride=7919),
     # fresh samples of class c for a class-agnostic scenario (index: the class; scenarios/)
     "generator.per_class": Stream(offset=1),
+    # the fresh head of decoupled retraining, cRT (classifier/retrain.py)
+    "classifier.retrain_head": Stream(offset=17),
+    # the stratified halves of the test set: choosing the best fix, reporting (classifier/)
+    "test.halves": Stream(offset=19),
 }
 
 
