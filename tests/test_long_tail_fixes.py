@@ -33,6 +33,7 @@ from imbalance_gan.nets.cnn import CNN
 from imbalance_gan.runtime.errors import UserError
 
 from .conftest import bare_trainer, make_cfg
+from .test_test_halves import assert_halves_match_predictions
 
 COUNTS = [30, 5000, 6000]
 
@@ -143,6 +144,7 @@ def test_a_stacked_fix_is_recorded_with_the_prior_free_metrics(tmp_path):
         prefix = "test" if split == "metrics" else "val"
         assert len(record[split][f"{prefix}/average_precision"]) == 10
     assert 0.0 <= run["metrics"]["test/ece"] <= 1.0
+    assert_halves_match_predictions(out)  # and both halves of the test set (issue 26, item 3)
 
 
 def test_ldam_margins_follow_n_to_the_minus_quarter_and_drw_switches_at_its_share():

@@ -14,6 +14,12 @@ from torchmetrics.functional.classification import (
     multiclass_recall,
 )
 
+from imbalance_gan.runtime.seeds import stream_seed
+
+#: the test set's two stratified halves: ``select`` is where a report chooses (the best fix),
+#: ``report`` where it measures what it chose; no image is in both
+HALVES = ("select", "report")
+
 
 def classification_metrics(probs: torch.Tensor, target: torch.Tensor, prefix: str = "test") -> dict:
     """All metrics of one evaluation, keyed ``<prefix>/<name>``.
@@ -65,3 +71,28 @@ def scalar_view(metrics: dict) -> dict[str, float]:
         else:
             flat[key] = float(value)
     return flat
+
+
+def split_halves(target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The indices of the test set's two halves, stratified: of each class's images, in a
+    fixed-seed order, the first ``n // 2`` select and the rest report. The split is a function
+    of the labels alone, so every run on a dataset splits its test set the same way."""
+    target = target.detach().long().cpu()
+    select, report = [], []
+    for c in torch.unique(target).tolist():
+        members = torch.nonzero(target == c).squeeze(1)
+        g = torch.Generator().manual_seed(stream_seed(0, "test.halves", c))
+        members = members[torch.randperm(len(members), generator=g)]
+        select.append(members[: len(members) // 2])
+        report.append(members[len(members) // 2 :])
+    return {"select": torch.cat(select).sort().values, "report": torch.cat(report).sort().values}
+
+
+def half_metrics(probs: torch.Tensor, target: torch.Tensor) -> dict:
+    """The metrics of each half of the test set (:func:`split_halves`), keyed
+    ``select/<name>`` and ``report/<name>`` (no confusion matrices)."""
+    out: dict = {}
+    for half, idx in split_halves(target).items():
+        metrics = classification_metrics(probs[idx], target[idx], prefix=half)
+        out.update({k: v for k, v in metrics.items() if not k.endswith("confusion_matrix")})
+    return out

@@ -163,9 +163,9 @@ def compare_to_every_classic(rows: Sequence[dict], metrics: Sequence[str]) -> li
 def compare_to_best_classic(
     rows: Sequence[dict], metrics: Sequence[tuple[str, str]], named: str | None = None
 ) -> list[dict]:
-    """Each generative scenario against the best classic one, per (test metric, validation
-    metric) pair: the classic scenario ``named`` in config, or else the one with the best mean
-    validation metric. Dicts as :func:`compare_to_baseline`'s, plus ``chosen_on``; Holm runs
+    """Each generative scenario against the best classic one, per (test metric, choosing metric)
+    pair: the classic scenario ``named`` in config, or else the one with the best mean choosing
+    metric (of the validation split, or of the test set's selection half). Dicts as :func:`compare_to_baseline`'s, plus ``chosen_on``; Holm runs
     over every tested comparison in the list."""
     out = []
     val_metrics = [v for _, v in metrics]
@@ -175,6 +175,7 @@ def compare_to_best_classic(
         if best is None:
             continue
         for c in _generators_vs(rows, best, (test_metric,)):
-            c["chosen_on"] = "config (study.best_classic)" if named else f"validation {val_metric}"
+            where = "selection half" if val_metric.startswith("select/") else "validation"
+            c["chosen_on"] = "config (study.best_classic)" if named else f"{where} {val_metric}"
             out.append(c)
     return _holm(out)

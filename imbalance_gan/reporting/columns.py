@@ -74,6 +74,21 @@ def key_metrics(minority: Sequence[int] = (0,), split: str = "test") -> tuple[st
     return (f"{split}/f1_{suffix}", f"{split}/recall_{suffix}")
 
 
+#: the two halves of the test set (classifier/metrics.HALVES) and what results.csv keeps of each
+HALVES = ("select", "report")
+HALF_PER_CLASS = ("f1", "recall", "precision", "average_precision")
+
+
+def half_metrics(minority: Sequence[int] = (0,), half: str = "report") -> tuple[str, ...]:
+    """The minority's F1, recall, precision and AP on one half of the test set."""
+    suffix = f"c{minority[0]}" if len(minority) == 1 else "minority"
+    return tuple(f"{half}/{m}_{suffix}" for m in HALF_PER_CLASS)
+
+
+def half_columns(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
+    return tuple(c for half in HALVES for c in half_metrics(minority, half))
+
+
 def run_columns(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
     """Columns of results.csv, in order."""
     return (
@@ -86,6 +101,7 @@ def run_columns(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
         *metric_names(minority),
         *key_metrics(minority, "val"),
         ap_metric(minority, "val"),
+        *half_columns(minority),
         SIGNATURE,
         *(f"n_real_c{k}" for k in minority),
         *(f"n_added_c{k}" for k in minority),
@@ -105,6 +121,7 @@ def numeric_columns(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
         *metric_names(minority),
         *key_metrics(minority, "val"),
         ap_metric(minority, "val"),
+        *half_columns(minority),
         SIGNATURE,
         *GAN_COLUMNS.values(),
     )
@@ -159,6 +176,10 @@ def to_row(
         val = _class_metrics(record["val_metrics"], "val", minority)
         names = (*key_metrics(minority, "val"), ap_metric(minority, "val"))
         row.update({name: val[name] for name in names})
+    for half in HALVES:  # records written before the halves were kept have none
+        if f"{half}/recall" in metrics:
+            values = _class_metrics(metrics, half, minority)
+            row.update({name: values[name] for name in half_metrics(minority, half)})
     row[SIGNATURE] = _num(record.get("signature_auc"))
     for k in minority:
         row[f"n_real_c{k}"] = counts["real"][k] if "real" in counts else None

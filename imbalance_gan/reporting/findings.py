@@ -2,9 +2,10 @@
 ``study.json`` alone, for the top of the README (``python -m imbalance_gan.report --findings``).
 
 Per study: the best non-generative fix and the best generative scenario, each by its mean
-minority F1 over seeds *on the test set* (as the report's every-classic table, which chooses
-nothing; the validation split of a rare class is too small to choose), and the paired
-difference generative - fix on minority F1 and recall with its t-test p.
+minority F1 over seeds on the test set's *selection* half, and the paired difference
+generative - fix on minority F1, recall and AP on its *report* half, with its t-test p (the
+validation split of a rare class is too small to choose). Studies whose runs predate the halves
+choose and measure on the whole test set, as the report's every-classic table does.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from imbalance_gan.reporting.aggregate import compare_to_every_classic, summarize
-from imbalance_gan.reporting.columns import key_metrics, read_results
+from imbalance_gan.reporting.columns import half_columns, half_metrics, key_metrics, read_results
 from imbalance_gan.reporting.tables import p_text, table
 from imbalance_gan.runtime.errors import UserError
 
@@ -66,38 +67,47 @@ def findings_section(root: Path, link: str) -> list[str]:
     """The markdown of one study's finding; ``link`` is its report's path as the README has it."""
     rows, minority = read_results(root)
     study = _study(Path(root))
-    f1, recall = key_metrics(minority)
-    summary = {s["scenario"]: s for s in summarize(rows, (f1, recall))}
+    if all(r.get(c) is not None for r in rows for c in half_columns(minority)):
+        f1, recall, _, ap = half_metrics(minority, "report")
+        shown, pick = (f1, recall, ap), half_metrics(minority, "select")[0]
+        where = "chosen on the test set's selection half, measured on its report half"
+    else:  # runs from before the halves: the whole test set chooses and measures
+        shown = key_metrics(minority)
+        pick = shown[0]
+        where = "chosen and measured on the whole test set"
+    summary = {s["scenario"]: s for s in summarize(rows, (*shown, pick))}
     family = {r["scenario"]: r["family"] for r in rows}
-    fix = _best(summary.values(), [n for n, f in family.items() if f in FIX_FAMILIES], f1)
-    gen = _best(summary.values(), [n for n, f in family.items() if f == "generative"], f1)
+    fix = _best(summary.values(), [n for n, f in family.items() if f in FIX_FAMILIES], pick)
+    gen = _best(summary.values(), [n for n, f in family.items() if f == "generative"], pick)
     epochs = {str(r["epochs"]) for r in rows}
     protocol = (
         f"`experiment={study.get('experiment') or rows[0]['experiment']}`, classifier "
         f"{' / '.join(sorted(epochs))} epochs"
     )
-    lines = [f"**{_setting(Path(root), rows, minority)}** ({protocol}; [report]({link}))", ""]
+    lines = [
+        f"**{_setting(Path(root), rows, minority)}** ({protocol}; {where}; [report]({link}))",
+        "",
+    ]
     if fix is None or gen is None:
         return lines + ["No fix or no generative scenario in these runs: nothing to compare.", ""]
     body = [
-        [what, f"`{name}`", *(f"{summary[name][f'{m}/mean']:.4f}" for m in (f1, recall))]
+        [what, f"`{name}`", *(f"{summary[name][f'{m}/mean']:.4f}" for m in shown)]
         for name, what in ((fix, "best fix"), (gen, "best generative"))
     ]
     # the pair's paired difference, as the report's every-classic table computes it (its p is
     # the uncorrected one: the two were chosen, not tested among all)
     pair = {
         c["metric"]: c
-        for c in compare_to_every_classic(rows, (f1, recall))
+        for c in compare_to_every_classic(rows, shown)
         if c["scenario"] == gen and c["baseline"] == fix
     }
     diffs = [
         f"{pair[m]['mean_diff']:+.4f} (p {p_text(pair[m]['p_value'])}, n {pair[m]['n']})"
-        for m in (f1, recall)
+        for m in shown
     ]
     body.append(["generative − fix", "paired by seed", *diffs])
-    name = "classes" if len(minority) > 1 else f"class {minority[0]}"
-    head = ["", "scenario", f"{name} F1" if len(minority) == 1 else "minority F1"]
-    head.append(f"{name} recall" if len(minority) == 1 else "minority recall")
+    name = f"class {minority[0]}" if len(minority) == 1 else "minority"
+    head = ["", "scenario", *(f"{name} {what}" for what in ("F1", "recall", "AP")[: len(shown)])]
     return lines + [table(head, body), ""]
 
 
@@ -107,7 +117,9 @@ def findings(studies: Sequence[tuple[Path, str]]) -> str:
         BEGIN,
         "",
         "The best fix and the best generative scenario are each the one with the highest mean "
-        "minority F1 over seeds on the test set (nothing is chosen on validation, whose few "
+        "minority F1 over seeds: on the test set's selection half, every number then measured "
+        "on its report half (the halves share no image), where the runs recorded them; on the "
+        "whole test set for studies run before (nothing is chosen on validation, whose few "
         "minority images cannot tell the strong scenarios apart); p is a paired t-test over "
         "seeds, not corrected for the choice of the two. Each setting's report has every "
         "scenario, with intervals and Holm-corrected tests.",

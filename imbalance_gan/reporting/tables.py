@@ -51,7 +51,8 @@ def label(name: str) -> str:
     stem, _, cls = metric.rpartition("_")
     stem = {"f1": "F1", "average_precision": "AP", "auroc": "AUROC"}.get(stem, stem)
     who = "minority mean" if cls == "minority" else f"class-{cls.removeprefix('c')}"
-    return f"{who} {stem}" + (" (validation)" if split == "val" else "")
+    where = {"val": " (validation)", "select": " (selection half)", "report": " (report half)"}
+    return f"{who} {stem}" + where.get(split, "")
 
 
 def collapsed_counts(rows: Sequence[dict]) -> dict[str, tuple[int, int]]:
