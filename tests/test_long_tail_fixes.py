@@ -135,11 +135,20 @@ def test_average_precision_auroc_and_ece_match_scikit_learn_and_a_hand_worked_ca
 
 def test_a_stacked_fix_is_recorded_with_the_prior_free_metrics(tmp_path):
     out = tmp_path / "run"
-    run = classify(make_cfg("classify", ["experiment=smoke", "scenario=mixup_la"], out))
+    overrides = [
+        "experiment=smoke",
+        "scenario=mixup_la",
+        "classifier/logit_adjustment=posthoc_tuned",
+    ]
+    run = classify(make_cfg("classify", overrides, out))
     record = json.loads((out / "metrics.json").read_text())
     assert record["scenario"] == "mixup_la" and record["family"] == "classic"
     assert record["fixes"]["loss"]["_target_"].endswith("LogitAdjusted")
     assert record["fixes"]["augment"]["_target_"].endswith("Mixup")
+    grid = record["fixes"]["logit_adjustment"]["choose_from"]
+    assert record["chosen_tau"] in grid  # the tau the tested checkpoint chose on validation
+    best = torch.load(out / "checkpoints" / "best.ckpt", weights_only=True)
+    assert record["chosen_tau"] == pytest.approx(float(best["state_dict"]["logit_adjustment.tau"]))
     for split in ("metrics", "val_metrics"):
         prefix = "test" if split == "metrics" else "val"
         assert len(record[split][f"{prefix}/average_precision"]) == 10

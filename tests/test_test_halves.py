@@ -1,7 +1,8 @@
 """Choosing the best fix on one half of the test set and reporting on the other (issue 26):
 the halves are stratified, disjoint and the same for every run; a run records each half's
 metrics (checked on test_long_tail_fixes's smoke run); the report and the README findings choose on the selection half and measure on the
-report half."""
+report half; the τ a logit adjustment chose on validation is shown, with a warning when the
+validation split is too small to choose it."""
 
 from __future__ import annotations
 
@@ -85,3 +86,17 @@ def test_records_without_halves_are_still_chosen_on_validation(tmp_path):
     assert "| dcgan | affine | validation val/" in text
     finding = "\n".join(findings_section(root, "report.md"))
     assert "chosen and measured on the whole test set" in finding
+
+
+def test_the_report_shows_the_chosen_tau_and_warns_on_a_small_validation_split(tmp_path):
+    root = _classic_study(tmp_path / "study")
+    for path in root.glob("runs/seed*/affine/metrics.json"):
+        record = json.loads(path.read_text())
+        record["chosen_tau"], record["val_counts"] = 1.5 + record["seed"], [3] + [600] * 9
+        path.write_text(json.dumps(record))
+    text = build_report(root)[0].read_text()
+    assert (
+        "⚠ τ chosen on the validation split, by balanced accuracy (per seed): `affine` 1.5, "
+        in text
+    )
+    assert "2.5, 3.5. The validation split holds only 3 image(s)" in text

@@ -24,6 +24,10 @@ class LogitAdjustment(nn.Module):
         """Take what the adjustment reads from the network being evaluated (called before
         :meth:`choose` and the adjusted logits, at every validation and test); nothing here."""
 
+    def chosen_tau(self) -> float | None:
+        """The τ chosen on validation (for the run record); None when nothing is chosen."""
+        return None
+
     def choose(self, logits: torch.Tensor, target: torch.Tensor) -> None:
         """Fit what the adjustment chooses to the validation split's raw ``logits`` (called at
         the end of every validation, before the adjusted logits are scored); nothing here."""
@@ -57,6 +61,9 @@ class Tuned(LogitAdjustment):
 
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
         return self.adjust(logits, self.tau.to(logits))
+
+    def chosen_tau(self) -> float | None:
+        return float(self.tau) if self.choose_from else None
 
     def choose(self, logits: torch.Tensor, target: torch.Tensor) -> None:
         if not self.choose_from:

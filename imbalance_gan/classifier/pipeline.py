@@ -243,6 +243,7 @@ def write_results(
         class_weights=built.weights,
         gan_run=built.gan_info,
         signature_auc=built.signature,
+        chosen_tau=model.logit_adjustment.chosen_tau(),
         device=str(trainer.strategy.root_device),
         hardware=hardware(),
         wall_time_s=wall,

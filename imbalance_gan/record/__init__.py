@@ -155,11 +155,13 @@ def classify_record(
     metrics: dict[str, Any],
     val_metrics: dict[str, Any],
     signature_auc: float | None = None,
+    chosen_tau: float | None = None,
 ) -> dict[str, Any]:
     """The record of a classify run: what it trained on, every test metric, and the same
     metrics on the validation split for the checkpoint tested (for choices between scenarios).
     ``signature_auc``: how well a small CNN tells the added minority images from the real ones
-    (0.5: not at all; ``None`` when nothing was added).
+    (0.5: not at all; ``None`` when nothing was added). ``chosen_tau``: the τ a logit adjustment
+    chose on validation for the checkpoint tested (``None``: nothing chosen).
     """
     return {
         "kind": "classify",
@@ -177,6 +179,7 @@ def classify_record(
         "class_weights": class_weights,
         "gan_run": gan_run,
         "signature_auc": signature_auc,
+        "chosen_tau": chosen_tau,
         "device": device,
         "hardware": hardware,
         "wall_time_s": wall_time_s,

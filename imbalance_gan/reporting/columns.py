@@ -26,8 +26,9 @@ PER_CLASS = ("precision", "recall", "f1")
 NEWER_PER_CLASS = ("average_precision", "auroc")
 #: the signature probe's ROC AUC (scenarios/signature.py): a column of results.csv
 SIGNATURE = "probe/signature_auc"
-#: copied as they are from a classify record into its row
-RUN_FIELDS = ("device", "hardware", "epochs", "best_epoch", "wall_time_s")
+#: copied as they are from a classify record into its row (``chosen_tau``: the τ a logit
+#: adjustment chose on validation, empty when none was chosen or the record predates it)
+RUN_FIELDS = ("device", "hardware", "epochs", "best_epoch", "wall_time_s", "chosen_tau")
 #: the GAN run behind a GAN scenario: record key -> column of the flat row
 GAN_COLUMNS = {
     "best_epoch": "gan/best_epoch",

@@ -190,6 +190,32 @@ def _small_validation(rows: Sequence[dict], minority: Sequence[int]) -> list[str
     ]
 
 
+def _chosen_tau(rows: Sequence[dict], minority: Sequence[int]) -> list[str]:
+    """The τ each logit adjustment chose on validation, per seed, with a warning when the
+    validation split holds too few minority images to choose it."""
+    chosen: dict[str, list[str]] = {}
+    for r in sorted(rows, key=lambda r: r["seed"]):
+        if is_number(r.get("chosen_tau")):
+            chosen.setdefault(r["scenario"], []).append(f"{float(r['chosen_tau']):g}")
+    if not chosen:
+        return []
+    sizes = [
+        r[f"n_val_c{k}"]
+        for r in rows
+        if r["scenario"] in chosen
+        for k in minority
+        if is_number(r.get(f"n_val_c{k}"))
+    ]
+    which = "; ".join(f"`{name}` {', '.join(taus)}" for name, taus in chosen.items())
+    line = f"τ chosen on the validation split, by balanced accuracy (per seed): {which}."
+    if sizes and min(sizes) < SMALL_VALIDATION:
+        line = (
+            f"⚠ {line} The validation split holds only {int(min(sizes))} image(s) of a minority "
+            "class, too few to choose τ: read these scenarios beside their fixed-τ twins."
+        )
+    return [line, ""]
+
+
 def _classic_scenarios(rows: Sequence[dict]) -> list[str]:
     """The scenarios of family ``classic`` in ``rows``, in their order there."""
     return list(dict.fromkeys(r["scenario"] for r in rows if r.get("family") == "classic"))
@@ -466,6 +492,8 @@ def render_report(
             _RESULTS_NOTE,
             "",
             results_table(summary, minority, collapsed_counts(rows)),
+            "",
+            *_chosen_tau(rows, minority),
         ],
         _signature(summary),
         _best_classic(
