@@ -75,8 +75,9 @@ def test_a_new_family_trains_samples_and_feeds_a_scenario(tmp_path):
     assert syn["images"].shape == (400, 1, 28, 28) and syn["labels"].tolist() == [0] * 400
     # a generative scenario with it, through the cache, untouched by the family's novelty
     out = tmp_path / "classify"
-    cfg = _with_family(make_cfg("classify", ["scenario=projgan", "experiment=smoke"], out))
-    record = classify(cfg)
+    overrides = ["scenario=projgan", "experiment=smoke", "scenario.synthetic_weight=0.5"]
+    record = classify(_with_family(make_cfg("classify", overrides, out)))
     assert record["gan_run"]["gan"] == "class_means"
+    assert record["synthetic_weight"] == 0.5  # generated images weighed half (issue 27)
     assert record["train_counts"]["added"][0] == 334 - record["train_counts"]["real"][0]
     assert json.loads((out / "metrics.json").read_text())["scenario"] == "projgan"

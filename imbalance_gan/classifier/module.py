@@ -80,16 +80,32 @@ class ClassifierModule(pl.LightningModule):
         return self.net(x)
 
     # -- training ---------------------------------------------------------------------------------
-    def training_step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
-    ) -> torch.Tensor:
-        x, y = batch
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        x, y, *weight = batch
         if self.augment is not None:
             x, y = self.augment(x, y)
-        loss = self.loss(self(x), y, self._progress(batch_idx))
+        progress = self._progress(batch_idx)
+        if weight:  # (images, labels, loss weights): generated images weigh less
+            loss = self.weighted_loss(self(x), y, weight[0], progress)
+        else:
+            loss = self.loss(self(x), y, progress)
         self._loss_sum = self._loss_sum.to(loss.device) + loss.detach()
         self._loss_n += 1
         return loss
+
+    def weighted_loss(
+        self, logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, progress: float
+    ) -> torch.Tensor:
+        """The batch's loss with image i's term scaled by ``weight[i]``: the images of each
+        weight value get the loss's own mean over them, and the parts add up as shares of the
+        batch, Σ_w (n_w / N) · w · loss(part w); with every weight 1 this is the loss itself
+        (for a loss that is a plain mean over images, exactly (1/N) Σ_i w_i ℓ_i)."""
+        total = logits.new_zeros(())
+        for w in torch.unique(weight):
+            part = weight == w
+            share = part.sum() / len(weight)
+            total = total + share * w * self.loss(logits[part], y[part], progress)
+        return total
 
     def _progress(self, batch_idx: int) -> float:
         """The share of the epoch budget done before this batch (0 outside a Trainer)."""

@@ -34,7 +34,11 @@ from imbalance_gan.runtime.trainer import (
     save_config,
     seed_all,
 )
-from imbalance_gan.scenarios import build_training_data, inverse_frequency_weights
+from imbalance_gan.scenarios import (
+    build_training_data,
+    inverse_frequency_weights,
+    synthetic_weight,
+)
 from imbalance_gan.scenarios.signature import signature_auc
 
 log = logging.getLogger("imbalance_gan.classify")
@@ -70,6 +74,7 @@ def classify(cfg: DictConfig) -> dict:
     out = output_dir(cfg)
     check_fixes(cfg.classifier)
     check_rare_class(cfg)
+    check_synthetic_weight(cfg)
     dm = datamodule_from_config(cfg.data, cfg.classifier.batch_size, cfg.classifier.eval_batch_size)
     kept = start_run(out, cfg)
     if kept is not None:
@@ -92,6 +97,20 @@ def check_rare_class(cfg: DictConfig) -> None:
         raise UserError(
             f"data.minority_classes=[] names no rare class, so scenario={cfg.scenario.name} would "
             "train the balanced set; only scenario=full does that"
+        )
+
+
+def check_synthetic_weight(cfg: DictConfig) -> None:
+    """Refuse a synthetic loss weight the scenario cannot use (before any work): not positive,
+    without generated images, or with mixup, which blends generated and real images into one."""
+    if synthetic_weight(cfg.scenario) is None:
+        return
+    augment = cfg.classifier.get("augment")
+    if augment is not None and str(augment.get("_target_", "")).endswith(".Mixup"):
+        raise UserError(
+            f"scenario.synthetic_weight={cfg.scenario.synthetic_weight} with "
+            "classifier/augment=mixup: mixup blends generated and real images, so no image "
+            "is one or the other; use one of the two"
         )
 
 
@@ -243,6 +262,7 @@ def write_results(
         class_weights=built.weights,
         gan_run=built.gan_info,
         signature_auc=built.signature,
+        synthetic_weight=dm.synthetic_weight,
         chosen_tau=model.logit_adjustment.chosen_tau(),
         device=str(trainer.strategy.root_device),
         hardware=hardware(),

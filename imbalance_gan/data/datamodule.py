@@ -108,6 +108,10 @@ class ImbalancedDataModule(pl.LightningDataModule):
         self._prepared = False
         self._extra_x: list[torch.Tensor] = []
         self._extra_y: list[torch.Tensor] = []
+        #: per extra image, whether a generator made it (the synthetic loss weight's images)
+        self._extra_generated: list[torch.Tensor] = []
+        #: the loss weight of generated training images; None: 1, and batches carry no weights
+        self.synthetic_weight: float | None = None
 
     # -- building -----------------------------------------------------------------------------
     def identity(self) -> dict:
@@ -191,8 +195,14 @@ class ImbalancedDataModule(pl.LightningDataModule):
         """Real images of the minority classes in ``split`` (see :meth:`minority_split`)."""
         return self.minority_split(split, classes)[0]
 
-    def add_training_data(self, images: torch.Tensor, labels: torch.Tensor) -> None:
-        """Append extra training examples (float in [-1, 1] or uint8); never touches val or test."""
+    def add_training_data(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        generated: bool | torch.Tensor = False,
+    ) -> None:
+        """Append extra training examples (float in [-1, 1] or uint8); never touches val or test.
+        ``generated``: whether a generator made them (one flag, or one per image)."""
         self.prepare()
         if images.dtype == torch.uint8:
             images = to_unit_range(images)
@@ -203,9 +213,15 @@ class ImbalancedDataModule(pl.LightningDataModule):
             )
         self._extra_x.append(images.to(torch.float32))
         self._extra_y.append(labels.to(torch.int64))
+        flags = torch.as_tensor(generated, dtype=torch.bool).expand(len(labels)).clone()
+        self._extra_generated.append(flags)
 
     def replace_training_images(
-        self, index: torch.Tensor, images: torch.Tensor, labels: torch.Tensor
+        self,
+        index: torch.Tensor,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        generated: bool | torch.Tensor = False,
     ) -> None:
         """Drop the real training images at ``index`` and add ``images`` (made ones) instead;
         the class counts stay the same when the labels match. Never touches val or test."""
@@ -213,7 +229,7 @@ class ImbalancedDataModule(pl.LightningDataModule):
         keep = torch.ones(len(self.train_x), dtype=torch.bool)
         keep[index] = False
         self.train_x, self.train_y = self.train_x[keep], self.train_y[keep]
-        self.add_training_data(images, labels)
+        self.add_training_data(images, labels, generated)
 
     def added_images(self, classes: Sequence[int]) -> torch.Tensor:
         """The extra training images of ``classes`` (what scenarios added), in [-1, 1]."""
@@ -229,6 +245,11 @@ class ImbalancedDataModule(pl.LightningDataModule):
     @property
     def fit_y(self) -> torch.Tensor:
         return torch.cat([self.train_y, *self._extra_y]) if self._extra_y else self.train_y
+
+    @property
+    def fit_generated(self) -> torch.Tensor:
+        """Per training image (as :attr:`fit_x`), whether a generator made it."""
+        return torch.cat([torch.zeros(len(self.train_y), dtype=torch.bool), *self._extra_generated])
 
     def train_counts(self) -> dict[str, list[int]]:
         """Training class counts: ``real``, ``added`` and ``total``, one entry per class."""
@@ -260,6 +281,8 @@ class ImbalancedDataModule(pl.LightningDataModule):
         view.class_balanced = bool(class_balanced)
         view.train_sampler = None
         view._extra_x, view._extra_y = list(self._extra_x), list(self._extra_y)
+        view._extra_generated = list(self._extra_generated)
+        view.synthetic_weight = None
         return view
 
     # -- Lightning hooks --------------------------------------------------------------------------
@@ -280,14 +303,20 @@ class ImbalancedDataModule(pl.LightningDataModule):
         """Shuffled batches of the training part (``train_classes`` only), class-balanced draws
         when ``class_balanced``; under DDP each process takes its share of every epoch."""
         x, y = self.fit_x, self.fit_y
+        tensors: tuple[torch.Tensor, ...] = (x, y)
+        if self.synthetic_weight is not None:  # a third tensor: each image's loss weight
+            one = torch.ones((), dtype=torch.float32)
+            w = torch.where(self.fit_generated, float(self.synthetic_weight) * one, one)
+            tensors = (x, y, w)
         if self.train_classes is not None:
             mask = torch.isin(y, torch.tensor(self.train_classes, dtype=y.dtype))
-            x, y = x[mask], y[mask]
+            tensors = tuple(t[mask] for t in tensors)
+            x, y = tensors[0], tensors[1]
         weights = None
         if self.class_balanced:
             counts = torch.bincount(y, minlength=self.num_classes).float()
             weights = (1.0 / counts.clamp_min(1))[y]
-        loader = self._loader((x, y), self.batch_size, shuffle=True, weights=weights)
+        loader = self._loader(tensors, self.batch_size, shuffle=True, weights=weights)
         if self.train_sampler is not None:
             loader.sampler = self.train_sampler(y, self.num_classes, self.seed)
         trainer = getattr(self, "trainer", None)

@@ -156,12 +156,14 @@ def classify_record(
     val_metrics: dict[str, Any],
     signature_auc: float | None = None,
     chosen_tau: float | None = None,
+    synthetic_weight: float | None = None,
 ) -> dict[str, Any]:
     """The record of a classify run: what it trained on, every test metric, and the same
     metrics on the validation split for the checkpoint tested (for choices between scenarios).
     ``signature_auc``: how well a small CNN tells the added minority images from the real ones
     (0.5: not at all; ``None`` when nothing was added). ``chosen_tau``: the τ a logit adjustment
     chose on validation for the checkpoint tested (``None``: nothing chosen).
+    ``synthetic_weight``: the loss weight of generated images (``None``: 1, like real ones).
     """
     return {
         "kind": "classify",
@@ -180,6 +182,7 @@ def classify_record(
         "gan_run": gan_run,
         "signature_auc": signature_auc,
         "chosen_tau": chosen_tau,
+        "synthetic_weight": synthetic_weight,
         "device": device,
         "hardware": hardware,
         "wall_time_s": wall_time_s,

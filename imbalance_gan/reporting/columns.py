@@ -27,8 +27,17 @@ NEWER_PER_CLASS = ("average_precision", "auroc")
 #: the signature probe's ROC AUC (scenarios/signature.py): a column of results.csv
 SIGNATURE = "probe/signature_auc"
 #: copied as they are from a classify record into its row (``chosen_tau``: the τ a logit
-#: adjustment chose on validation, empty when none was chosen or the record predates it)
-RUN_FIELDS = ("device", "hardware", "epochs", "best_epoch", "wall_time_s", "chosen_tau")
+#: adjustment chose on validation, empty when none was chosen or the record predates it;
+#: ``synthetic_weight``: the loss weight of generated images, empty for 1)
+RUN_FIELDS = (
+    "device",
+    "hardware",
+    "epochs",
+    "best_epoch",
+    "wall_time_s",
+    "chosen_tau",
+    "synthetic_weight",
+)
 #: the GAN run behind a GAN scenario: record key -> column of the flat row
 GAN_COLUMNS = {
     "best_epoch": "gan/best_epoch",

@@ -96,11 +96,12 @@ def _spread_to_every_class(
         index.append(own[torch.randperm(len(own), generator=g)[: k_gan + k_aug]])
     if not index:
         return
-    made_x, made_y = [], []
+    made_x, made_y, made_by_generator = [], [], []
     if sc.use_generator:
         x, y = generate_for_classes(cfg, dm, from_gan, int(cfg.seed))
         made_x.append(x)
         made_y.append(y)
+        made_by_generator.append(torch.ones(len(y), dtype=torch.bool))
     if sc.augment is not None:
         # made from the real images of each class, as the minority's were (before any is dropped)
         augment = instantiate(sc.augment)
@@ -109,7 +110,10 @@ def _spread_to_every_class(
         )
         made_x.append(aug.images)
         made_y.append(aug.labels)
-    dm.replace_training_images(torch.cat(index), torch.cat(made_x), torch.cat(made_y))
+        made_by_generator.append(torch.zeros(len(aug.labels), dtype=torch.bool))
+    dm.replace_training_images(
+        torch.cat(index), torch.cat(made_x), torch.cat(made_y), torch.cat(made_by_generator)
+    )
 
 
 def build_training_data(cfg: DictConfig, dm: ImbalancedDataModule) -> dict | None:
@@ -117,6 +121,7 @@ def build_training_data(cfg: DictConfig, dm: ImbalancedDataModule) -> dict | Non
     sc = cfg.scenario
     check_renamed_keys(sc)
     check_class_agnostic(cfg)
+    weight = synthetic_weight(sc)  # refused before any generator trains
     plan = top_up_plan(sc, dm)
     real_x, real_y = dm.train_x, dm.train_y
     counts = class_histogram(real_y, dm.num_classes)
@@ -129,7 +134,7 @@ def build_training_data(cfg: DictConfig, dm: ImbalancedDataModule) -> dict | Non
                 f"gan.num_synthetic={cfg.gan.num_synthetic}: raise it"
             )
         images, labels, gan_info = synthetic_for_scenario(cfg, dm, need)
-        dm.add_training_data(images, labels)
+        dm.add_training_data(images, labels, generated=True)
     if sc.augment is not None:
         augment = instantiate(sc.augment)
         # the augmenter works from real images only, up to what the generator left to it
@@ -140,4 +145,22 @@ def build_training_data(cfg: DictConfig, dm: ImbalancedDataModule) -> dict | Non
         dm.add_training_data(aug.images, aug.labels)
     if sc.get("class_agnostic"):
         _spread_to_every_class(cfg, dm, plan, counts)
+    dm.synthetic_weight = weight
     return gan_info
+
+
+def synthetic_weight(sc: DictConfig) -> float | None:
+    """The scenario's loss weight of generated images (``scenario.synthetic_weight``; DiffuLT,
+    Shao et al. 2024, weights its synthetic samples below the real ones); None: 1, unweighted.
+    Refused (one line) for a scenario without a generator or a weight that is not positive."""
+    weight = sc.get("synthetic_weight")
+    if weight is None:
+        return None
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+        raise UserError(f"scenario.synthetic_weight={weight!r} must be a positive number (or null)")
+    if not sc.use_generator:
+        raise UserError(
+            f"scenario.synthetic_weight={weight} weights generated images, but scenario="
+            f"{sc.name} adds none (scenario.use_generator is false)"
+        )
+    return float(weight)
