@@ -47,6 +47,7 @@ TARGETS = [
     ("classifier project/notebook", "classifier", "project_vs_notebook", 1.2, False),
     ("dcgan step project/bare", "dcgan", "project_vs_bare", 0.85, False),
     ("cgan step project/bare", "cgan", "project_vs_bare", 0.85, False),
+    ("diffusion step project/bare", "diffusion", "project_vs_bare", 0.90, False),
     ("peak RSS classify quick (MB)", None, "peak_rss_mb", 2048.0, True),
     ("GAN end-to-end project/bare", "gan_e2e", "project_vs_bare", 1.25, True),
     ("classify e2e project/bare", "classify_e2e", "project_vs_bare", 1.15, True),
@@ -61,6 +62,11 @@ NOTES = {
     "gan": "a step = a D step (BCE on logits + gradient penalty) and a G step; project = "
     "GANModule fed by the data module's GAN view (with_training), without SelectionCallback (evaluation, not the step), D "
     "on every batch; the DCGAN's epochs are 9 batches, so its timing spans epoch ends",
+    "diffusion": "a step = the epsilon-prediction loss at a random timestep with label dropout, "
+    "an Adam step and the EMA update; project = DiffusionModule fed by the data module's "
+    "class-balanced view, bare = the same net, objective and EMA in a plain loop; "
+    "sample_images_per_s: DDIM at the config's gan.sample_steps with its guidance (each step "
+    "one doubled batch), sample_5970_s: what the 5,970 images a 30-zero top-up needs cost",
     "peak_rss_mb": "peak RSS of `classify experiment=quick classifier.max_epochs=1`, 1 epoch of "
     "the quick profile (memory does not grow with epochs); null when skipped",
     "end_to_end": "seconds of whole runs, in-process (see benchmarks/end_to_end.py): gan_e2e = "
@@ -153,6 +159,7 @@ class Bench:
         self.cls_cfg = compose_cfg("classify", [*common, f"trainer.limit_train_batches={n}"], out)
         gan = [*common, "gan.d_warmup_epochs=1000000"]  # D steps on every batch
         self.gan_cfg = {g: compose_cfg("train", [f"gan={g}", *gan], out) for g in ("dcgan", "cgan")}
+        self.gan_cfg["diffusion"] = compose_cfg("train", ["gan=diffusion", *common], out)
         c = self.cls_cfg.classifier
         self.dm = datamodule_from_config(self.cls_cfg.data, c.batch_size, c.eval_batch_size)
         if n > len(self.dm.train_x) // c.batch_size:
@@ -220,7 +227,7 @@ class Bench:
         return self.dm.with_training(cfg.gan.batch_size, classes, cfg.gan.class_balanced_sampling)
 
     def gan_project(self, name: str) -> float:
-        """The real GANModule under the project's Trainer, fed by the data module."""
+        """The real generator module under the project's Trainer, fed by the data module."""
         cfg = self.gan_cfg[name]
         seed_all(cfg.seed)
         model = build_generator(cfg, self.dm.minority)
@@ -257,6 +264,46 @@ class Bench:
         x, y = self._gan_data(cfg, model).train_dataloader().tensors
         batches = tensor_batches(x.to(dev), y.to(dev), g.batch_size)
         return bench_loop(batches, step, self.args)
+
+    def diffusion_bare(self) -> float:
+        """The diffusion model's net, objective, optimizer and EMA in a plain loop."""
+        cfg, dev = self.gan_cfg["diffusion"], self.dev
+        seed_all(cfg.seed)
+        model = build_generator(cfg, self.dm.minority)
+        net, ema = model.net.to(dev), model.net_ema.to(dev)
+        opt = model.optimizer_factory(net.parameters())
+        abar = model.schedule.alphas_cumprod.float().to(dev)
+        live, avg = list(net.parameters()), list(ema.parameters())
+
+        def step(x0: torch.Tensor, y: torch.Tensor) -> None:
+            t = torch.randint(0, len(abar), (len(x0),), device=dev)
+            eps = torch.randn_like(x0)
+            a = abar[t].view(-1, 1, 1, 1)
+            drop = torch.rand(len(y), device=dev) < model.label_dropout
+            labels = torch.where(drop, torch.full_like(y, net.null_label), y)
+            with autocast(cfg, dev):
+                loss = F.mse_loss(net(a.sqrt() * x0 + (1 - a).sqrt() * eps, t, labels), eps)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                torch._foreach_lerp_(avg, live, 1.0 - model.ema_decay)
+
+        x, y = self._gan_data(cfg, model).train_dataloader().tensors
+        batches = tensor_batches(x.to(dev), y.to(dev), cfg.gan.batch_size)
+        return bench_loop(batches, step, self.args)
+
+    def diffusion_sampling(self, n: int) -> float:
+        """Images per second of the diffusion model's sampler (untrained weights: the cost is
+        the same)."""
+        cfg = self.gan_cfg["diffusion"]
+        model = build_generator(cfg, self.dm.minority).to(self.dev)
+        model.sample(min(n, 8), seed=0)  # warm-up
+        sync(self.dev)
+        t0 = CLOCK[0]()
+        model.sample(n, seed=1)
+        sync(self.dev)
+        return n / (CLOCK[0]() - t0)
 
 
 def peak_rss_mb(out: Path) -> float:
@@ -329,11 +376,14 @@ def run(args: argparse.Namespace) -> dict:
             ("dcgan", "bare"): lambda: b.gan_bare("dcgan"),
             ("cgan", "project"): lambda: b.gan_project("cgan"),
             ("cgan", "bare"): lambda: b.gan_bare("cgan"),
+            ("diffusion", "project"): lambda: b.gan_project("diffusion"),
+            ("diffusion", "bare"): b.diffusion_bare,
         }
         rates: dict[tuple[str, str], list[float]] = {key: [] for key in paths}
         for _ in range(args.repeats):  # interleaved, so a drift in background load hits all
             for key, measure in paths.items():
                 rates[key].append(measure())
+        sampling = [b.diffusion_sampling(args.sample_images) for _ in range(args.repeats)]
         rss = None if args.skip_rss else peak_rss_mb(Path(tmp))
         e2e = None if args.skip_e2e else end_to_end(args, Path(tmp) / "e2e")
     result: dict = {"machine": machine(args.device)}
@@ -345,6 +395,9 @@ def run(args: argparse.Namespace) -> dict:
             result[what][f"project_vs_{other}"] = round(
                 statistics.median(p / o for p, o in pairs), 3
             )
+    rate = statistics.median(sampling)
+    result["diffusion"]["sample_images_per_s"] = round(rate, 1)
+    result["diffusion"]["sample_5970_s"] = round(5970 / rate, 1)
     result["peak_rss_mb"] = None if rss is None else round(rss, 1)
     e2e_runs = e2e.pop("runs") if e2e else {}
     blank = {"project_s": None, "bare_s": None, "project_vs_bare": None}
@@ -368,9 +421,14 @@ def table(r: dict) -> str:
         f"{m['cpu']}, {m['threads']} threads, torch {m['torch']}, device {m['device']}",
         f"{'images/s':12}{'project':>10}{'bare':>10}{'notebook':>10}",
     ]
-    for what in ("classifier", "dcgan", "cgan"):
+    for what in ("classifier", "dcgan", "cgan", "diffusion"):
         v = r[what]
         lines.append(f"{what:12}{v['project']:>10}{v['bare']:>10}{v.get('notebook', '-'):>10}")
+    d = r["diffusion"]
+    lines.append(
+        f"diffusion sampling: {d['sample_images_per_s']} images/s, 5,970 images in "
+        f"{d['sample_5970_s']} s"
+    )
     lines.append(f"{'seconds':12}{'project':>10}{'bare':>10}")
     for what in ("gan_e2e", "classify_e2e"):
         v = r[what]
@@ -402,11 +460,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument(
         "--classify-epochs", type=int, help="epochs of the end-to-end classify (default: quick's)"
     )
+    p.add_argument("--sample-images", type=int, default=500, help="diffusion images per timing")
     p.add_argument("--smoke", action="store_true", help="a couple of steps of everything")
     p.add_argument("--json", type=Path, help="write the results here")
     args = p.parse_args(argv)
     if args.smoke:
         args.steps, args.warmup, args.repeats, args.skip_rss = 2, 1, 1, True
+        args.sample_images = 4
         args.e2e_repeats = 1  # and experiment=smoke runs
     torch.set_num_threads(args.threads)
     CLOCK[0] = time.process_time if args.clock == "cpu" else time.perf_counter

@@ -72,6 +72,7 @@ def test_smoke_run_writes_every_promised_key_as_a_number(tmp_path):
         "classifier": {"project", "bare", "notebook", "project_vs_bare", "project_vs_notebook"},
         "dcgan": {"project", "bare", "project_vs_bare"},
         "cgan": {"project", "bare", "project_vs_bare"},
+        "diffusion": {"project", "bare", "project_vs_bare", "sample_images_per_s", "sample_5970_s"},
     }
     for name, keys in sections.items():
         assert set(r[name]) == keys, name
@@ -108,8 +109,9 @@ def test_table_marks_each_target_pass_or_fail_by_its_value(factor):
     skipped, in the table ``make bench`` prints."""
     throughput = _module("throughput")
     r: dict = {"machine": {"cpu": "some CPU", "threads": 2, "torch": "2.5", "device": "cpu"}}
-    for what in ("classifier", "dcgan", "cgan"):
+    for what in ("classifier", "dcgan", "cgan", "diffusion"):
         r[what] = {"project": 100.0, "bare": 110.0}
+    r["diffusion"].update(sample_images_per_s=30.0, sample_5970_s=199.0)
     for what in ("gan_e2e", "classify_e2e"):
         r[what] = {"project_s": 12.0, "bare_s": 10.0}
     for _, section, key, target, _ in throughput.TARGETS:
@@ -117,7 +119,8 @@ def test_table_marks_each_target_pass_or_fail_by_its_value(factor):
     printed = throughput.table(r)
     _check_table(printed, r)
     verdicts = [ln[30:].split()[1] for ln in printed.splitlines()[-len(throughput.TARGETS) :]]
-    expected = {1.0: ["PASS"] * 8, None: ["skipped"] * 8}.get(factor)
+    n = len(throughput.TARGETS)
+    expected = {1.0: ["PASS"] * n, None: ["skipped"] * n}.get(factor)
     if expected is None:  # under a minimum or over a maximum fails; the other way passes
         expected = [
             "PASS" if (factor < 1) == at_most else "FAIL" for *_, at_most in throughput.TARGETS
