@@ -223,3 +223,104 @@ class IDXSource:
     def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """One split: uint8 images ``[N, 28, 28]`` and int64 labels ``[N]`` (see :func:`load_split`)."""
         return load_split(self.dataset, self.root, train=train, download=self.download)
+
+
+def file_digest(path: Path) -> str:
+    """The first 16 hex digits of a file's SHA-256: names its content in cache keys."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def as_uint8_nchw(images, where: str) -> torch.Tensor:
+    """Images ``N x H x W``, ``N x H x W x C`` or ``N x C x H x W`` (C of 1, 3 or 4), uint8 or
+    float in [0, 1], as uint8 ``[N, C, H, W]``; anything else refused in one line."""
+    import numpy as np
+
+    a = np.asarray(images)
+    if a.ndim == 3:
+        a = a[:, None]
+    elif a.ndim == 4:
+        if a.shape[-1] in (1, 3, 4) and a.shape[1] not in (1, 3, 4):
+            a = a.transpose(0, 3, 1, 2)  # N x H x W x C
+        elif a.shape[1] not in (1, 3, 4):
+            raise UserError(
+                f"{where}: images of shape {list(a.shape)} have no channel axis of 1, 3 or 4"
+            )
+    else:
+        raise UserError(
+            f"{where}: images have shape {list(a.shape)}; expected N x H x W, N x H x W x C or "
+            "N x C x H x W"
+        )
+    if a.dtype == np.uint8:
+        pass
+    elif np.issubdtype(a.dtype, np.floating):
+        if a.size and (np.nanmin(a) < 0 or np.nanmax(a) > 1 or np.isnan(a).any()):
+            raise UserError(f"{where}: float images must lie in [0, 1] (or be uint8)")
+        a = np.rint(a * 255).astype(np.uint8)
+    else:
+        raise UserError(f"{where}: images are {a.dtype}; expected uint8, or float in [0, 1]")
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def as_labels(labels, n: int, where: str) -> torch.Tensor:
+    """Integer class labels ``[n]`` (int64), each at least 0."""
+    import numpy as np
+
+    y = np.asarray(labels)
+    if y.ndim != 1 or len(y) != n:
+        raise UserError(f"{where}: {n} images but labels of shape {list(y.shape)}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise UserError(f"{where}: labels are {y.dtype}; expected integers 0 .. classes - 1")
+    if len(y) and y.min() < 0:
+        raise UserError(f"{where}: label {int(y.min())} is negative; labels are 0 .. classes - 1")
+    return torch.from_numpy(y.astype(np.int64))
+
+
+class ArraySource:
+    """Your own images as arrays: ``<path>/train.npz`` and ``<path>/test.npz``, each with
+    ``images`` (``N x H x W``, ``N x H x W x C`` or ``N x C x H x W``; uint8, or float in
+    [0, 1]) and ``labels`` (``N`` integers, 0 .. classes − 1). Read without unpickling."""
+
+    def __init__(self, path: str | os.PathLike, dataset: str = "arrays") -> None:
+        self.path = Path(os.fspath(path)).expanduser()
+        self.dataset = str(dataset)
+        self.root = os.fspath(self.path)
+        for split in ("train", "test"):
+            if not self._file(split).is_file():
+                raise UserError(
+                    f"data.root={self.path}: no {split}.npz there (the folder holds train.npz "
+                    "and test.npz, each with `images` and `labels`)"
+                )
+
+    def _file(self, split: str) -> Path:
+        return self.path / f"{split}.npz"
+
+    def identity(self) -> dict:
+        """The dataset's name and the content of its two files (not where they are)."""
+        return {
+            "dataset": self.dataset,
+            "files": {s: file_digest(self._file(s)) for s in ("train", "test")},
+        }
+
+    def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        import numpy as np
+
+        path = self._file("train" if train else "test")
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                missing = [k for k in ("images", "labels") if k not in f.files]
+                if missing:
+                    raise UserError(
+                        f"{path} has no {' and no '.join(missing)} array (it holds "
+                        f"{', '.join(f.files) or 'nothing'})"
+                    )
+                images, labels = f["images"], f["labels"]
+        except UserError:
+            raise
+        except Exception as err:  # not an npz, truncated, an object array
+            raise UserError(f"{path} cannot be read as an .npz of arrays: {err}") from None
+        x = as_uint8_nchw(images, str(path))
+        return x, as_labels(labels, len(x), str(path))
