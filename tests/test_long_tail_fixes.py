@@ -325,3 +325,16 @@ def test_a_run_recorded_before_a_slot_existed_is_the_same_run_with_the_slot_unse
     )
     crt = {**old, "classifier": {**old["classifier"], "retrain": {"_target_": "Retrain"}}}
     assert first_difference(old, crt).startswith("classifier.retrain._target_")
+
+
+def test_ldam_is_evaluated_on_the_logits_its_softmax_trained():
+    torch.manual_seed(8)
+    net = CNN(channels=[4, 8], hidden=16, head="cosine").eval()
+    loss = LDAM(scale=30.0, class_counts=[30] + [5000] * 9)
+    model = ClassifierModule(net, optimizer=torch.optim.Adam, loss=loss)
+    x, y = torch.randn(6, 1, 28, 28), torch.arange(6)
+    model._outputs = []
+    model._collect((x, y))
+    logits, _ = model._outputs[0]
+    assert torch.allclose(logits, 30.0 * net(x), atol=1e-5)  # s · cos, not the bare cosines
+    assert CrossEntropy().logit_scale == 1.0

@@ -21,7 +21,11 @@ class Loss(nn.Module):
 
     ``class_counts``: training images per class (after the scenario's additions; ``None`` when
     unknown). ``class_weights``: one weight per class (``scenario.class_weighting``), or ``None``.
+    ``logit_scale``: what the loss multiplies the net's outputs by before its softmax, so that
+    validation and test score the distribution it trained (1 but for LDAM's ``s``).
     """
+
+    logit_scale: float = 1.0
 
     def __init__(
         self,
@@ -148,6 +152,7 @@ class LDAM(Loss):
         if not 0.0 <= drw_start <= 1.0:
             raise ValueError(f"drw_start={drw_start} must be a share of the budget, in [0, 1]")
         self.scale, self.drw_start = float(scale), float(drw_start)
+        self.logit_scale = self.scale  # the softmax it trains is that of s · cos
         self.register_buffer(
             "margins", ldam_margins(class_counts or [], max_margin), persistent=False
         )

@@ -148,7 +148,8 @@ class ClassifierModule(pl.LightningModule):
     # -- evaluation -------------------------------------------------------------------------------
     def _collect(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
         x, y = batch
-        self._outputs.append((self(x).float(), y))
+        # the logits whose softmax the loss trained (LDAM's s · cos; the net's own otherwise)
+        self._outputs.append((self(x).float() * self.loss.logit_scale, y))
 
     def _gather(self, choose: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """The epoch's softmax outputs after the logit adjustment, and the targets; ``choose``
