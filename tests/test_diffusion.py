@@ -122,6 +122,7 @@ def test_ddim_at_eta_one_and_the_full_step_count_is_the_ddpm_ancestral_mean():
         assert torch.allclose(ddim, schedule.ddpm_mean(x_t, eps, t), atol=1e-5)
     assert schedule.sampling_timesteps(100) == list(range(99, -1, -1))
     assert schedule.sampling_timesteps(5) == [99, 74, 50, 25, 0]
+    assert schedule.sampling_timesteps(1) == [99]  # one step starts from pure noise
     # the last DDIM step lands on the predicted data itself
     last = schedule.ddim_step(x_t, eps, 0, -1, clip=False)
     assert torch.allclose(last, schedule.predicted_x0(x_t, eps, 0), atol=1e-6)

@@ -338,3 +338,31 @@ def test_ldam_is_evaluated_on_the_logits_its_softmax_trained():
     logits, _ = model._outputs[0]
     assert torch.allclose(logits, 30.0 * net(x), atol=1e-5)  # s · cos, not the bare cosines
     assert CrossEntropy().logit_scale == 1.0
+
+
+def test_crt_resumed_in_the_middle_of_a_retraining_epoch_matches_an_uninterrupted_run(tmp_path):
+    from imbalance_gan.runtime.errors import Preempted
+
+    from .hooks.step_hooks import installed
+    from .test_reliability import RESUME_ARGS
+
+    args = [*RESUME_ARGS, "scenario=crt"]  # 2 epochs of 6 steps: the second retrains the head
+    reference = tmp_path / "reference"
+    classify(make_cfg("classify", args, reference))
+    out = tmp_path / "run"
+    with installed(sigterm_at_step=8), pytest.raises(Preempted):
+        classify(make_cfg("classify", args, out))  # stopped at step 2 of the retraining epoch
+    classify(make_cfg("classify", [*args, "resume=true"], out))
+    records = [json.loads((d / "metrics.json").read_text()) for d in (reference, out)]
+    assert records[0]["metrics"] == records[1]["metrics"]
+
+
+def test_bad_retraining_and_tau_norm_settings_are_refused_before_any_work(tmp_path):
+    for overrides, message in (
+        (["scenario=crt", "classifier.retrain.power=2"], "power=2"),
+        (["scenario=ldam_drw", "classifier/logit_adjustment=tau_norm"], "needs classifier.net"),
+    ):
+        cfg = make_cfg("classify", ["experiment=smoke", *overrides], tmp_path / "run")
+        with pytest.raises(UserError, match=message):
+            classify(cfg)
+        assert not list((tmp_path / "run").glob("*"))  # nothing written

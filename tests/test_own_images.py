@@ -107,3 +107,27 @@ def test_a_missing_array_file_ends_the_command_in_one_line(tmp_path):
     )
     assert_one_error_line(proc, "no test.npz there")
     assert not (out / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(
+    "test_labels, message",
+    [(np.array([0, 1, 2, 10]), "test split of arrays has label 10"), (None, "holds no images")],
+)
+def test_a_test_split_the_classes_cannot_hold_is_refused_before_any_work(
+    test_labels, message, mnist_part, tmp_path
+):
+    from imbalance_gan.data import ImbalancedDataModule
+
+    train, _ = mnist_part
+    folder = tmp_path / "arrays"
+    folder.mkdir()
+    np.savez(folder / "train.npz", images=train[0].numpy(), labels=train[1].numpy())
+    if test_labels is None:
+        np.savez(
+            folder / "test.npz", images=np.zeros((0, 28, 28), np.uint8), labels=np.zeros(0, int)
+        )
+    else:
+        np.savez(folder / "test.npz", images=np.zeros((4, 28, 28), np.uint8), labels=test_labels)
+    dm = ImbalancedDataModule(dataset="arrays", source=ArraySource(folder), minority_count=30)
+    with pytest.raises(UserError, match=message):
+        dm.prepare()

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from imbalance_gan.classifier.losses import CrossEntropy
 from imbalance_gan.classifier.module import ClassifierModule
-from imbalance_gan.classifier.pipeline import check_synthetic_weight
+from imbalance_gan.classifier.pipeline import check_synthetic_weight, classify
 from imbalance_gan.nets.cnn import CNN
 from imbalance_gan.runtime.errors import UserError
 
@@ -59,4 +59,6 @@ def test_a_synthetic_weight_the_scenario_cannot_use_is_refused(overrides, messag
     cfg = make_cfg("classify", ["experiment=smoke", *overrides], tmp_path / "run")
     with pytest.raises(UserError, match=message):
         check_synthetic_weight(cfg)
-    assert not (tmp_path / "run").exists()
+    with pytest.raises(UserError, match=message):  # and the command stops before any work
+        classify(cfg)
+    assert not list((tmp_path / "run").glob("*"))  # nothing written

@@ -129,7 +129,9 @@ class ClassifierModule(pl.LightningModule):
         ``val/retrain_score`` (``monitor`` in a retraining epoch, -1 before)."""
         return self.monitor if self.retrain is None else "val/retrain_score"
 
-    def on_train_epoch_start(self) -> None:
+    def _enter_retraining(self) -> None:
+        """In a retraining epoch: freeze the features (again: requires_grad is not part of a
+        checkpoint) and, the first time only, reset the head."""
         if not self._retraining():
             return
         net = getattr(self.net, "_orig_mod", self.net)
@@ -137,6 +139,13 @@ class ClassifierModule(pl.LightningModule):
         if not bool(self.head_retrained):
             self.retrain.reset_head(net, self.optimizers().optimizer, self.seed)
             self.head_retrained.fill_(True)
+
+    def on_train_start(self) -> None:
+        # a run resumed in the middle of an epoch skips that epoch's on_train_epoch_start
+        self._enter_retraining()
+
+    def on_train_epoch_start(self) -> None:
+        self._enter_retraining()
 
     def on_train_epoch_end(self) -> None:
         mean = self._loss_sum / max(self._loss_n, 1)

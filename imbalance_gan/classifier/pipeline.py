@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
@@ -22,7 +23,7 @@ from imbalance_gan.classifier.retrain import Retrain
 from imbalance_gan.classifier.tensorboard import log_test_views
 from imbalance_gan.data import ImbalancedDataModule, datamodule_from_config
 from imbalance_gan.record.rundir import start_run
-from imbalance_gan.runtime.errors import UserError
+from imbalance_gan.runtime.errors import UserError, raise_user_error
 from imbalance_gan.runtime.files import savez
 from imbalance_gan.runtime.progress import BudgetProgress
 from imbalance_gan.runtime.resilience import check_checkpoint, resumed_seconds
@@ -130,7 +131,18 @@ def check_fixes(cfg_classifier: DictConfig) -> None:
             f"classifier/{group}=<name> ({names}){none}"
         )
     if cfg_classifier.get("retrain") is not None:
-        instantiate(cfg_classifier.retrain).first_epoch(int(cfg_classifier.max_epochs))
+        try:
+            retrain = instantiate(cfg_classifier.retrain)
+        except InstantiationException as err:  # hydra wraps the retraining's own words
+            raise_user_error(err)
+            raise
+        retrain.first_epoch(int(cfg_classifier.max_epochs))
+    adjust = str(cfg_classifier.logit_adjustment.get("_target_", ""))
+    if adjust.endswith(".TauNorm") and cfg_classifier.net.get("head", "linear") != "linear":
+        raise UserError(
+            "classifier/logit_adjustment=tau_norm divides each class's head weights by their "
+            f"norm, so it needs classifier.net.head=linear, not {cfg_classifier.net.head!r}"
+        )
 
 
 def build(cfg: DictConfig, out: Path, dm: ImbalancedDataModule | None = None) -> Built:

@@ -9,6 +9,7 @@ epochs, so the retrained head is what is measured."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import torch
@@ -56,6 +57,8 @@ class Retrain:
     def __init__(self, start: float = 0.9, power: float = 0.0) -> None:
         if not 0.0 < start < 1.0:
             raise UserError(f"classifier.retrain.start={start}: a share of the budget in (0, 1)")
+        if not 0.0 <= power <= 1.0:
+            raise UserError(f"classifier.retrain.power={power}: a class-share exponent in [0, 1]")
         self.start = float(start)
         self.balanced = ClassPowered(power)
 
@@ -92,8 +95,12 @@ class Retrain:
     def reset_head(net: nn.Module, optimizer: torch.optim.Optimizer, seed: int) -> None:
         """A fresh head (its layer's own initialisation, drawn from the run's retrain stream)
         with fresh optimizer state, as if its training began now."""
+        fresh = copy.deepcopy(net.head).cpu()  # drawn on the CPU, so every device gets one head
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(stream_seed(seed, "classifier.retrain_head"))
-            net.head.reset_parameters()
+            torch.random.default_generator.manual_seed(stream_seed(seed, "classifier.retrain_head"))
+            fresh.reset_parameters()
+        with torch.no_grad():
+            for live, new in zip(net.head.parameters(), fresh.parameters(), strict=True):
+                live.copy_(new)
         for p in net.head.parameters():
             optimizer.state.pop(p, None)

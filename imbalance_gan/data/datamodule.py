@@ -141,6 +141,14 @@ class ImbalancedDataModule(pl.LightningDataModule):
                     f"data.image_shape={list(self.image_shape)} but the {split} images of "
                     f"{self.dataset} are {list(shape)}"
                 )
+        for split, y in (("training", labels), ("test", test_labels)):
+            if len(y) == 0:
+                raise UserError(f"the {split} split of {self.dataset} holds no images")
+        if int(test_labels.max()) >= self.num_classes:
+            raise UserError(
+                f"data.num_classes={self.num_classes} but the test split of {self.dataset} has "
+                f"label {int(test_labels.max())}"
+            )
         if int(labels.max()) + 1 != self.num_classes:
             raise UserError(
                 f"data.num_classes={self.num_classes} but {self.dataset} has "

@@ -16,8 +16,8 @@ class UNet(nn.Module):
     """ε-prediction net: (x_t ``[N, C, H, W]``, t ``[N]``, labels ``[N]``) -> ``[N, C, H, W]``.
 
     ``channels`` are the widths of the U-Net's levels (each but the last halves the image);
-    ``attention`` says which levels have self-attention (none by default: on a 2-core CPU it
-    costs more than it gives at 28 x 28). Label ``num_classes`` is the null label."""
+    ``attention`` says which levels have self-attention (none by default, nor in the middle
+    block: on a 2-core CPU it costs more than it gives at 28 x 28). Label ``num_classes`` is the null label."""
 
     #: trained on every class, conditioned on labels (generators/family.py)
     conditional = True
@@ -62,6 +62,7 @@ class UNet(nn.Module):
             up_block_types=[b.replace("Down", "Up") for b in reversed(down)],
             num_class_embeds=self.num_classes + 1,
             norm_num_groups=norm_groups,
+            add_attention=any(attention),  # the middle block's too: none unless a level has it
         )
 
     def forward(self, x: Tensor, t: Tensor, labels: Tensor) -> Tensor:

@@ -32,12 +32,19 @@ class Schedule:
         self.timesteps = int(timesteps)
         self.betas = cosine_betas(self.timesteps)
         self.alphas_cumprod = torch.cumprod(1 - self.betas, dim=0)
+        self._tables: dict[tuple, torch.Tensor] = {}
 
     def _abar(self, t: torch.Tensor | int, like: torch.Tensor) -> torch.Tensor:
-        """ᾱ_t (1 for t = -1) shaped to broadcast over a batch like ``like``."""
-        t = torch.as_tensor(t, device=self.alphas_cumprod.device).long()
-        abar = torch.where(t >= 0, self.alphas_cumprod[t.clamp_min(0)], torch.ones(()).double())
-        abar = abar.to(like.device, like.dtype)
+        """ᾱ_t (1 for t = -1) shaped to broadcast over a batch like ``like``; looked up in a
+        copy on ``like``'s device and dtype, so a GPU step does not wait for the host."""
+        key = (like.device, like.dtype)
+        table = self._tables.get(key)
+        if table is None:  # index 0 is t = -1 (ᾱ = 1), index t + 1 is ᾱ_t
+            ones = torch.ones(1, dtype=torch.float64)
+            table = torch.cat([ones, self.alphas_cumprod]).to(like.device, like.dtype)
+            self._tables[key] = table
+        t = torch.as_tensor(t, device=like.device).long()
+        abar = table[t + 1]
         return abar.reshape(-1, *([1] * (like.dim() - 1))) if abar.dim() else abar
 
     def noise(self, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -83,9 +90,10 @@ class Schedule:
         """``steps`` timesteps from T-1 down, evenly spaced (the last is 0)."""
         if not 1 <= steps <= self.timesteps:
             raise ValueError(f"sampling steps={steps} must be in [1, {self.timesteps}]")
+        if steps == 1:  # one step: from pure noise (T-1) straight to the data
+            return [self.timesteps - 1]
         return sorted(
-            {round(i * (self.timesteps - 1) / max(steps - 1, 1)) for i in range(steps)},
-            reverse=True,
+            {round(i * (self.timesteps - 1) / (steps - 1)) for i in range(steps)}, reverse=True
         )
 
 
