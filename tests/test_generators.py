@@ -227,7 +227,11 @@ def _fake_gan(cfg, dm, need):
     return torch.zeros(n, *dm.image_shape, dtype=torch.uint8), labels, {"gan": "stand-in"}
 
 
-@pytest.mark.parametrize("data", ["data.minority_count=30", "data=mnist_lt"])
+@pytest.mark.parametrize(
+    # mnist_lt (nine minority classes, 16 s): make test-slow, to keep the default suite short
+    "data",
+    ["data.minority_count=30", pytest.param("data=mnist_lt", marks=pytest.mark.slow)],
+)
 def test_every_topped_up_scenario_ends_with_the_same_minority_totals(data, tmp_path, monkeypatch):
     import imbalance_gan.scenarios as scenarios
     from imbalance_gan.data import datamodule_from_config

@@ -128,7 +128,7 @@ def _failed_runs_table(report: str) -> list[list[str]]:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("study.scenarios=[original,bogus]", "bogus"),
+        # an unknown name in study.scenarios: tests/test_bad_input.py
         ("study.baseline=bogus", "bogus"),
         ("study.best_classic=bogus", "bogus"),
         ("study.best_classic=dcgan", "not a classic scenario"),
