@@ -16,10 +16,6 @@ from torchmetrics.functional.classification import (
 
 from imbalance_gan.runtime.seeds import stream_seed
 
-#: the test set's two stratified halves: ``select`` is where a report chooses (the best fix),
-#: ``report`` where it measures what it chose; no image is in both
-HALVES = ("select", "report")
-
 
 def classification_metrics(probs: torch.Tensor, target: torch.Tensor, prefix: str = "test") -> dict:
     """All metrics of one evaluation, keyed ``<prefix>/<name>``.
@@ -75,7 +71,8 @@ def scalar_view(metrics: dict) -> dict[str, float]:
 
 def split_halves(target: torch.Tensor) -> dict[str, torch.Tensor]:
     """The indices of the test set's two halves, stratified: of each class's images, in a
-    fixed-seed order, the first ``n // 2`` select and the rest report. The split is a function
+    fixed-seed order, the first ``n // 2`` select and the rest report (``select`` is where a
+    report chooses the best fix, ``report`` where it measures what it chose). The split is a function
     of the labels alone, so every run on a dataset splits its test set the same way."""
     target = target.detach().long().cpu()
     select, report = [], []

@@ -165,8 +165,9 @@ def compare_to_best_classic(
 ) -> list[dict]:
     """Each generative scenario against the best classic one, per (test metric, choosing metric)
     pair: the classic scenario ``named`` in config, or else the one with the best mean choosing
-    metric (of the validation split, or of the test set's selection half). Dicts as :func:`compare_to_baseline`'s, plus ``chosen_on``; Holm runs
-    over every tested comparison in the list."""
+    metric (of the validation split, or of the test set's selection half). Dicts as
+    :func:`compare_to_baseline`'s, plus ``chosen_on``; Holm runs over every tested comparison in
+    the list."""
     out = []
     val_metrics = [v for _, v in metrics]
     for test_metric, val_metric in metrics:

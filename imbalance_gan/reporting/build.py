@@ -68,8 +68,7 @@ def build_report(
     # the best fix: chosen on the test set's selection half and measured on its report half
     # when every run recorded both; on the validation split (measured on the whole test set)
     # for older records
-    halves = all(r.get(c) is not None for r in rows for c in columns.half_columns(minority))
-    if halves:
+    if columns.has_halves(rows, minority):
         f1, recall, _, ap_half = columns.half_metrics(minority, "report")
         pick_f1, pick_recall, _, pick_ap = columns.half_metrics(minority, "select")
         measured, chosen_by = (f1, recall, ap_half), (pick_f1, pick_recall, pick_ap)

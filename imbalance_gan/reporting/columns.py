@@ -84,7 +84,8 @@ def key_metrics(minority: Sequence[int] = (0,), split: str = "test") -> tuple[st
     return (f"{split}/f1_{suffix}", f"{split}/recall_{suffix}")
 
 
-#: the two halves of the test set (classifier/metrics.HALVES) and what results.csv keeps of each
+#: the two halves of the test set (classifier/metrics.split_halves) and what results.csv keeps of
+#: each
 HALVES = ("select", "report")
 HALF_PER_CLASS = ("f1", "recall", "precision", "average_precision")
 
@@ -97,6 +98,12 @@ def half_metrics(minority: Sequence[int] = (0,), half: str = "report") -> tuple[
 
 def half_columns(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
     return tuple(c for half in HALVES for c in half_metrics(minority, half))
+
+
+def has_halves(rows: Sequence[dict], minority: Sequence[int] = (0,)) -> bool:
+    """Whether every row has its metrics on both halves of the test set (records written
+    before the halves were kept have none)."""
+    return all(r.get(c) is not None for r in rows for c in half_columns(minority))
 
 
 def run_columns(minority: Sequence[int] = (0,)) -> tuple[str, ...]:

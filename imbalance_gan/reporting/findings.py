@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from imbalance_gan.reporting.aggregate import compare_to_every_classic, summarize
-from imbalance_gan.reporting.columns import half_columns, half_metrics, key_metrics, read_results
+from imbalance_gan.reporting.columns import half_metrics, has_halves, key_metrics, read_results
 from imbalance_gan.reporting.tables import p_text, table
 from imbalance_gan.runtime.errors import UserError
 
@@ -67,7 +67,7 @@ def findings_section(root: Path, link: str) -> list[str]:
     """The markdown of one study's finding; ``link`` is its report's path as the README has it."""
     rows, minority = read_results(root)
     study = _study(Path(root))
-    if all(r.get(c) is not None for r in rows for c in half_columns(minority)):
+    if has_halves(rows, minority):
         f1, recall, _, ap = half_metrics(minority, "report")
         shown, pick = (f1, recall, ap), half_metrics(minority, "select")[0]
         where = "chosen on the test set's selection half, measured on its report half"
