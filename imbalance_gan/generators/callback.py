@@ -25,6 +25,34 @@ def cycled_labels(classes: Sequence[int], n: int) -> torch.Tensor:
     return torch.tensor(list(classes)).repeat(math.ceil(n / len(classes)))[:n]
 
 
+def noise_generator(seed: int | None) -> torch.Generator:
+    """The CPU generator a module's ``sample`` draws its noise from: seeded by ``seed`` (the same
+    seed, the same images), or freshly at random without one."""
+    g = torch.Generator(device="cpu")
+    if seed is not None:
+        g.manual_seed(seed)
+    else:
+        g.seed()
+    return g
+
+
+@torch.no_grad()
+def update_ema(
+    average: torch.nn.Module, live: torch.nn.Module, decay: float, updates: torch.Tensor
+):
+    """One step of an exponential moving average of ``live``'s weights into ``average``; the
+    decay warms up as (1 + t) / (10 + t), t = ``updates`` so far (a buffer, incremented here, so
+    a resumed run continues the warm-up), so early averages are not stuck at the init. Buffers
+    (BatchNorm statistics) are not averaged: the copy takes the live ones."""
+    t = int(updates)
+    rate = 1.0 - min(decay, (1 + t) / (10 + t))
+    for avg, now in zip(average.parameters(), live.parameters(), strict=True):
+        avg.lerp_(now, rate)
+    for avg, now in zip(average.buffers(), live.buffers(), strict=True):
+        avg.copy_(now)
+    updates += 1
+
+
 def save_checkpoint(trainer: pl.Trainer, path: Path) -> None:
     """Save a full checkpoint (atomically: the Trainer's checkpoint IO writes then renames)."""
     trainer.save_checkpoint(str(path), weights_only=False)

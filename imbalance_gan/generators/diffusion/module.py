@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imbalance_gan.generators.callback import cycled_labels
+from imbalance_gan.generators.callback import cycled_labels, noise_generator, update_ema
 from imbalance_gan.generators.diffusion.schedule import Schedule, guided
 from imbalance_gan.runtime.errors import DivergenceError
 
@@ -83,16 +83,8 @@ class DiffusionModule(pl.LightningModule):
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         self._update_ema()
 
-    @torch.no_grad()
     def _update_ema(self) -> None:
-        # decay warms up as (1 + t) / (10 + t), so early averages are not stuck at the init
-        t = int(self.ema_updates)
-        decay = min(self.ema_decay, (1 + t) / (10 + t))
-        for avg, live in zip(self.net_ema.parameters(), self.net.parameters(), strict=True):
-            avg.lerp_(live, 1.0 - decay)
-        for avg, live in zip(self.net_ema.buffers(), self.net.buffers(), strict=True):
-            avg.copy_(live)
-        self.ema_updates += 1
+        update_ema(self.net_ema, self.net, self.ema_decay, self.ema_updates)
 
     def on_train_epoch_end(self) -> None:
         mean = self._loss_sum / max(self._loss_n, 1)
@@ -125,13 +117,8 @@ class DiffusionModule(pl.LightningModule):
         """``n`` images in [-1, 1], labels cycling over ``classes``: DDIM from noise drawn from
         ``seed`` (the same seed, the same images), on the EMA weights (eval mode, no grad)."""
         classes = list(classes if classes is not None else self.sample_classes)
-        g = torch.Generator(device="cpu")
-        if seed is not None:
-            g.manual_seed(seed)
-        else:
-            g.seed()
-        shape = (n, *self.net.image_shape)
-        x = torch.randn(shape, generator=g).to(self.device)
+        x = torch.randn((n, *self.net.image_shape), generator=noise_generator(seed))
+        x = x.to(self.device)
         labels = cycled_labels(classes, n).to(self.device)
         net = self.net_ema
         was_training = net.training

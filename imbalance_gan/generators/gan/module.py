@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from imbalance_gan.generators.callback import cycled_labels
+from imbalance_gan.generators.callback import cycled_labels, noise_generator, update_ema
 from imbalance_gan.generators.gan.diffaug import DiffAugment
 from imbalance_gan.generators.gan.losses import get_loss, gradient_penalty
 from imbalance_gan.runtime.errors import DivergenceError
@@ -95,19 +95,8 @@ class GANModule(pl.LightningModule):
         """The generator that makes samples: the EMA copy when there is one."""
         return self.generator_ema if self.generator_ema is not None else self.generator
 
-    @torch.no_grad()
     def _update_ema(self) -> None:
-        # decay warms up as (1 + t) / (10 + t), so early averages are not stuck at the init
-        t = int(self.ema_updates)
-        decay = min(self.ema_decay, (1 + t) / (10 + t))
-        for avg, live in zip(
-            self.generator_ema.parameters(), self.generator.parameters(), strict=True
-        ):
-            avg.lerp_(live, 1.0 - decay)
-        # BatchNorm statistics are not averaged: the copy uses the live ones
-        for avg, live in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
-            avg.copy_(live)
-        self.ema_updates += 1
+        update_ema(self.generator_ema, self.generator, self.ema_decay, self.ema_updates)
 
     def _reset_sums(self) -> None:
         # epoch sums of the D and G losses and of D's mean output on real and fake images;
@@ -120,12 +109,8 @@ class GANModule(pl.LightningModule):
     ) -> torch.Tensor:
         """``n`` generated images in [-1, 1], labels cycling over ``classes`` (eval mode, no grad)."""
         classes = list(classes if classes is not None else self.sample_classes)
-        g = torch.Generator(device="cpu")
-        if seed is not None:
-            g.manual_seed(seed)
-        else:
-            g.seed()
-        z = torch.randn(n, self.generator.latent_dim, generator=g).to(self.device)
+        z = torch.randn(n, self.generator.latent_dim, generator=noise_generator(seed))
+        z = z.to(self.device)
         labels = cycled_labels(classes, n).to(self.device)
         net = self.sampler
         was_training = net.training
