@@ -1,3 +1,7 @@
 """imbalance-gan: does synthetic data from a GAN help a classifier on a rare class?"""
 
+from imbalance_gan import resolvers as _resolvers
+
 __version__ = "0.1.0"
+
+_resolvers.register()

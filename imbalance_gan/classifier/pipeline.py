@@ -271,6 +271,7 @@ def write_results(
         train_counts=built.counts,
         val_counts=np.bincount(dm.val_y.numpy(), minlength=dm.num_classes).tolist(),
         minority=dm.minority,
+        class_names=dm.class_names,
         class_weights=built.weights,
         gan_run=built.gan_info,
         signature_auc=built.signature,

@@ -74,10 +74,11 @@ class ImbalancedDataModule(pl.LightningDataModule):
         class_balanced: bool = False,
         top_up_to: int | None = None,
         source=None,
+        path: str | None = None,
     ) -> None:
         """Without ``source``, the images are the IDX dataset ``dataset`` under ``root``; with
-        one, ``root`` and ``download`` are the source's settings as ``data`` repeats them, and
-        ``dataset`` must be the name the source gives."""
+        one, ``root``, ``path`` and ``download`` are the source's settings as ``data`` repeats
+        them, and ``dataset`` must be the name the source gives."""
         super().__init__()
         if source is None:
             source = IDXSource(dataset, root, download)
@@ -86,6 +87,8 @@ class ImbalancedDataModule(pl.LightningDataModule):
                 f"data.dataset={dataset!r} but data.source reads {source.identity()['dataset']!r}"
             )
         self.source = source
+        #: the names of classes 0, 1, ... when the source has them (an image folder's), else None
+        self.class_names = list(getattr(source, "classes", None) or []) or None
         self.dataset = dataset
         self.root = getattr(source, "root", None) or (os.fspath(root) if root else None)
         self.minority_classes = list(minority_classes)

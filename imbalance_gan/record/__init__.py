@@ -157,6 +157,7 @@ def classify_record(
     signature_auc: float | None = None,
     chosen_tau: float | None = None,
     synthetic_weight: float | None = None,
+    class_names: list[str] | None = None,
 ) -> dict[str, Any]:
     """The record of a classify run: what it trained on, every test metric, and the same
     metrics on the validation split for the checkpoint tested (for choices between scenarios).
@@ -164,6 +165,7 @@ def classify_record(
     (0.5: not at all; ``None`` when nothing was added). ``chosen_tau``: the τ a logit adjustment
     chose on validation for the checkpoint tested (``None``: nothing chosen).
     ``synthetic_weight``: the loss weight of generated images (``None``: 1, like real ones).
+    ``class_names``: the names of classes 0, 1, ... (an image folder's; ``None``: numbers only).
     """
     return {
         "kind": "classify",
@@ -178,6 +180,7 @@ def classify_record(
         "train_counts": train_counts,
         "val_counts": val_counts,
         "minority_classes": minority,
+        "class_names": class_names,
         "class_weights": class_weights,
         "gan_run": gan_run,
         "signature_auc": signature_auc,

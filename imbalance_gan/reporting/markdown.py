@@ -16,6 +16,7 @@ from imbalance_gan.reporting.tables import (
     results_table,
     table,
 )
+from imbalance_gan.runtime.errors import UserError
 
 #: significance level of the paired tests' verdicts when the study names none (study.alpha)
 ALPHA = 0.05
@@ -85,7 +86,7 @@ def _protocol(study: dict, rows: Sequence[dict], minority: Sequence[int]) -> lis
         "",
         f"- Source: {len(rows)} finished classify runs (`run_dir` in results.csv)",
         f"- Experiment profile: {study.get('experiment') or values('experiment')}",
-        f"- Minority class(es): {', '.join(map(str, minority))}",
+        f"- Minority class(es): {_named(minority, class_names(rows))}",
         f"- Classifier epochs: {values('epochs')}",
         f"- Seeds: {', '.join(map(str, seeds))} (n = {len(seeds)})",
         f"- Scenarios: {', '.join(dict.fromkeys(r['scenario'] for r in rows))}",
@@ -483,7 +484,6 @@ def render_report(
     (:func:`aggregate.compare_to_every_classic`)."""
     chosen_by = tuple(chosen_by or key_metrics(minority, "val"))
     on_halves = chosen_by[0].startswith("select/")
-    classes = ", ".join(map(str, minority))
     sections = (
         _protocol(study, rows, minority),
         [
@@ -511,7 +511,36 @@ def render_report(
         _failed(failures),
         ["## Figures", ""] + [f"![{c}]({p})\n" for c, p in figures],
     )
+    names = class_names(rows)
+    classes = _named(minority, names)
     title = (
         f"# Does synthetic data help the rare class{'es' if len(minority) > 1 else ''} {classes}?"
     )
-    return "\n".join([title, ""] + [line for section in sections for line in [*section, ""]])
+    text = "\n".join([title, ""] + [line for section in sections for line in [*section, ""]])
+    return name_classes(text, names, minority)
+
+
+def _named(minority: Sequence[int], names: Sequence[str] | None) -> str:
+    return ", ".join(f"{k} (`{names[k]}`)" if names else str(k) for k in minority)
+
+
+def class_names(rows: Sequence[dict]) -> list[str] | None:
+    """The class names the runs recorded (an image folder's), or None; runs naming their
+    classes differently are not one setting and are refused."""
+    found = {tuple(r["record"].get("class_names") or ()) for r in rows if "record" in r}
+    found.discard(())
+    if len(found) > 1:
+        raise UserError(
+            f"runs name their classes differently ({sorted(found)}); report one setting at a time"
+        )
+    return list(found.pop()) if found else None
+
+
+def name_classes(text: str, names: Sequence[str] | None, minority: Sequence[int]) -> str:
+    """``text`` with each minority class's metric labels (``class-0 recall``) naming the class
+    (``class `defect` recall``) when the runs recorded names."""
+    if not names:
+        return text
+    for k in minority:
+        text = text.replace(f"class-{k} ", f"class `{names[k]}` ")
+    return text

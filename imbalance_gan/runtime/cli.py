@@ -141,6 +141,15 @@ def check_overrides(cfg: DictConfig) -> None:
             raise UserError(f"{o.input_line}: {o.key_or_group} {problem}")
 
 
+def check_data_config(cfg: DictConfig) -> None:
+    """Resolve the ``data`` config before any work, so that a value it needs and lacks (an image
+    folder's ``data.path``) or one a resolver refuses (a folder that is not there) ends the
+    command in one line (:func:`~imbalance_gan.runtime.errors.report_user_errors`) instead of
+    failing the first run that reads it."""
+    if isinstance(cfg.get("data", None), DictConfig):
+        OmegaConf.to_container(cfg.data, resolve=True)
+
+
 def command(fn: Callable[..., Any]) -> Callable[..., Any]:
     """A Hydra command's task function with its overrides checked (:func:`check_overrides`)
     before it runs, and its user errors in one line (``report_user_errors``)."""
@@ -148,6 +157,7 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def checked(cfg: DictConfig, *args: Any, **kwargs: Any) -> Any:
         check_overrides(cfg)
+        check_data_config(cfg)
         return fn(cfg, *args, **kwargs)
 
     return report_user_errors(checked)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -32,12 +33,22 @@ class Preempted(BaseException):  # noqa: N818 - not an error: a requested stop
 
 
 def _user_error(err: BaseException) -> UserError | None:
-    """``err`` if it is a UserError, or the UserError that hydra's instantiate wrapped (a net
-    refusing ``data.image_shape``); else None."""
+    """``err`` if it is a UserError, or the UserError that hydra's instantiate or a config
+    resolver wrapped (a net refusing ``data.image_shape``, an image folder that is not there),
+    or one naming a required config value left unset (``???``); else None."""
     from hydra.errors import InstantiationException
+    from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
-    while isinstance(err, InstantiationException) and err.__cause__ is not None:
-        err = err.__cause__
+    while isinstance(err, (InstantiationException, InterpolationResolutionError)):
+        inner = err.__cause__ or err.__context__  # a resolver's error is the context
+        if inner is None:
+            break
+        err = inner
+    if isinstance(err, MissingMandatoryValue):
+        # the key the user must set, at the end of a chain of interpolations
+        keys = re.findall(r"Missing mandatory value: ([\w.\[\]]+)", str(err))
+        key = keys[-1] if keys else getattr(err, "full_key", None) or "a required value"
+        return UserError(f"{key} is required and not set: add {key}=<value>; nothing was run")
     return err if isinstance(err, UserError) else None
 
 

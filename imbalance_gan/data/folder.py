@@ -1,0 +1,266 @@
+"""Your own images as a folder of class folders: ``<path>/<class name>/*.png`` (any image
+format torchvision decodes), with ``<path>/train/<class>`` and ``<path>/test/<class>`` when you
+have a split of your own; otherwise a stratified, seeded share of each class is the test set.
+
+Classes are the folder names in sorted order (torchvision's ``ImageFolder`` convention); label
+``k`` is the ``k``-th name, and runs record the names (``class_names``). Images are decoded once
+by ``torchvision.io.decode_image`` and brought to ``data.image_shape`` (``fit``: ``crop`` scales
+the shorter side and centre-crops, ``resize`` scales each side, ``none`` refuses a mismatch);
+with ``data.image_shape`` unset, it is the first image's. The memory the tensors take is logged
+before decoding, and a folder that would not fit ``data.memory_limit_gb`` is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from imbalance_gan.runtime.errors import UserError
+
+log = logging.getLogger(__name__)
+
+#: what ``fit`` may be: how an image of another size becomes ``data.image_shape``
+FITS = ("crop", "resize", "none")
+#: the bytes one pixel value takes: the uint8 images decoded, then the float32 tensors in use
+BYTES_PER_VALUE = 1 + 4
+
+
+def _image_extensions() -> tuple[str, ...]:
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    return IMG_EXTENSIONS
+
+
+def split_folders(path: Path) -> dict[str, Path] | None:
+    """``{"train": .., "test": ..}`` when ``path`` holds its own split, else None (one pool)."""
+    here = {s: path / s for s in ("train", "test") if (path / s).is_dir()}
+    if len(here) == 1:
+        (only,) = here
+        other = "test" if only == "train" else "train"
+        raise UserError(
+            f"{path} has a {only}/ folder but no {other}/: give both (each with one folder per "
+            "class), or neither (then a share of each class is held out as the test set)"
+        )
+    return here or None
+
+
+def class_folders(path: Path) -> list[str]:
+    """The class folder names under ``path``, sorted; at least two, each holding an image."""
+    if not path.is_dir():
+        raise UserError(f"data.path={path} is not a folder (expected one folder per class)")
+    names = sorted(d.name for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if len(names) < 2:
+        raise UserError(
+            f"{path} holds {len(names)} class folder(s) ({', '.join(names) or 'none'}); a study "
+            "needs at least two classes, one folder each"
+        )
+    return names
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Every image under one class folder (recursively, sorted); a file of another kind is
+    refused by name (hidden files, such as ``.DS_Store``, are skipped)."""
+    extensions = _image_extensions()
+    files = []
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            p = Path(root) / name
+            if not name.lower().endswith(extensions):
+                raise UserError(
+                    f"{p} is not an image file (expected one of {', '.join(extensions)}); "
+                    "move it out of the class folder"
+                )
+            files.append(p)
+    if not files:
+        raise UserError(f"class folder {folder} holds no images")
+    return files
+
+
+def decode(path: Path, channels: int | None) -> torch.Tensor:
+    """One image file as uint8 ``[C, H, W]``: ``channels`` 1 (grey) or 3 (RGB), or as stored
+    (grey or RGB; an alpha channel is dropped) when None; a file that does not decode names itself."""
+    from torchvision.io import ImageReadMode, decode_image, read_file
+
+    mode = {1: ImageReadMode.GRAY, 3: ImageReadMode.RGB, None: ImageReadMode.UNCHANGED}
+    if channels not in mode:
+        raise UserError(f"data.image_shape has {channels} channels; an image folder gives 1 or 3")
+    try:
+        image = decode_image(read_file(os.fspath(path)), mode=mode[channels])
+    except Exception as err:  # torchvision raises RuntimeError, ValueError, ... on bad bytes
+        raise UserError(f"{path} cannot be decoded as an image ({str(err).strip()})") from None
+    if channels is None:
+        image = image[:1] if image.shape[0] in (1, 2) else image[:3]
+    return image
+
+
+def first_image_shape(path: str | os.PathLike) -> list[int]:
+    """``[C, H, W]`` of the first image of the first class folder (the default image shape)."""
+    path = Path(os.fspath(path)).expanduser()
+    root = (split_folders(path) or {}).get("train", path)
+    first = image_files(root / class_folders(root)[0])[0]
+    return list(decode(first, None).shape)
+
+
+def class_count(path: str | os.PathLike) -> int:
+    """How many classes the folder holds (its training part's class folders)."""
+    path = Path(os.fspath(path)).expanduser()
+    return len(class_folders((split_folders(path) or {}).get("train", path)))
+
+
+def fit_image(image: torch.Tensor, shape: Sequence[int], fit: str, path: Path) -> torch.Tensor:
+    """``image`` (uint8 ``[C, H, W]``) brought to ``shape``'s height and width by ``fit``."""
+    from torchvision.transforms.v2 import functional as F
+
+    height, width = int(shape[1]), int(shape[2])
+    h, w = image.shape[1:]
+    if (h, w) == (height, width):
+        return image
+    if fit == "none":
+        raise UserError(
+            f"{path} is {h} x {w}, not data.image_shape's {height} x {width}; set "
+            "data.fit=crop or data.fit=resize to bring every image to that size"
+        )
+    if fit == "resize":
+        return F.resize(image, [height, width], antialias=True)
+    scale = max(height / h, width / w)
+    covered = F.resize(image, [max(height, round(h * scale)), max(width, round(w * scale))])
+    return F.center_crop(covered, [height, width])
+
+
+class ImageFolderSource:
+    """Images in class folders (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        dataset: str = "folder",
+        image_shape: Sequence[int] | None = None,
+        fit: str = "crop",
+        test_fraction: float = 0.2,
+        split_seed: int = 0,
+        memory_limit_gb: float = 8.0,
+    ) -> None:
+        self.path = Path(os.fspath(path)).expanduser()
+        self.root = os.fspath(self.path)
+        self.dataset = str(dataset)
+        if fit not in FITS:
+            raise UserError(f"data.fit={fit!r} is not one of {', '.join(FITS)}")
+        self.fit = fit
+        self.test_fraction = float(test_fraction)
+        if not 0 < self.test_fraction < 1:
+            raise UserError(f"data.test_fraction={test_fraction} must lie between 0 and 1")
+        self.split_seed = int(split_seed)
+        self.memory_limit_gb = float(memory_limit_gb)
+        split = split_folders(self.path)
+        train_root = split["train"] if split else self.path
+        #: the class names, in label order
+        self.classes = class_folders(train_root)
+        index = {name: k for k, name in enumerate(self.classes)}
+        self._files: dict[bool, list[tuple[Path, int]]] = {}
+        if split:
+            for name in class_folders(split["test"]):
+                if name not in index:
+                    raise UserError(
+                        f"{split['test'] / name} is a test class that {train_root} does not have "
+                        f"(its classes: {', '.join(self.classes)})"
+                    )
+            for train in (True, False):
+                base = split["train" if train else "test"]
+                self._files[train] = [
+                    (f, index[c])
+                    for c in (self.classes if train else class_folders(base))
+                    for f in image_files(base / c)
+                ]
+        else:
+            self._files = self._split_pool({c: image_files(self.path / c) for c in self.classes})
+        first = self._files[True][0][0]
+        self.image_shape = (
+            [int(v) for v in image_shape] if image_shape else list(decode(first, None).shape)
+        )
+        if len(self.image_shape) != 3:
+            raise UserError(f"data.image_shape={self.image_shape} must be [C, H, W]")
+        self._loaded: dict[bool, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._identity: dict | None = None
+
+    def _split_pool(self, files: dict[str, list[Path]]) -> dict[bool, list[tuple[Path, int]]]:
+        """A stratified, seeded test share of every class (at least one image of each class
+        stays on each side)."""
+        out: dict[bool, list[tuple[Path, int]]] = {True: [], False: []}
+        g = torch.Generator().manual_seed(self.split_seed)
+        for k, name in enumerate(self.classes):
+            paths = files[name]
+            if len(paths) < 2:
+                raise UserError(
+                    f"class folder {self.path / name} holds {len(paths)} image; with no test/ "
+                    "folder each class needs two (one for training, one for the test set)"
+                )
+            order = torch.randperm(len(paths), generator=g).tolist()
+            n_test = min(len(paths) - 1, max(1, round(len(paths) * self.test_fraction)))
+            test = set(order[:n_test])
+            for i, p in enumerate(paths):
+                out[i not in test].append((p, k))
+        return out
+
+    def identity(self) -> dict:
+        """The dataset's name, classes, the files (relative path, size, modification time: not
+        their place) and how they are read; part of the data's cache key."""
+        if self._identity is None:
+            h = hashlib.sha256()
+            for train in (True, False):
+                for p, k in self._files[train]:
+                    st = p.stat()
+                    h.update(f"{train}|{p.relative_to(self.path)}|{k}|{st.st_size}|".encode())
+                    h.update(f"{st.st_mtime_ns}\n".encode())
+            self._identity = {
+                "dataset": self.dataset,
+                "classes": list(self.classes),
+                "files": h.hexdigest()[:16],
+                "fit": self.fit,
+                "test_fraction": self.test_fraction,
+                "split_seed": self.split_seed,
+            }
+        return self._identity
+
+    def memory_bytes(self) -> int:
+        """What the decoded images of both splits take in memory (uint8 and float32 copies)."""
+        c, h, w = self.image_shape
+        n = sum(len(f) for f in self._files.values())
+        return n * c * h * w * BYTES_PER_VALUE
+
+    def _check_memory(self) -> None:
+        need = self.memory_bytes()
+        n = sum(len(f) for f in self._files.values())
+        shape = " x ".join(map(str, self.image_shape))
+        log.info(
+            "data: %d images of %s take %.1f MiB in memory (uint8 and float32)",
+            n,
+            shape,
+            need / 2**20,
+        )
+        if need > self.memory_limit_gb * 2**30:
+            raise UserError(
+                f"{self.path}: {n} images of {shape} need {need / 2**30:.1f} GiB in memory, more "
+                f"than data.memory_limit_gb={self.memory_limit_gb:g}; choose a smaller "
+                "data.image_shape, or raise the limit if the machine has the memory"
+            )
+
+    def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """One split: uint8 images ``[N, C, H, W]`` and int64 labels ``[N]``, decoded once."""
+        if train not in self._loaded:
+            if not self._loaded:
+                self._check_memory()
+            files = self._files[train]
+            channels = int(self.image_shape[0])
+            images = torch.empty((len(files), *self.image_shape), dtype=torch.uint8)
+            for i, (p, _) in enumerate(files):
+                images[i] = fit_image(decode(p, channels), self.image_shape, self.fit, p)
+            labels = torch.tensor([k for _, k in files], dtype=torch.int64)
+            self._loaded[train] = (images, labels)
+        return self._loaded[train]

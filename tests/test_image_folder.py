@@ -1,0 +1,206 @@
+"""Your own images (issue 28), as class folders: PNGs written here from the real MNIST load to
+exactly the images and labels the IDX source gives, a folder without a split of its own is
+split stratified and seeded, tinted RGB digits run the commands, and a bad folder ends in one
+line before any work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision.io import write_png
+
+from imbalance_gan.data.folder import ImageFolderSource
+from imbalance_gan.data.sources import IDXSource
+from imbalance_gan.runtime.errors import UserError
+
+from .conftest import DATA, assert_one_error_line, run_module
+
+PER_CLASS_TRAIN, PER_CLASS_TEST = 60, 20
+NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def _first_per_class(x: torch.Tensor, y: torch.Tensor, n: int) -> torch.Tensor:
+    """The indices of the first ``n`` images of every class, class by class."""
+    return torch.cat([(y == c).nonzero().flatten()[:n] for c in range(10)])
+
+
+@pytest.fixture(scope="module")
+def digits():
+    src = IDXSource("mnist", str(DATA))
+    (x, y), (tx, ty) = src.load(True), src.load(False)
+    i, t = _first_per_class(x, y, PER_CLASS_TRAIN), _first_per_class(tx, ty, PER_CLASS_TEST)
+    return (x[i], y[i]), (tx[t], ty[t])
+
+
+def tint(images: torch.Tensor, seed: int) -> torch.Tensor:
+    """Grey digits ``[N, H, W]`` as RGB ``[N, 3, H, W]``: each digit a random colour on a random
+    darker background (as in Colored MNIST)."""
+    g = torch.Generator().manual_seed(seed)
+    fg = torch.rand(len(images), 3, 1, 1, generator=g) * 0.7 + 0.3
+    bg = torch.rand(len(images), 3, 1, 1, generator=g) * 0.3
+    a = images[:, None].float() / 255
+    return (255 * (a * fg + (1 - a) * bg)).round().to(torch.uint8)
+
+
+def write_folder(root: Path, split: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> Path:
+    """``root/<split>/<class name>/<i>.png`` for each ``split`` ("" for no split folder)."""
+    for name, (x, y) in split.items():
+        for i, (image, label) in enumerate(zip(x, y, strict=True)):
+            folder = root / name / NAMES[int(label)]
+            folder.mkdir(parents=True, exist_ok=True)
+            write_png(image if image.ndim == 3 else image[None], str(folder / f"{i:05d}.png"))
+    return root
+
+
+def _sorted(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    order = torch.argsort(y, stable=True)
+    return x[order], y[order]
+
+
+def test_a_folder_of_real_digits_loads_to_exactly_the_idx_images_and_labels(digits, tmp_path):
+    train, test = digits
+    # class folder names sort as zero < one ..., not as 0 < 1: name them so that they keep order
+    names = [f"{k}_{n}" for k, n in enumerate(NAMES)]
+    for split, (x, y) in (("train", train), ("test", test)):
+        for i, (image, label) in enumerate(zip(x, y, strict=True)):
+            folder = tmp_path / split / names[int(label)]
+            folder.mkdir(parents=True, exist_ok=True)
+            write_png(image[None], str(folder / f"{i:05d}.png"))
+    source = ImageFolderSource(tmp_path)
+    assert source.classes == names and source.image_shape == [1, 28, 28]
+    for (x, y), is_train in ((train, True), (test, False)):
+        images, labels = source.load(is_train)
+        assert images.dtype == torch.uint8 and images.shape == (len(x), 1, 28, 28)
+        want_x, want_y = _sorted(x, y)
+        assert torch.equal(labels, want_y) and torch.equal(images[:, 0], want_x)
+
+
+def test_a_folder_without_a_split_holds_out_a_stratified_seeded_share_of_each_class(
+    digits, tmp_path
+):
+    (x, y), _ = digits
+    write_folder(tmp_path / "pool", {"": (x, y)})
+    a = ImageFolderSource(tmp_path / "pool", test_fraction=0.25, split_seed=3)
+    b = ImageFolderSource(tmp_path / "pool", test_fraction=0.25, split_seed=3)
+    c = ImageFolderSource(tmp_path / "pool", test_fraction=0.25, split_seed=4)
+    (ax, ay), (tx, ty) = a.load(True), a.load(False)
+    assert torch.bincount(ty, minlength=10).tolist() == [PER_CLASS_TRAIN // 4] * 10
+    assert torch.bincount(ay, minlength=10).tolist() == [PER_CLASS_TRAIN * 3 // 4] * 10
+    # every image lands on exactly one side, the same side for the same seed
+    everything = torch.cat([ax, tx]).flatten(1)
+    assert len(torch.unique(everything, dim=0)) == len(torch.unique(x.flatten(1), dim=0))
+    assert a._files == b._files and a._files != c._files
+    assert a.identity() == b.identity() != c.identity()
+
+
+def test_tinted_rgb_digits_run_classify_with_their_class_names(digits, tmp_path):
+    (x, y), (tx, ty) = digits
+    root = write_folder(tmp_path / "rgb", {"train": (tint(x, 0), y), "test": (tint(tx, 1), ty)})
+    out = tmp_path / "run"
+    proc = run_module(
+        "imbalance_gan.classify",
+        "data=folder",
+        f"data.path={root}",
+        "data.minority_count=30",
+        "data.top_up_to=54",
+        "scenario=elastic",
+        "experiment=smoke",
+        f"hydra.run.dir={out}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = json.loads((out / "metrics.json").read_text())
+    assert run["class_names"] == sorted(NAMES)
+    # class 0 is the first name in sorted order, "eight": cut to 30 (27 after validation) and
+    # topped up to 54, the count of every other class (60 less validation)
+    assert run["train_counts"]["real"][:2] == [27, 54] and run["train_counts"]["total"][0] == 54
+    report = run_module("imbalance_gan.report", str(out), "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr[-3000:]
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "class 0 (`eight`)" in text and "class `eight` recall" in text
+
+
+def _empty_class(root: Path) -> None:
+    (root / "c").mkdir()
+
+
+def _one_class(root: Path) -> None:
+    for f in (root / "b").iterdir():
+        f.unlink()
+    (root / "b").rmdir()
+
+
+def _not_an_image(root: Path) -> None:
+    (root / "a" / "notes.txt").write_text("x")
+
+
+def _corrupt(root: Path) -> None:
+    (root / "a" / "bad.png").write_bytes(b"\x89PNG not really")
+
+
+def _train_without_test(root: Path) -> None:
+    (root / "train").mkdir()
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (_empty_class, "class folder .*c holds no images"),
+        (_one_class, r"holds 1 class folder\(s\) \(a\)"),
+        (_not_an_image, "notes.txt is not an image file"),
+        (_corrupt, "bad.png cannot be decoded as an image"),
+        (_train_without_test, "has a train/ folder but no test/"),
+    ],
+    ids=lambda v: getattr(v, "__name__", "").strip("_") or None,
+)
+def test_a_bad_folder_is_refused_in_one_line_naming_what_is_wrong(make, message, tmp_path):
+    root = tmp_path / "bad"
+    good = torch.zeros(1, 8, 8, dtype=torch.uint8)
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        write_png(good, str(root / name / "0.png"))
+        write_png(good, str(root / name / "1.png"))
+    make(root)
+    with pytest.raises(UserError, match=message):
+        source = ImageFolderSource(root)
+        source.load(True), source.load(False)
+
+
+def test_a_test_class_that_training_lacks_and_a_size_the_fit_refuses_are_named(tmp_path):
+    image = torch.zeros(1, 8, 8, dtype=torch.uint8)
+    for split, names in (("train", ("a", "b")), ("test", ("a", "z"))):
+        for name in names:
+            (tmp_path / split / name).mkdir(parents=True)
+            write_png(image, str(tmp_path / split / name / "0.png"))
+    with pytest.raises(UserError, match="z is a test class that"):
+        ImageFolderSource(tmp_path)
+    (tmp_path / "test" / "z" / "0.png").rename(tmp_path / "test" / "b.png")
+    (tmp_path / "test" / "z").rmdir()
+    (tmp_path / "test" / "b").mkdir()
+    (tmp_path / "test" / "b.png").rename(tmp_path / "test" / "b" / "0.png")
+    with pytest.raises(UserError, match="is 8 x 8, not data.image_shape's 16 x 16"):
+        ImageFolderSource(tmp_path, image_shape=[1, 16, 16], fit="none").load(True)
+    for fit in ("crop", "resize"):
+        images, _ = ImageFolderSource(tmp_path, image_shape=[3, 16, 12], fit=fit).load(True)
+        assert images.shape == (2, 3, 16, 12)
+    with pytest.raises(UserError, match="need .* GiB in memory, more than data.memory_limit_gb"):
+        ImageFolderSource(tmp_path, image_shape=[3, 64, 64], memory_limit_gb=1e-6).load(True)
+
+
+def test_a_folder_that_is_not_there_ends_the_command_before_any_run(tmp_path):
+    out = tmp_path / "run"
+    for args, message in (
+        ([f"data.path={tmp_path / 'nope'}"], "is not a folder"),
+        ([], "data.path is required and not set"),
+    ):
+        proc = run_module(
+            "imbalance_gan.classify",
+            "data=folder",
+            *args,
+            "experiment=smoke",
+            f"hydra.run.dir={out}",
+        )
+        assert_one_error_line(proc, message)
+        assert not (out / "metrics.json").exists() and not (out / "failed.json").exists()
