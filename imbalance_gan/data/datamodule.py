@@ -12,6 +12,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from imbalance_gan.data.cifar import long_tail_counts
 from imbalance_gan.data.imbalance import (
     class_histogram,
     resolve_class_counts,
@@ -75,10 +76,13 @@ class ImbalancedDataModule(pl.LightningDataModule):
         top_up_to: int | None = None,
         source=None,
         path: str | None = None,
+        imbalance_ratio: float | None = None,
     ) -> None:
         """Without ``source``, the images are the IDX dataset ``dataset`` under ``root``; with
         one, ``root``, ``path`` and ``download`` are the source's settings as ``data`` repeats
-        them, and ``dataset`` must be the name the source gives."""
+        them, and ``dataset`` must be the name the source gives. ``imbalance_ratio``: keep the
+        exponential long-tailed profile of that ratio (:func:`long_tail_counts` from the
+        smallest class's count), instead of ``class_counts`` or the minority cut."""
         super().__init__()
         if source is None:
             source = IDXSource(dataset, root, download)
@@ -94,6 +98,11 @@ class ImbalancedDataModule(pl.LightningDataModule):
         self.minority_classes = list(minority_classes)
         self.minority_count = whole("data.minority_count", minority_count)
         self.class_counts = list(class_counts) if class_counts is not None else None
+        if imbalance_ratio is not None and class_counts is not None:
+            raise UserError(
+                "data.imbalance_ratio and data.class_counts both choose the class counts; set one"
+            )
+        self.imbalance_ratio = None if imbalance_ratio is None else float(imbalance_ratio)
         self.val_fraction = float(val_fraction)
         self.seed = whole("data.seed", seed)
         self.num_classes = whole("data.num_classes", num_classes)
@@ -125,6 +134,7 @@ class ImbalancedDataModule(pl.LightningDataModule):
             "minority_classes": list(self.minority_classes),
             "minority_count": self.minority_count,
             "class_counts": None if self.class_counts is None else list(self.class_counts),
+            **({"imbalance_ratio": self.imbalance_ratio} if self.imbalance_ratio else {}),
             "val_fraction": self.val_fraction,
             "seed": self.seed,
             "num_classes": self.num_classes,
@@ -158,6 +168,10 @@ class ImbalancedDataModule(pl.LightningDataModule):
                 f"{int(labels.max()) + 1} classes"
             )
         self.available_counts = class_histogram(labels, self.num_classes)
+        if self.imbalance_ratio is not None:
+            self.class_counts = long_tail_counts(
+                min(self.available_counts), self.imbalance_ratio, self.num_classes
+            )
         self.counts = resolve_class_counts(
             self.available_counts, self.minority_classes, self.minority_count, self.class_counts
         )

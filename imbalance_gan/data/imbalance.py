@@ -91,7 +91,8 @@ def stratified_split(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Split positions ``0..len(labels)-1`` into (train, val), ``val_fraction`` of each class in val.
 
-    Every class keeps at least one item on each side, or the split is refused.
+    Every class keeps at least one item on each side (a class too small for its share to round
+    to one image, as CIFAR-100-LT's 5, gives validation one), or the split is refused.
     """
     if not 0.0 < val_fraction < 1.0:
         raise UserError(f"data.val_fraction={val_fraction} must be strictly between 0 and 1")
@@ -101,7 +102,7 @@ def stratified_split(
         idx = torch.nonzero(labels == c, as_tuple=True)[0]
         if len(idx) == 0:
             continue
-        n_val = int(round(len(idx) * val_fraction))
+        n_val = max(1, int(round(len(idx) * val_fraction)))
         if n_val < 1 or n_val >= len(idx):
             raise UserError(
                 f"data.val_fraction={val_fraction} leaves class {c} ({len(idx)} images) with an "

@@ -1,0 +1,160 @@
+"""CIFAR-10 and CIFAR-100 from their standard python files (``cifar-10-batches-py/`` or
+``cifar-100-python/`` under ``data.root``), read without running code: the files are pickles,
+so they pass through an unpickler that builds only dicts, lists, strings, numbers and numpy
+arrays of plain numbers, and refuses anything else by name. Files torchvision lists are checked
+against its MD5 sums (``verify``); torchvision downloads them only when they are missing and
+``data.download=true``.
+
+The long-tailed presets (``data=cifar10_lt``, ``data=cifar100_lt``) keep
+``n_i = n_max · ratio^(−i / (C − 1))`` images of class ``i`` (Cao et al. 2019, LDAM-DRW), which
+:func:`long_tail_counts` computes and the data module's seeded selection draws."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision import datasets
+
+from imbalance_gan.runtime.errors import UserError
+
+#: dataset name -> (torchvision class, label key in the batch dicts)
+CIFAR = {
+    "cifar10": (datasets.CIFAR10, "labels"),
+    "cifar100": (datasets.CIFAR100, "fine_labels"),
+}
+
+#: what a CIFAR pickle may build: numpy's array reconstruction and plain dtypes, nothing else
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+}
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED:
+            raise pickle.UnpicklingError(
+                f"it holds {module}.{name}, which a CIFAR batch file never does (unpickling it "
+                "could run code)"
+            )
+        return super().find_class(module, name)
+
+
+def read_batch(path: Path) -> dict:
+    """One CIFAR batch file as a dict with str keys, refused in one line if it is anything
+    else: not a pickle, objects beyond plain data, object arrays."""
+    try:
+        blob = path.read_bytes()
+        batch = _PlainUnpickler(io.BytesIO(blob), encoding="latin1").load()
+    except FileNotFoundError:
+        raise
+    except Exception as err:
+        raise UserError(f"refused {path}: {err}") from None
+    if not isinstance(batch, dict):
+        raise UserError(f"refused {path}: a CIFAR batch file holds a dict, not {type(batch)}")
+    out = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    for value in out.values():
+        if isinstance(value, np.ndarray) and value.dtype == object:
+            raise UserError(f"refused {path}: it holds an array of Python objects")
+    return out
+
+
+def long_tail_counts(max_count: int, ratio: float, num_classes: int) -> list[int]:
+    """Images per class of the exponential profile, ``int(n_max · ratio^(−i/(C−1)))``: class 0
+    keeps ``max_count``, the last ``max_count / ratio`` (Cao et al. 2019's CIFAR-LT)."""
+    if num_classes < 2 or ratio < 1 or max_count < 1:
+        raise UserError(
+            f"a long-tailed profile needs at least two classes, a ratio of at least 1 and a "
+            f"largest count of at least 1 (got {num_classes}, {ratio}, {max_count})"
+        )
+    return [int(max_count * ratio ** (-i / (num_classes - 1))) for i in range(int(num_classes))]
+
+
+class CIFARSource:
+    """CIFAR-10 or CIFAR-100 (``dataset``: ``cifar10`` | ``cifar100``) under ``root``."""
+
+    def __init__(
+        self,
+        dataset: str = "cifar10",
+        root: str | os.PathLike | None = None,
+        download: bool = False,
+        verify: bool = True,
+    ) -> None:
+        if dataset not in CIFAR:
+            raise UserError(f"data.dataset={dataset!r} is not one of {sorted(CIFAR)}")
+        self.dataset = dataset
+        self.root = os.fspath(root) if root else os.environ.get("IMBALANCE_GAN_DATA", "data")
+        self.download = bool(download)
+        self.verify = bool(verify)
+        cls, self._label_key = CIFAR[dataset]
+        self._cls = cls
+        self.folder = Path(self.root).expanduser() / cls.base_folder
+        meta = self.folder / cls.meta["filename"]
+        #: the class names, in label order (from the meta file when there is one)
+        self.classes: list[str] | None = None
+        if meta.is_file():
+            names = read_batch(meta).get(cls.meta["key"])
+            if names is not None:
+                self.classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+
+    def identity(self) -> dict:
+        """The dataset's name (the files are the standard release, checked by MD5)."""
+        return {"dataset": self.dataset}
+
+    def _files(self, train: bool) -> list[tuple[str, str]]:
+        return self._cls.train_list if train else self._cls.test_list
+
+    def _fetch(self, train: bool) -> None:
+        missing = [n for n, _ in self._files(train) if not (self.folder / n).is_file()]
+        if not missing:
+            return
+        why = "downloads are off (data.download=false)"
+        if self.download:
+            try:
+                self._cls(self.root, train=train, download=True)
+                return
+            except Exception as err:  # network errors come in many types
+                why = f"the download failed ({type(err).__name__})"
+        raise UserError(
+            f"{self.dataset} files {missing} not found in {self.folder} and {why}; point "
+            f"data.root at the folder holding {self._cls.base_folder}/ (the python version of "
+            "the dataset), or set data.download=true where the internet is reachable"
+        )
+
+    def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """One split: uint8 images ``[N, 3, 32, 32]`` and int64 labels ``[N]``."""
+        self._fetch(train)
+        xs, ys = [], []
+        for name, md5 in self._files(train):
+            path = self.folder / name
+            if self.verify:
+                digest = hashlib.md5(path.read_bytes()).hexdigest()
+                if digest != md5:
+                    raise UserError(
+                        f"{path} has md5 {digest}, expected {md5}: the file is corrupt; replace "
+                        "it with a fresh copy (or set data.source.verify=false for a file of "
+                        "your own in this format)"
+                    )
+            batch = read_batch(path)
+            data, labels = batch.get("data"), batch.get(self._label_key)
+            if data is None or labels is None:
+                raise UserError(f"{path} has no `data` or no `{self._label_key}` entry")
+            data = np.asarray(data)
+            if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+                raise UserError(
+                    f"{path}: `data` is {data.dtype} {list(data.shape)}, expected uint8 "
+                    "N x 3072 (3 x 32 x 32 per row)"
+                )
+            if len(labels) != len(data):
+                raise UserError(f"{path}: {len(data)} images but {len(labels)} labels")
+            xs.append(torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()))
+            ys.append(torch.as_tensor(np.asarray(labels, dtype=np.int64)))
+        return torch.cat(xs), torch.cat(ys)

@@ -1,0 +1,105 @@
+"""CIFAR (issue 28): files in the standard python format, written here, load through the CIFAR
+source, read without running code, and data=cifar10_lt keeps exactly the exponential profile
+of Cao et al. 2019."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from imbalance_gan.data import datamodule_from_config
+from imbalance_gan.data.cifar import CIFARSource, long_tail_counts
+from imbalance_gan.runtime.errors import UserError
+
+from .conftest import make_cfg
+
+PER_CLASS = 500  # per class over the five training batches: the CIFAR-100-LT n_max
+
+
+def write_cifar10(root: Path, per_class: int = PER_CLASS, test_per_class: int = 5) -> Path:
+    """A tiny CIFAR-10 in the python format: five training batches and a test batch of pickled
+    dicts (bytes keys, a uint8 N x 3072 ``data`` array, a ``labels`` list) and the meta file."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), per_class)
+    rng.shuffle(labels)
+    for i, part in enumerate(np.array_split(labels, 5), start=1):
+        data = rng.integers(0, 256, (len(part), 3072), dtype=np.uint8)
+        data[:, 0] = part  # the label in the first pixel, to check that images keep their labels
+        batch = {b"batch_label": b"training batch", b"labels": part.tolist(), b"data": data}
+        (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch))
+    test = np.repeat(np.arange(10), test_per_class)
+    data = rng.integers(0, 256, (len(test), 3072), dtype=np.uint8)
+    data[:, 0] = test
+    (folder / "test_batch").write_bytes(pickle.dumps({b"labels": test.tolist(), b"data": data}))
+    names = [
+        b"airplane",
+        b"automobile",
+        b"bird",
+        b"cat",
+        b"deer",
+        b"dog",
+        b"frog",
+        b"horse",
+        b"ship",
+        b"truck",
+    ]
+    (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": names}))
+    return root
+
+
+def test_the_long_tail_profile_is_cao_et_al_s():
+    # CIFAR-10-LT at ratio 100 as the LDAM-DRW code builds it: int(5000 * 100^(-i/9))
+    assert long_tail_counts(5000, 100, 10) == [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+    counts = long_tail_counts(500, 100, 100)
+    assert counts[0] == 500 and counts[-1] == 5 and counts == sorted(counts, reverse=True)
+
+
+def test_a_cifar_format_folder_loads_with_its_labels_and_class_names(tmp_path):
+    source = CIFARSource("cifar10", write_cifar10(tmp_path), verify=False)
+    x, y = source.load(True)
+    assert x.dtype == torch.uint8 and x.shape == (10 * PER_CLASS, 3, 32, 32)
+    assert torch.equal(x[:, 0, 0, 0].long(), y)  # the first pixel of the red plane
+    assert torch.bincount(y).tolist() == [PER_CLASS] * 10
+    assert source.classes[0] == "airplane" and len(source.classes) == 10
+    tx, ty = source.load(False)
+    assert tx.shape == (50, 3, 32, 32) and torch.equal(tx[:, 0, 0, 0].long(), ty)
+
+
+def test_cifar10_lt_keeps_exactly_the_exponential_counts(tmp_path):
+    root = write_cifar10(tmp_path)
+    cfg = make_cfg(
+        "classify",
+        ["data=cifar10_lt", f"data.root={root}", "data.source.verify=false", "experiment=smoke"],
+        tmp_path / "out",
+    )
+    dm = datamodule_from_config(cfg.data, batch_size=64)
+    assert dm.counts == long_tail_counts(PER_CLASS, 100, 10)
+    assert dm.counts == [500, 299, 179, 107, 64, 38, 23, 13, 8, 5]
+    assert dm.minority == list(range(1, 10)) and dm.image_shape == (3, 32, 32)
+    assert dm.class_names[0] == "airplane"
+    total = torch.bincount(torch.cat([dm.train_y, dm.val_y]), minlength=10).tolist()
+    assert total == dm.counts
+
+
+def test_a_cifar_file_that_would_run_code_or_is_not_the_release_is_refused(tmp_path):
+    root = write_cifar10(tmp_path)
+    batch = root / "cifar-10-batches-py" / "data_batch_1"
+    with pytest.raises(UserError, match="data_batch_1 has md5 .* expected"):
+        CIFARSource("cifar10", root).load(True)  # verify: these are not the release's files
+
+    class Sneaky:
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    batch.write_bytes(pickle.dumps({b"data": Sneaky(), b"labels": []}))
+    with pytest.raises(UserError, match="refused .*data_batch_1: it holds builtins.print"):
+        CIFARSource("cifar10", root, verify=False).load(True)
+    (root / "cifar-10-batches-py" / "test_batch").unlink()
+    with pytest.raises(UserError, match=r"files \['test_batch'\] not found .* downloads are off"):
+        CIFARSource("cifar10", root, verify=False).load(False)
