@@ -96,7 +96,9 @@ def test_a_folder_without_a_split_holds_out_a_stratified_seeded_share_of_each_cl
     assert a.identity() == b.identity() != c.identity()
 
 
-def test_tinted_rgb_digits_run_classify_with_their_class_names(digits, tmp_path):
+def test_tinted_rgb_digits_run_classify_with_a_generator_and_their_class_names(digits, tmp_path):
+    """projgan_affine on an RGB folder: a generator trains on it, its selection and the shortcut
+    probe work on RGB, half the minority's top-up is warped copies, and the classes keep names."""
     (x, y), (tx, ty) = digits
     root = write_folder(tmp_path / "rgb", {"train": (tint(x, 0), y), "test": (tint(tx, 1), ty)})
     out = tmp_path / "run"
@@ -106,12 +108,17 @@ def test_tinted_rgb_digits_run_classify_with_their_class_names(digits, tmp_path)
         f"data.path={root}",
         "data.minority_count=30",
         "data.top_up_to=54",
-        "scenario=elastic",
+        "scenario=projgan_affine",
         "experiment=smoke",
+        f"paths.artifact_dir={tmp_path / 'artifacts'}",
         f"hydra.run.dir={out}",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = json.loads((out / "metrics.json").read_text())
+    made = torch.load(
+        tmp_path / "artifacts" / run["gan_run"]["dir"] / "synthetic.pt", weights_only=True
+    )["images"]
+    assert made.shape[1:] == (3, 28, 28) and run["signature_auc"] is not None
     assert run["class_names"] == sorted(NAMES)
     # class 0 is the first name in sorted order, "eight": cut to 30 (27 after validation) and
     # topped up to 54, the count of every other class (60 less validation)
@@ -204,3 +211,39 @@ def test_a_folder_that_is_not_there_ends_the_command_before_any_run(tmp_path):
         )
         assert_one_error_line(proc, message)
         assert not (out / "metrics.json").exists() and not (out / "failed.json").exists()
+
+
+FAMILIES = ["original", "elastic", "vanilla", "dcgan", "cgan", "projgan", "diffusion"]
+
+
+@pytest.mark.slow  # 2-3 minutes on 2 cores, most of it the diffusion model's
+def test_tinted_rgb_digits_run_a_study_over_every_scenario_family(digits, tmp_path):
+    """One study at experiment=smoke on an RGB folder: the reference, a classic warp and every
+    generator family train, top the minority up and record their runs."""
+    (x, y), (tx, ty) = digits
+    root = write_folder(tmp_path / "rgb", {"train": (tint(x, 2), y), "test": (tint(tx, 3), ty)})
+    out = tmp_path / "study"
+    proc = run_module(
+        "imbalance_gan.study",
+        "data=folder",
+        f"data.path={root}",
+        "data.minority_count=30",
+        "data.top_up_to=54",
+        "experiment=smoke",
+        f"study.scenarios=[{','.join(FAMILIES)}]",
+        "study.seeds=[0]",
+        f"paths.artifact_dir={tmp_path / 'artifacts'}",
+        f"hydra.run.dir={out}",
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for scenario in FAMILIES:
+        run = json.loads((out / "runs" / "seed0" / scenario / "metrics.json").read_text())
+        counts = run["train_counts"]
+        assert counts["real"][0] == 27, scenario
+        assert counts["total"][0] == (27 if scenario == "original" else 54), scenario
+        if scenario not in ("original", "elastic"):
+            # the generator drew RGB images of the folder's size
+            entry = tmp_path / "artifacts" / run["gan_run"]["dir"]
+            made = torch.load(entry / "synthetic.pt", weights_only=True)["images"]
+            assert made.dtype == torch.uint8 and made.shape[1:] == (3, 28, 28), scenario
