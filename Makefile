@@ -23,7 +23,7 @@ test-slurm:
 	$(BIN)/python -m pytest -q -m slurm
 
 lint:
-	$(BIN)/ruff check imbalance_gan hydra_plugins tests $(wildcard benchmarks)
+	$(BIN)/ruff check imbalance_gan hydra_plugins tests $(wildcard benchmarks scripts)
 
 bench:
 	$(BIN)/python benchmarks/throughput.py --json bench.json

@@ -15,6 +15,7 @@ from torchvision.io import write_png
 from imbalance_gan.data.folder import ImageFolderSource
 from imbalance_gan.data.sources import IDXSource
 from imbalance_gan.runtime.errors import UserError
+from scripts import export_folder
 
 from .conftest import DATA, assert_one_error_line, run_module
 
@@ -36,13 +37,8 @@ def digits():
 
 
 def tint(images: torch.Tensor, seed: int) -> torch.Tensor:
-    """Grey digits ``[N, H, W]`` as RGB ``[N, 3, H, W]``: each digit a random colour on a random
-    darker background (as in Colored MNIST)."""
-    g = torch.Generator().manual_seed(seed)
-    fg = torch.rand(len(images), 3, 1, 1, generator=g) * 0.7 + 0.3
-    bg = torch.rand(len(images), 3, 1, 1, generator=g) * 0.3
-    a = images[:, None].float() / 255
-    return (255 * (a * fg + (1 - a) * bg)).round().to(torch.uint8)
+    """The export script's Colored-MNIST tint (:func:`scripts.export_folder.tint`), seeded."""
+    return export_folder.tint(images, torch.Generator().manual_seed(seed))
 
 
 def write_folder(root: Path, split: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> Path:
