@@ -9,9 +9,7 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from imbalance_gan.generators.generate import generate
 from imbalance_gan.runtime.cli import command, run_command
-from imbalance_gan.runtime.trainer import output_dir
 
 log = logging.getLogger("imbalance_gan.generate")
 
@@ -20,6 +18,10 @@ log = logging.getLogger("imbalance_gan.generate")
 @command
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
+    # imported here, not above: a mistyped override is answered before torch and Lightning load
+    from imbalance_gan.generators.generate import generate
+    from imbalance_gan.runtime.trainer import output_dir
+
     out = output_dir(cfg)
     made = generate(cfg, out)
     log.info(

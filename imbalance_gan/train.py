@@ -6,17 +6,19 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from imbalance_gan.data import datamodule_from_config
-from imbalance_gan.generators import cache
-from imbalance_gan.generators.pipeline import train_gan
 from imbalance_gan.record import SELECTION_SCORE
-from imbalance_gan.record.rundir import start_run
 from imbalance_gan.runtime.cli import command, run_command
-from imbalance_gan.runtime.trainer import output_dir
 
 
 def run(cfg: DictConfig) -> dict:
     """The ``train`` command: train into the Hydra output dir, then publish to the GAN cache."""
+    # imported here, not above: a mistyped override is answered before torch and Lightning load
+    from imbalance_gan.data import datamodule_from_config
+    from imbalance_gan.generators import cache
+    from imbalance_gan.generators.pipeline import train_gan
+    from imbalance_gan.record.rundir import start_run
+    from imbalance_gan.runtime.trainer import output_dir
+
     out = output_dir(cfg)
     dm = datamodule_from_config(cfg.data, cfg.gan.batch_size)  # bad data settings first
     record = start_run(out, cfg) or train_gan(cfg, out, dm)  # a finished run resume=true keeps

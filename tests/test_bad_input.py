@@ -58,6 +58,9 @@ CASES = [
     Case("classify", ("scenario=",), "scenario"),
     # files and folders
     Case("classify", ("data.root={missing}",), "not found"),
+    Case("classify", ("data=folder",), "data.path is required and not set"),
+    Case("classify", ("data=folder", "data.path={missing}"), "is not a folder"),
+    Case("classify", ("seed=${nope}",), "Interpolation key 'nope' not found"),
     Case("classify", ("paths.artifact_dir={file}/art",), "paths.artifact_dir"),
     # the finished run in the output dir
     Case("classify", (), "already holds a finished run"),

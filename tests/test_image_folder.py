@@ -17,7 +17,7 @@ from imbalance_gan.data.sources import IDXSource
 from imbalance_gan.runtime.errors import UserError
 from scripts import export_folder
 
-from .conftest import DATA, assert_one_error_line, run_module
+from .conftest import DATA, run_module
 
 PER_CLASS_TRAIN, PER_CLASS_TEST = 60, 20
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -190,23 +190,6 @@ def test_a_test_class_that_training_lacks_and_a_size_the_fit_refuses_are_named(t
         assert images.shape == (2, 3, 16, 12)
     with pytest.raises(UserError, match="need .* GiB in memory, more than data.memory_limit_gb"):
         ImageFolderSource(tmp_path, image_shape=[3, 64, 64], memory_limit_gb=1e-6).load(True)
-
-
-def test_a_folder_that_is_not_there_ends_the_command_before_any_run(tmp_path):
-    out = tmp_path / "run"
-    for args, message in (
-        ([f"data.path={tmp_path / 'nope'}"], "is not a folder"),
-        ([], "data.path is required and not set"),
-    ):
-        proc = run_module(
-            "imbalance_gan.classify",
-            "data=folder",
-            *args,
-            "experiment=smoke",
-            f"hydra.run.dir={out}",
-        )
-        assert_one_error_line(proc, message)
-        assert not (out / "metrics.json").exists() and not (out / "failed.json").exists()
 
 
 FAMILIES = ["original", "elastic", "vanilla", "dcgan", "cgan", "projgan", "diffusion"]

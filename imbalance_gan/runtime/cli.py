@@ -16,8 +16,10 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from imbalance_gan.runtime.errors import EXIT_USER_ERROR, UserError, report_user_errors
@@ -109,7 +111,8 @@ def check_overrides(cfg: DictConfig) -> None:
     if not HydraConfig.initialized():
         return
     hydra_cfg = HydraConfig.get()
-    parsed = OverridesParser.create().parse_overrides(list(hydra_cfg.overrides.task))
+    task = OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)  # seed=${x} as typed
+    parsed = OverridesParser.create().parse_overrides(task)
     choices = set(hydra_cfg.runtime.choices)
 
     def is_group(override: Any) -> bool:
@@ -161,3 +164,27 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
         return fn(cfg, *args, **kwargs)
 
     return report_user_errors(checked)
+
+
+class OutputDirCheck(Callback):
+    """Hydra callback: refuse an output dir that cannot be created or written, in one line,
+    before Hydra itself tries to create it (which would end in a traceback)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(Path(config.hydra.run.dir))
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(Path(config.hydra.sweep.dir))
+
+    @staticmethod
+    def _check(path: Path) -> None:
+        existing = path
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK):
+            print(
+                f"error: output dir {path} cannot be created or written ({existing} is not a "
+                "writable folder); choose another with hydra.run.dir=...",
+                file=sys.stderr,
+            )
+            sys.exit(EXIT_USER_ERROR)

@@ -37,13 +37,22 @@ def _user_error(err: BaseException) -> UserError | None:
     resolver wrapped (a net refusing ``data.image_shape``, an image folder that is not there),
     or one naming a required config value left unset (``???``); else None."""
     from hydra.errors import InstantiationException
-    from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
+    from omegaconf.errors import (
+        InterpolationKeyError,
+        InterpolationResolutionError,
+        MissingMandatoryValue,
+    )
 
     while isinstance(err, (InstantiationException, InterpolationResolutionError)):
         inner = err.__cause__ or err.__context__  # a resolver's error is the context
         if inner is None:
             break
         err = inner
+    if isinstance(err, InterpolationKeyError):  # seed=${nope}
+        text = str(err)
+        key = re.search(r"full_key: (\S+)", text)
+        where = f"{key.group(1)}: " if key else ""
+        return UserError(f"{where}{text.splitlines()[0]}; nothing was run")
     if isinstance(err, MissingMandatoryValue):
         # the key the user must set, at the end of a chain of interpolations
         keys = re.findall(r"Missing mandatory value: ([\w.\[\]]+)", str(err))

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from hydra.experimental.callback import Callback
 from lightning_fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from imbalance_gan.runtime.errors import EXIT_USER_ERROR, UserError
+from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import writable_dir, write_text
 from imbalance_gan.runtime.progress import BudgetProgress
 from imbalance_gan.runtime.resilience import AtomicCheckpointIO, ResumeCallback
@@ -129,27 +126,3 @@ class Timer:
     @property
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
-
-
-class OutputDirCheck(Callback):
-    """Hydra callback: refuse an output dir that cannot be created or written, in one line,
-    before Hydra itself tries to create it (which would end in a traceback)."""
-
-    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._check(Path(config.hydra.run.dir))
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._check(Path(config.hydra.sweep.dir))
-
-    @staticmethod
-    def _check(path: Path) -> None:
-        existing = path
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-        if not existing.is_dir() or not os.access(existing, os.W_OK):
-            print(
-                f"error: output dir {path} cannot be created or written ({existing} is not a "
-                "writable folder); choose another with hydra.run.dir=...",
-                file=sys.stderr,
-            )
-            sys.exit(EXIT_USER_ERROR)
