@@ -100,6 +100,11 @@ def test_a_cifar_file_that_would_run_code_or_is_not_the_release_is_refused(tmp_p
     batch.write_bytes(pickle.dumps({b"data": Sneaky(), b"labels": []}))
     with pytest.raises(UserError, match="refused .*data_batch_1: it holds builtins.print"):
         CIFARSource("cifar10", root, verify=False).load(True)
+    # a file of one's own in this format is named by its content in the cache key
+    before = CIFARSource("cifar10", root, verify=False).identity()
+    batch.write_bytes(pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [0]}))
+    assert CIFARSource("cifar10", root, verify=False).identity() != before
+    assert CIFARSource("cifar10", root).identity() == {"dataset": "cifar10"}
     (root / "cifar-10-batches-py" / "test_batch").unlink()
     with pytest.raises(UserError, match=r"files \['test_batch'\] not found .* downloads are off"):
         CIFARSource("cifar10", root, verify=False).load(False)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torchvision import datasets
 
+from imbalance_gan.data.sources import file_digest
 from imbalance_gan.runtime.errors import UserError
 
 #: dataset name -> (torchvision class, label key in the batch dicts)
@@ -106,8 +107,16 @@ class CIFARSource:
                 self.classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
 
     def identity(self) -> dict:
-        """The dataset's name (the files are the standard release, checked by MD5)."""
-        return {"dataset": self.dataset}
+        """The dataset's name, which names the standard release when its MD5s are checked; a
+        file of your own in this format (``verify=false``) is named by its content too."""
+        if self.verify:
+            return {"dataset": self.dataset}
+        files = [n for train in (True, False) for n, _ in self._files(train)]
+        present = [n for n in files if (self.folder / n).is_file()]
+        return {
+            "dataset": self.dataset,
+            "files": {n: file_digest(self.folder / n) for n in present},
+        }
 
     def _files(self, train: bool) -> list[tuple[str, str]]:
         return self._cls.train_list if train else self._cls.test_list

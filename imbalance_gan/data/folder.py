@@ -49,7 +49,7 @@ def split_folders(path: Path) -> dict[str, Path] | None:
 
 
 def class_folders(path: Path) -> list[str]:
-    """The class folder names under ``path``, sorted; at least two, each holding an image."""
+    """The class folder names under ``path``, sorted; at least two (hidden folders skipped)."""
     if not path.is_dir():
         raise UserError(f"data.path={path} is not a folder (expected one folder per class)")
     names = sorted(d.name for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
@@ -62,11 +62,12 @@ def class_folders(path: Path) -> list[str]:
 
 
 def image_files(folder: Path) -> list[Path]:
-    """Every image under one class folder (recursively, sorted); a file of another kind is
-    refused by name (hidden files, such as ``.DS_Store``, are skipped)."""
+    """Every image under one class folder (recursively, sorted, not following links inside
+    it); a file of another kind is refused by name (hidden files, such as ``.DS_Store``, are
+    skipped)."""
     extensions = _image_extensions()
     files = []
-    for root, dirs, names in os.walk(folder, followlinks=True):
+    for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
             if name.startswith("."):
