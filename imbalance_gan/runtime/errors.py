@@ -45,7 +45,7 @@ def _user_error(err: BaseException) -> UserError | None:
 
     while isinstance(err, (InstantiationException, InterpolationResolutionError)):
         inner = err.__cause__ or err.__context__  # a resolver's error is the context
-        if inner is None:
+        if inner is None or isinstance(err, InterpolationKeyError):  # the key is the news
             break
         err = inner
     if isinstance(err, InterpolationKeyError):  # seed=${nope}
