@@ -55,6 +55,25 @@ def test_the_cosine_schedule_and_forward_noising_match_the_closed_form_and_diffu
         )
 
 
+@pytest.mark.parametrize("eta", [0.0, 1.0])
+def test_a_ddim_step_is_diffusers_ddim_step(eta):
+    """Against an independent implementation: diffusers' DDIMScheduler on the same cosine
+    schedule, 10 of 1000 steps (100 apart), clipping x_0 to [-1, 1], ᾱ = 1 before t = 0."""
+    from diffusers import DDIMScheduler
+
+    reference = DDIMScheduler(
+        num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", clip_sample=True
+    )
+    reference.set_timesteps(10)
+    schedule = Schedule(1000)
+    g = torch.Generator().manual_seed(1)
+    x, eps, noise = (torch.randn(3, 1, 5, 5, generator=g, dtype=torch.float64) for _ in range(3))
+    for t in (900, 500, 100, 0):
+        ours = schedule.ddim_step(x, eps, t, t - 100 if t else -1, eta=eta, noise=noise)
+        theirs = reference.step(eps, t, x, eta=eta, variance_noise=noise).prev_sample
+        assert torch.allclose(ours, theirs, atol=1e-5), t  # diffusers keeps ᾱ in float32
+
+
 def test_the_training_loss_is_the_mean_squared_error_of_the_predicted_noise():
     module = _module(label_dropout=0.0)
     x0, y = torch.rand(8, 1, 4, 4) * 2 - 1, torch.randint(0, 3, (8,))
