@@ -23,6 +23,8 @@ NEUTRAL = (
     "paths",
     "data.root",
     "data.source.root",
+    "data.path",
+    "data.source.path",
     "resume",
     "study",
     "deviations",
