@@ -59,8 +59,8 @@ CASES = [
     # files and folders
     Case("classify", ("data.root={missing}",), "not found"),
     Case("classify", ("data=folder",), "data.path is required and not set"),
-    Case("classify", ("data=folder", "data.path={missing}"), "is not a folder"),
-    Case("classify", ("seed=${nope}",), "Interpolation key 'nope' not found"),
+    Case("classify", ("data=folder", "data.path={place}/no_such"), "is not a folder"),
+    Case("classify", ("seed=${{nope}}",), "Interpolation key 'nope' not found"),
     Case("classify", ("paths.artifact_dir={file}/art",), "paths.artifact_dir"),
     # the finished run in the output dir
     Case("classify", (), "already holds a finished run"),

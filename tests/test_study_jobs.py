@@ -34,6 +34,7 @@ def _study(root, jobs: int) -> tuple[list[dict], str]:
     return sorted(rows, key=lambda r: (r["scenario"], r["seed"])), proc.stdout + proc.stderr
 
 
+@pytest.mark.slow  # two smoke studies with two GANs each: over a minute of the 10-minute suite
 def test_two_jobs_give_the_numbers_of_one(tmp_path):
     two, log = _study(tmp_path, 2)  # first: its workers train the GANs, through the cache lock
     assert "2 at a time with 1 torch threads each" in log
@@ -45,7 +46,7 @@ def test_two_jobs_give_the_numbers_of_one(tmp_path):
     assert len(one) == 4 and two == one
 
 
-@pytest.mark.parametrize("value", ["-1", "two", "1.5"])  # study.jobs=0: test_bad_input
+@pytest.mark.parametrize("value", ["-1", "1.5"])  # study.jobs=0: test_bad_input; "two": a type
 def test_a_bad_jobs_value_is_one_line(value, tmp_path):
     proc = run_module(
         "imbalance_gan.study",
