@@ -41,11 +41,13 @@ def tint(images: torch.Tensor, seed: int) -> torch.Tensor:
     return export_folder.tint(images, torch.Generator().manual_seed(seed))
 
 
-def write_folder(root: Path, split: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> Path:
-    """``root/<split>/<class name>/<i>.png`` for each ``split`` ("" for no split folder)."""
+def write_folder(
+    root: Path, split: dict[str, tuple[torch.Tensor, torch.Tensor]], names=NAMES
+) -> Path:
+    """``root/<split>/<names[label]>/<i>.png`` for each ``split`` ("" for no split folder)."""
     for name, (x, y) in split.items():
         for i, (image, label) in enumerate(zip(x, y, strict=True)):
-            folder = root / name / NAMES[int(label)]
+            folder = root / name / names[int(label)]
             folder.mkdir(parents=True, exist_ok=True)
             write_png(image if image.ndim == 3 else image[None], str(folder / f"{i:05d}.png"))
     return root
@@ -60,11 +62,7 @@ def test_a_folder_of_real_digits_loads_to_exactly_the_idx_images_and_labels(digi
     train, test = digits
     # class folder names sort as zero < one ..., not as 0 < 1: name them so that they keep order
     names = [f"{k}_{n}" for k, n in enumerate(NAMES)]
-    for split, (x, y) in (("train", train), ("test", test)):
-        for i, (image, label) in enumerate(zip(x, y, strict=True)):
-            folder = tmp_path / split / names[int(label)]
-            folder.mkdir(parents=True, exist_ok=True)
-            write_png(image[None], str(folder / f"{i:05d}.png"))
+    write_folder(tmp_path, {"train": train, "test": test}, names)
     source = ImageFolderSource(tmp_path)
     assert source.classes == names and source.image_shape == [1, 28, 28]
     for (x, y), is_train in ((train, True), (test, False)):
@@ -188,7 +186,9 @@ def test_a_test_class_that_training_lacks_and_a_size_the_fit_refuses_are_named(t
     for fit in ("crop", "resize"):
         images, _ = ImageFolderSource(tmp_path, image_shape=[3, 16, 12], fit=fit).load(True)
         assert images.shape == (2, 3, 16, 12)
-    with pytest.raises(UserError, match="need .* GiB in memory, more than data.memory_limit_gb"):
+    with pytest.raises(
+        UserError, match="need .* GiB in memory, more than data.source.memory_limit_gb"
+    ):
         ImageFolderSource(tmp_path, image_shape=[3, 64, 64], memory_limit_gb=1e-6).load(True)
 
 

@@ -49,11 +49,12 @@ class _PlainUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def read_batch(path: Path) -> dict:
-    """One CIFAR batch file as a dict with str keys, refused in one line if it is anything
-    else: not a pickle, objects beyond plain data, object arrays."""
+def read_batch(path: Path, blob: bytes | None = None) -> dict:
+    """One CIFAR batch file (``blob``: its bytes, when already read) as a dict with str keys,
+    refused in one line if it is anything else: not a pickle, objects beyond plain data, object
+    arrays."""
     try:
-        blob = path.read_bytes()
+        blob = path.read_bytes() if blob is None else blob
         batch = _PlainUnpickler(io.BytesIO(blob), encoding="latin1").load()
     except FileNotFoundError:
         raise
@@ -101,6 +102,7 @@ class CIFARSource:
         meta = self.folder / cls.meta["filename"]
         #: the class names, in label order (from the meta file when there is one)
         self.classes: list[str] | None = None
+        self._identity: dict | None = None
         if meta.is_file():
             names = read_batch(meta).get(cls.meta["key"])
             if names is not None:
@@ -109,14 +111,13 @@ class CIFARSource:
     def identity(self) -> dict:
         """The dataset's name, which names the standard release when its MD5s are checked; a
         file of your own in this format (``verify=false``) is named by its content too."""
-        if self.verify:
-            return {"dataset": self.dataset}
-        files = [n for train in (True, False) for n, _ in self._files(train)]
-        present = [n for n in files if (self.folder / n).is_file()]
-        return {
-            "dataset": self.dataset,
-            "files": {n: file_digest(self.folder / n) for n in present},
-        }
+        if self._identity is None:
+            self._identity = {"dataset": self.dataset}
+            if not self.verify:  # hashed once: the files are large
+                files = [n for train in (True, False) for n, _ in self._files(train)]
+                present = [n for n in files if (self.folder / n).is_file()]
+                self._identity["files"] = {n: file_digest(self.folder / n) for n in present}
+        return self._identity
 
     def _files(self, train: bool) -> list[tuple[str, str]]:
         return self._cls.train_list if train else self._cls.test_list
@@ -144,15 +145,16 @@ class CIFARSource:
         xs, ys = [], []
         for name, md5 in self._files(train):
             path = self.folder / name
+            blob = path.read_bytes()
             if self.verify:
-                digest = hashlib.md5(path.read_bytes()).hexdigest()
+                digest = hashlib.md5(blob).hexdigest()
                 if digest != md5:
                     raise UserError(
                         f"{path} has md5 {digest}, expected {md5}: the file is corrupt; replace "
                         "it with a fresh copy (or set data.source.verify=false for a file of "
                         "your own in this format)"
                     )
-            batch = read_batch(path)
+            batch = read_batch(path, blob)
             data, labels = batch.get("data"), batch.get(self._label_key)
             if data is None or labels is None:
                 raise UserError(f"{path} has no `data` or no `{self._label_key}` entry")

@@ -7,7 +7,7 @@ Classes are the folder names in sorted order (torchvision's ``ImageFolder`` conv
 by ``torchvision.io.decode_image`` and brought to ``data.image_shape`` (``fit``: ``crop`` scales
 the shorter side and centre-crops, ``resize`` scales each side, ``none`` refuses a mismatch);
 with ``data.image_shape`` unset, it is the first image's. The memory the tensors take is logged
-before decoding, and a folder that would not fit ``data.memory_limit_gb`` is refused."""
+before decoding, and a folder that would not fit ``data.source.memory_limit_gb`` is refused."""
 
 from __future__ import annotations
 
@@ -101,18 +101,21 @@ def decode(path: Path, channels: int | None) -> torch.Tensor:
     return image
 
 
+def training_root(path: Path) -> Path:
+    """The folder whose class folders hold the training images: ``train/`` or ``path``."""
+    return (split_folders(path) or {}).get("train", path)
+
+
 def first_image_shape(path: str | os.PathLike) -> list[int]:
     """``[C, H, W]`` of the first image of the first class folder (the default image shape)."""
-    path = Path(os.fspath(path)).expanduser()
-    root = (split_folders(path) or {}).get("train", path)
+    root = training_root(Path(os.fspath(path)).expanduser())
     first = image_files(root / class_folders(root)[0])[0]
     return list(decode(first, None).shape)
 
 
 def class_count(path: str | os.PathLike) -> int:
     """How many classes the folder holds (its training part's class folders)."""
-    path = Path(os.fspath(path)).expanduser()
-    return len(class_folders((split_folders(path) or {}).get("train", path)))
+    return len(class_folders(training_root(Path(os.fspath(path)).expanduser())))
 
 
 def fit_image(image: torch.Tensor, shape: Sequence[int], fit: str, path: Path) -> torch.Tensor:
@@ -126,7 +129,7 @@ def fit_image(image: torch.Tensor, shape: Sequence[int], fit: str, path: Path) -
     if fit == "none":
         raise UserError(
             f"{path} is {h} x {w}, not data.image_shape's {height} x {width}; set "
-            "data.fit=crop or data.fit=resize to bring every image to that size"
+            "data.source.fit=crop or data.source.fit=resize to bring every image to that size"
         )
     if fit == "resize":
         return F.resize(image, [height, width], antialias=True)
@@ -152,33 +155,30 @@ class ImageFolderSource:
         self.root = os.fspath(self.path)
         self.dataset = str(dataset)
         if fit not in FITS:
-            raise UserError(f"data.fit={fit!r} is not one of {', '.join(FITS)}")
+            raise UserError(f"data.source.fit={fit!r} is not one of {', '.join(FITS)}")
         self.fit = fit
         self.test_fraction = float(test_fraction)
         if not 0 < self.test_fraction < 1:
-            raise UserError(f"data.test_fraction={test_fraction} must lie between 0 and 1")
+            raise UserError(f"data.source.test_fraction={test_fraction} must lie between 0 and 1")
         self.split_seed = int(split_seed)
         self.memory_limit_gb = float(memory_limit_gb)
         split = split_folders(self.path)
-        train_root = split["train"] if split else self.path
+        train_root = training_root(self.path)
         #: the class names, in label order
         self.classes = class_folders(train_root)
         index = {name: k for k, name in enumerate(self.classes)}
         self._files: dict[bool, list[tuple[Path, int]]] = {}
         if split:
-            for name in class_folders(split["test"]):
+            test_classes = class_folders(split["test"])
+            for name in test_classes:
                 if name not in index:
                     raise UserError(
                         f"{split['test'] / name} is a test class that {train_root} does not have "
                         f"(its classes: {', '.join(self.classes)})"
                     )
-            for train in (True, False):
+            for train, names in ((True, self.classes), (False, test_classes)):
                 base = split["train" if train else "test"]
-                self._files[train] = [
-                    (f, index[c])
-                    for c in (self.classes if train else class_folders(base))
-                    for f in image_files(base / c)
-                ]
+                self._files[train] = [(f, index[c]) for c in names for f in image_files(base / c)]
         else:
             self._files = self._split_pool({c: image_files(self.path / c) for c in self.classes})
         first = self._files[True][0][0]
@@ -229,15 +229,18 @@ class ImageFolderSource:
             }
         return self._identity
 
+    @property
+    def n_images(self) -> int:
+        """The images of both splits."""
+        return sum(len(f) for f in self._files.values())
+
     def memory_bytes(self) -> int:
         """What the decoded images of both splits take in memory (uint8 and float32 copies)."""
         c, h, w = self.image_shape
-        n = sum(len(f) for f in self._files.values())
-        return n * c * h * w * BYTES_PER_VALUE
+        return self.n_images * c * h * w * BYTES_PER_VALUE
 
     def _check_memory(self) -> None:
-        need = self.memory_bytes()
-        n = sum(len(f) for f in self._files.values())
+        need, n = self.memory_bytes(), self.n_images
         shape = " x ".join(map(str, self.image_shape))
         log.info(
             "data: %d images of %s take %.1f MiB in memory (uint8 and float32)",
@@ -248,7 +251,7 @@ class ImageFolderSource:
         if need > self.memory_limit_gb * 2**30:
             raise UserError(
                 f"{self.path}: {n} images of {shape} need {need / 2**30:.1f} GiB in memory, more "
-                f"than data.memory_limit_gb={self.memory_limit_gb:g}; choose a smaller "
+                f"than data.source.memory_limit_gb={self.memory_limit_gb:g}; choose a smaller "
                 "data.image_shape, or raise the limit if the machine has the memory"
             )
 

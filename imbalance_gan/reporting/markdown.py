@@ -67,7 +67,9 @@ def _duration(seconds: float) -> str:
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min ({seconds:,.0f} s)"
 
 
-def _protocol(study: dict, rows: Sequence[dict], minority: Sequence[int]) -> list[str]:
+def _protocol(
+    study: dict, rows: Sequence[dict], minority: Sequence[int], names: Sequence[str] | None
+) -> list[str]:
     def values(key: str) -> str:
         return ", ".join(sorted({str(r[key]) for r in rows if r.get(key)})) or "not recorded"
 
@@ -86,7 +88,7 @@ def _protocol(study: dict, rows: Sequence[dict], minority: Sequence[int]) -> lis
         "",
         f"- Source: {len(rows)} finished classify runs (`run_dir` in results.csv)",
         f"- Experiment profile: {study.get('experiment') or values('experiment')}",
-        f"- Minority class(es): {_named(minority, class_names(rows))}",
+        f"- Minority class(es): {_named(minority, names)}",
         f"- Classifier epochs: {values('epochs')}",
         f"- Seeds: {', '.join(map(str, seeds))} (n = {len(seeds)})",
         f"- Scenarios: {', '.join(dict.fromkeys(r['scenario'] for r in rows))}",
@@ -484,8 +486,9 @@ def render_report(
     (:func:`aggregate.compare_to_every_classic`)."""
     chosen_by = tuple(chosen_by or key_metrics(minority, "val"))
     on_halves = chosen_by[0].startswith("select/")
+    names = class_names(rows)
     sections = (
-        _protocol(study, rows, minority),
+        _protocol(study, rows, minority, names),
         [
             "## Results",
             "",
@@ -511,7 +514,6 @@ def render_report(
         _failed(failures),
         ["## Figures", ""] + [f"![{c}]({p})\n" for c, p in figures],
     )
-    names = class_names(rows)
     classes = _named(minority, names)
     title = (
         f"# Does synthetic data help the rare class{'es' if len(minority) > 1 else ''} {classes}?"
