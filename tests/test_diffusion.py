@@ -88,6 +88,24 @@ def test_the_training_loss_is_the_mean_squared_error_of_the_predicted_noise():
     assert torch.allclose(loss, F.mse_loss(0.5 * x_t + y.float().reshape(-1, 1, 1, 1) / 10, eps))
 
 
+def test_min_snr_weights_each_images_squared_error_by_min_snr_gamma_over_snr():
+    module = _module(label_dropout=0.0, snr_gamma=1.0)
+    x0, y = torch.rand(8, 1, 4, 4) * 2 - 1, torch.randint(0, 3, (8,))
+    torch.manual_seed(1)
+    loss = module.loss(x0, y)
+    torch.manual_seed(1)
+    t = torch.randint(0, 50, (8,))
+    eps = torch.randn_like(x0)
+    x_t = module.net.calls[-1][0]
+    abar = torch.cumprod(1 - cosine_betas(50), 0)[t].float()
+    snr = abar / (1 - abar)
+    assert (snr > 1).any() and (snr < 1).any()  # both sides of gamma are checked
+    err = ((0.5 * x_t + y.float().reshape(-1, 1, 1, 1) / 10 - eps) ** 2).mean((1, 2, 3))
+    assert torch.allclose(loss, (err * torch.clamp(snr, max=1.0) / snr).mean())
+    with pytest.raises(ValueError, match="snr_gamma"):
+        _module(snr_gamma=0.0)
+
+
 def test_label_dropout_hits_its_rate_with_the_null_label():
     module = _module(label_dropout=0.1)
     torch.manual_seed(2)

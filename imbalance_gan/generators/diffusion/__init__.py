@@ -32,6 +32,8 @@ class DiffusionFamily:
             raise UserError(f"gan.guidance_scale={g.guidance_scale} must be at least 0 (1 = none)")
         if not 0.0 < float(g.ema_decay) < 1.0:
             raise UserError(f"gan.ema_decay={g.ema_decay} must lie strictly between 0 and 1")
+        if g.get("snr_gamma") is not None and not float(g.snr_gamma) > 0:
+            raise UserError(f"gan.snr_gamma={g.snr_gamma} must be positive (null: plain MSE)")
         if float(g.guidance_scale) != 1.0 and float(g.label_dropout) == 0.0:
             raise UserError(
                 f"gan.guidance_scale={g.guidance_scale} needs the unconditional model, which "
@@ -60,4 +62,5 @@ class DiffusionFamily:
             sample_steps=g.sample_steps,
             ema_decay=g.ema_decay,
             sample_classes=minority,
+            snr_gamma=g.get("snr_gamma"),
         )

@@ -40,12 +40,15 @@ class DiffusionModule(pl.LightningModule):
         ema_decay: float = 0.999,
         sample_classes: Sequence[int] = (0,),
         sample_batch: int = 500,
+        snr_gamma: float | None = None,
     ) -> None:
         super().__init__()
         if not 0.0 <= label_dropout < 1.0:
             raise ValueError(f"label_dropout={label_dropout} must be in [0, 1)")
         if not 0.0 < ema_decay < 1.0:
             raise ValueError(f"ema_decay={ema_decay} must lie strictly between 0 and 1")
+        if snr_gamma is not None and not snr_gamma > 0:
+            raise ValueError(f"snr_gamma={snr_gamma} must be positive (or None: plain MSE)")
         self.net = net
         self.net_ema = copy.deepcopy(net).requires_grad_(False)
         self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
@@ -58,6 +61,7 @@ class DiffusionModule(pl.LightningModule):
         self.ema_decay = float(ema_decay)
         self.sample_classes = list(sample_classes)
         self.sample_batch = int(sample_batch)
+        self.snr_gamma = None if snr_gamma is None else float(snr_gamma)
         self._loss_sum, self._loss_n = torch.zeros(()), 0
 
     # -- training ---------------------------------------------------------------------------------
@@ -67,11 +71,18 @@ class DiffusionModule(pl.LightningModule):
         return torch.where(drop, torch.full_like(labels, self.net.null_label), labels)
 
     def loss(self, x0: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """The ε-prediction loss of one batch: MSE between the net's prediction and the noise."""
+        """The ε-prediction loss of one batch: MSE between the net's prediction and the noise,
+        each image's term weighted by min(SNR_t, γ) / SNR_t when ``snr_gamma`` γ is set
+        (Min-SNR-γ, Hang et al. 2023: the nearly clean timesteps stop dominating)."""
         t = torch.randint(0, self.schedule.timesteps, (len(x0),), device=x0.device)
         eps = torch.randn_like(x0)
         x_t = self.schedule.noise(x0, t, eps)
-        return F.mse_loss(self.net(x_t, t, self.drop_labels(labels)), eps)
+        pred = self.net(x_t, t, self.drop_labels(labels))
+        if self.snr_gamma is None:
+            return F.mse_loss(pred, eps)
+        per_image = F.mse_loss(pred, eps, reduction="none").flatten(1).mean(1)
+        snr = self.schedule.snr(t, per_image)
+        return (per_image * snr.clamp(max=self.snr_gamma) / snr).mean()
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
         x0, y = batch

@@ -52,6 +52,12 @@ class Schedule:
         abar = self._abar(t, x0)
         return abar.sqrt() * x0 + (1 - abar).sqrt() * eps
 
+    def snr(self, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """The signal-to-noise ratio ᾱ_t / (1 − ᾱ_t) at each of ``t``, shaped and typed like
+        ``like`` (one value per image)."""
+        abar = self._abar(t, like)
+        return abar / (1 - abar)
+
     def predicted_x0(self, x_t: torch.Tensor, eps: torch.Tensor, t: torch.Tensor | int):
         abar = self._abar(t, x_t)
         return (x_t - (1 - abar).sqrt() * eps) / abar.sqrt()
