@@ -5,6 +5,8 @@ shape and range of what it generates."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -209,3 +211,18 @@ def test_the_diffusion_generator_trains_is_selected_and_generates_through_the_sh
     generate(make_cfg("generate", [f"run={out}", "n=6", "classes=[0,3]", "seed=1"], gen), gen)
     drawn = np.load(gen / "generated.npz")
     assert drawn["images"].shape == (6, 1, 28, 28) and sorted(drawn["labels"]) == [0, 0, 0, 3, 3, 3]
+    # the sampler benchmark reads the same run: one row per (guidance, steps), scored
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "diffusion_sampling", Path(__file__).parents[1] / "benchmarks" / "diffusion_sampling.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = tmp_path / "sampling.json"
+    argv = [str(out), "--guidance", "1", "2", "--steps", "1", "2", "--n", "12"]
+    assert bench.main([*argv, "--json", str(result), "--grids", str(tmp_path / "grids")]) == 0
+    rows = json.loads(result.read_text())["rows"]
+    assert [(r["guidance"], r["steps"]) for r in rows] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    assert all(r["n"] == 12 and 0 <= r["eval/precision"] <= 1 for r in rows)
+    assert len(list((tmp_path / "grids").glob("*.png"))) == 4

@@ -269,6 +269,7 @@ def test_presets_compose(tmp_path):
     # issue 15's list: each kind of made image (warps, generated) beside its class-agnostic twin
     issue_15 = ["oversample_aug", "affine_agnostic", "projgan_agnostic"]
     assert set(issue_15) <= set(compare.study.scenarios)
+    assert {"diffusion", "diffusion_affine"} <= set(compare.study.scenarios)  # issue 27
     assert compare.study.baseline == "original" and compare.data.minority_count == 30
     pg = make_cfg("classify", ["scenario=projgan", "experiment=quick"], tmp_path)
     assert pg.gan.name == "projgan" and pg.gan.max_steps == 4000 and pg.gan.class_balanced_sampling
