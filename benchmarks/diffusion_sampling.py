@@ -8,7 +8,7 @@ precision / recall, class share against the real share, near-copy share). Only t
 changes between rows; the weights are the same.
 
     python benchmarks/diffusion_sampling.py RUN_DIR --guidance 1 2 3 --steps 10 20 50 \
-        --n 1000 --json diffusion_sampling.json [--grids DIR]
+        --n 1000 --json diffusion_sampling.json [--grids DIR] [--checkpoint last]
 """
 
 from __future__ import annotations
@@ -52,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, nargs="+", default=[10, 20, 50])
     parser.add_argument("--n", type=int, default=1000, help="images per setting")
     parser.add_argument("--seed", type=int, default=0, help="the noise seed of every draw")
+    parser.add_argument(
+        "--checkpoint",
+        choices=["best", "last"],
+        default="best",
+        help="the selected weights (best) or those at the end of training (last)",
+    )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--grids", type=Path, default=None, help="write a 10x10 grid per row")
     args = parser.parse_args(argv)
@@ -66,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     selector = build_selector(cfg, dm)
     held_out, held_labels = dm.minority_split("test")
     model = load_generator(cfg, args.run, minority)
+    if args.checkpoint == "last":
+        path = args.run / "checkpoints" / "last.ckpt"
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
     rows = []
     for scale in args.guidance:
         for steps in args.steps:
@@ -85,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                 grid = make_grid((fake[:100] + 1) / 2, nrow=10, pad_value=1.0)
                 save_image(grid, args.grids / f"g{scale:g}_s{steps}.png")
     if args.json:
-        args.json.write_text(json.dumps({"run": str(args.run), "rows": rows}, indent=1) + "\n")
+        result = {"run": str(args.run), "checkpoint": args.checkpoint, "rows": rows}
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 
 
