@@ -25,7 +25,7 @@ if (ROOT.parent / "shared" / "data").is_dir():
     os.environ.setdefault("IMBALANCE_GAN_DATA", str(ROOT.parent / "shared" / "data"))
 
 import torch  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
 from torchvision.utils import make_grid, save_image  # noqa: E402
 
 from imbalance_gan import record  # noqa: E402
@@ -62,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grids", type=Path, default=None, help="write a 10x10 grid per row")
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
-    base = OmegaConf.load(args.run / "config.yaml")
-    cfg = trusted_config(args.run / "config.yaml", base)
+    # the run's config may name this package's code and what gan=diffusion itself names, no more
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        reference = compose(config_name="train", overrides=["gan=diffusion"])
+    cfg = trusted_config(args.run / "config.yaml", reference)
     if cfg.gan.get("family", "").rsplit(".", 1)[-1] != "DiffusionFamily":
         parser.error(f"{args.run} is not a diffusion run")
     minority = [int(c) for c in record.read(args.run / record.RECORD_FILE)["minority_classes"]]

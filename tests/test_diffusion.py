@@ -226,3 +226,14 @@ def test_the_diffusion_generator_trains_is_selected_and_generates_through_the_sh
     assert [(r["guidance"], r["steps"]) for r in rows] == [(1, 1), (1, 2), (2, 1), (2, 2)]
     assert all(r["n"] == 12 and 0 <= r["eval/precision"] <= 1 for r in rows)
     assert len(list((tmp_path / "grids").glob("*.png"))) == 4
+    # and refuses a run whose config names code outside the package, before loading anything
+    import shutil
+
+    from imbalance_gan.runtime.errors import UserError
+
+    hostile = tmp_path / "hostile"
+    shutil.copytree(out, hostile)
+    text = (hostile / "config.yaml").read_text()
+    (hostile / "config.yaml").write_text(text.replace("torch.optim.Adam", "os.system", 1))
+    with pytest.raises(UserError, match="outside imbalance_gan"):
+        bench.main([str(hostile), "--n", "2"])
