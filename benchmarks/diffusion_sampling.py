@@ -24,14 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if (ROOT.parent / "shared" / "data").is_dir():
     os.environ.setdefault("IMBALANCE_GAN_DATA", str(ROOT.parent / "shared" / "data"))
 
-import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from torchvision.utils import make_grid, save_image  # noqa: E402
 
-from imbalance_gan import record  # noqa: E402
 from imbalance_gan.data import datamodule_from_config  # noqa: E402
 from imbalance_gan.generators.callback import cycled_labels  # noqa: E402
-from imbalance_gan.generators.generate import trusted_config  # noqa: E402
+from imbalance_gan.generators.diffusion import DiffusionFamily  # noqa: E402
+from imbalance_gan.generators.family import family_of  # noqa: E402
+from imbalance_gan.generators.generate import trained_source  # noqa: E402
 from imbalance_gan.generators.pipeline import build_selector, load_generator  # noqa: E402
 
 KEYS = [
@@ -61,22 +61,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--grids", type=Path, default=None, help="write a 10x10 grid per row")
     args = parser.parse_args(argv)
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
-    # the run's config may name this package's code and what gan=diffusion itself names, no more
+    # the run is found and its config trusted as `generate run=<dir>` does: this package's code
+    # and what gan=diffusion itself names, no more
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        reference = compose(config_name="train", overrides=["gan=diffusion"])
-    cfg = trusted_config(args.run / "config.yaml", reference)
-    if cfg.gan.get("family", "").rsplit(".", 1)[-1] != "DiffusionFamily":
+        request = compose(config_name="generate", overrides=["gan=diffusion"])
+    request.run = str(args.run)
+    source, cfg, minority = trained_source(request)
+    if family_of(cfg.gan) is not DiffusionFamily:
         parser.error(f"{args.run} is not a diffusion run")
-    minority = [int(c) for c in record.read(args.run / record.RECORD_FILE)["minority_classes"]]
     dm = datamodule_from_config(cfg.data, cfg.gan.batch_size)
-    dm.setup()
     selector = build_selector(cfg, dm)
     held_out, held_labels = dm.minority_split("test")
-    model = load_generator(cfg, args.run, minority)
-    if args.checkpoint == "last":
-        path = args.run / "checkpoints" / "last.ckpt"
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
+    model = load_generator(cfg, source, minority, f"{args.checkpoint}.ckpt")
     rows = []
     for scale in args.guidance:
         for steps in args.steps:

@@ -18,6 +18,16 @@ os.environ.setdefault("IMBALANCE_GAN_DATA", str(ROOT.parent / "shared" / "data")
 DATA = Path(os.environ["IMBALANCE_GAN_DATA"]).resolve()
 
 
+def benchmark_module(name: str):
+    """``benchmarks/<name>.py`` imported as a module (the folder is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def make_cfg(config_name: str, overrides: list[str], out: Path) -> DictConfig:
     """Compose the real config with ``overrides``, writing into ``out``."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):

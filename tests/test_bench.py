@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -16,7 +15,7 @@ from torchvision import datasets, transforms
 
 from imbalance_gan.data import TensorLoader
 
-from .conftest import DATA, ROOT
+from .conftest import DATA, ROOT, benchmark_module
 
 
 def notebook_mnist() -> datasets.MNIST:
@@ -107,7 +106,7 @@ def _check_table(printed: str, r: dict) -> None:
 def test_table_marks_each_target_pass_or_fail_by_its_value(factor):
     """Every target at, just under and just over its value (a target is met at equality), or
     skipped, in the table ``make bench`` prints."""
-    throughput = _module("throughput")
+    throughput = benchmark_module("throughput")
     r: dict = {"machine": {"cpu": "some CPU", "threads": 2, "torch": "2.5", "device": "cpu"}}
     for what in ("classifier", "dcgan", "cgan", "diffusion"):
         r[what] = {"project": 100.0, "bare": 110.0}
@@ -129,18 +128,11 @@ def test_table_marks_each_target_pass_or_fail_by_its_value(factor):
 
 
 def _targets() -> list[tuple]:
-    return _module("throughput").TARGETS
-
-
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("throughput").TARGETS
 
 
 def test_selection_noise_replays_the_callbacks_choice_and_its_regret():
-    noise = _module("selection_noise")
+    noise = benchmark_module("selection_noise")
     # the reference is best at step 20; draws of 2 images are noisy, of 4 exact
     ref = {10: 5.0, 20: 1.0, 30: 3.0, 40: 2.0}
     rows = [

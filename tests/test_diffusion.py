@@ -5,8 +5,6 @@ shape and range of what it generates."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -194,7 +192,7 @@ def test_the_diffusion_generator_trains_is_selected_and_generates_through_the_sh
     from imbalance_gan.generators.generate import generate
     from imbalance_gan.generators.pipeline import train_gan
 
-    from .conftest import make_cfg
+    from .conftest import benchmark_module, make_cfg
 
     out = tmp_path / "run"
     tiny = ["gan.net.channels=[8,8,8]", "gan.sample_steps=2", "gan.batch_size=32"]
@@ -212,13 +210,7 @@ def test_the_diffusion_generator_trains_is_selected_and_generates_through_the_sh
     drawn = np.load(gen / "generated.npz")
     assert drawn["images"].shape == (6, 1, 28, 28) and sorted(drawn["labels"]) == [0, 0, 0, 3, 3, 3]
     # the sampler benchmark reads the same run: one row per (guidance, steps), scored
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "diffusion_sampling", Path(__file__).parents[1] / "benchmarks" / "diffusion_sampling.py"
-    )
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = benchmark_module("diffusion_sampling")
     result = tmp_path / "sampling.json"
     argv = [str(out), "--guidance", "1", "2", "--steps", "1", "2", "--n", "12"]
     assert bench.main([*argv, "--json", str(result), "--grids", str(tmp_path / "grids")]) == 0

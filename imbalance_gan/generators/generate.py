@@ -79,7 +79,7 @@ def trusted_config(path: Path, cfg: DictConfig) -> DictConfig:
     return loaded
 
 
-def _source(cfg: DictConfig) -> tuple[Path, DictConfig, list[int]]:
+def trained_source(cfg: DictConfig) -> tuple[Path, DictConfig, list[int]]:
     """The finished GAN run to draw from, its config and its minority classes."""
     if cfg.run is not None:
         source = Path(str(cfg.run))
@@ -109,7 +109,7 @@ def generate(cfg: DictConfig, out: Path) -> dict:
     n = int(cfg.n)
     if n < 1:
         raise UserError(f"n={cfg.n} must be at least 1")
-    source, gan_cfg, minority = _source(cfg)
+    source, gan_cfg, minority = trained_source(cfg)
     model = load_generator(gan_cfg, source, minority)
     classes = minority if cfg.classes is None else [int(c) for c in cfg.classes]
     num_classes = int(gan_cfg.data.num_classes)

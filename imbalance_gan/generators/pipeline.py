@@ -38,10 +38,12 @@ def build_generator(cfg: DictConfig, minority: list[int]) -> pl.LightningModule:
     return family_of(cfg.gan).build(cfg, minority)
 
 
-def load_best(model: pl.LightningModule, run_dir: Path) -> pl.LightningModule:
-    """Give ``model`` the selected weights of a GAN run (``checkpoints/best.ckpt``, read
-    weights-only: no code is unpickled)."""
-    path = run_dir / "checkpoints" / "best.ckpt"
+def load_best(
+    model: pl.LightningModule, run_dir: Path, checkpoint: str = "best.ckpt"
+) -> pl.LightningModule:
+    """Give ``model`` the selected weights of a GAN run (``checkpoints/best.ckpt``, or another
+    file of ``checkpoints/`` such as ``last.ckpt``; read weights-only: no code is unpickled)."""
+    path = run_dir / "checkpoints" / checkpoint
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
         model.load_state_dict(state)
@@ -50,10 +52,12 @@ def load_best(model: pl.LightningModule, run_dir: Path) -> pl.LightningModule:
     return model
 
 
-def load_generator(cfg: DictConfig, entry: Path, minority: list[int]) -> pl.LightningModule:
-    """The generator of a finished run or cache entry with its selected weights, in eval mode on the
-    CPU."""
-    return load_best(build_generator(cfg, minority), entry).eval()
+def load_generator(
+    cfg: DictConfig, entry: Path, minority: list[int], checkpoint: str = "best.ckpt"
+) -> pl.LightningModule:
+    """The generator of a finished run or cache entry with its selected weights (or those of
+    another ``checkpoint``), in eval mode on the CPU."""
+    return load_best(build_generator(cfg, minority), entry, checkpoint).eval()
 
 
 def check_generator_config(cfg: DictConfig, dm: ImbalancedDataModule) -> None:
