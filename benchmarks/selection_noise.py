@@ -14,7 +14,14 @@ choice SelectionCallback would make and reports:
   phase offsets;
 - ``cost``: generated images scored per run (what selection costs, in images).
 
+For the diffusion model, ``--score-steps 4 2`` also scores every probe's draws with that many
+DDIM steps (the reference keeps ``gan.sample_steps``, what the study generates with), and the
+table gains the choice made on those cheaper scores (issue 27: does selection need the full
+sampler?).
+
     python benchmarks/selection_noise.py --json selection_noise.json [gan=dcgan ...]
+    python benchmarks/selection_noise.py --probe-every 250 --draws 2 --ref-size 1000 \
+        --score-steps 4 2 gan=diffusion experiment=quick data.minority_count=30
 """
 
 from __future__ import annotations
@@ -50,39 +57,62 @@ from imbalance_gan.runtime.trainer import build_trainer, seed_all  # noqa: E402
 class Probe(pl.Callback):
     """Scores the generator every ``every`` steps: ``draws`` x ``size`` images and a reference."""
 
-    def __init__(self, selector, held_out, every, draws, size, ref_size, max_steps):
+    def __init__(self, selector, held_out, every, draws, size, ref_size, max_steps, score_steps):
         self.selector, self.held_f = selector, selector.features(held_out)
         self.every, self.draws, self.size, self.ref_size = every, draws, size, ref_size
-        self.max_steps = max_steps
+        self.max_steps, self.score_steps = max_steps, score_steps
         self.rows: list[dict] = []
+
+    def scores(self, pl_module) -> dict[str, list[float]]:
+        """Train-side distances of ``draws`` x ``size`` images, by images per score."""
+        feats = [
+            self.selector.features(pl_module.sample(self.size, seed=1000 + r))
+            for r in range(self.draws)
+        ]
+        real, pooled = self.selector.real_train, torch.cat(feats)
+        # n images per score: consecutive groups of the draws, as independent as the draws
+        # allow (the largest n pools all of them: one value)
+        return {
+            str(n): [
+                frechet_distance_features(real, pooled[i : i + n])
+                for i in range(0, self.draws * self.size - n + 1, n)
+            ]
+            for n in sizes(self.draws, self.size)
+        }
+
+    def scores_at(self, pl_module, seconds: dict) -> dict[str, dict[str, list[float]]]:
+        """:meth:`scores` with each of ``score_steps`` sampler steps (a diffusion model's), their
+        wall seconds added to ``seconds``."""
+        configured, out = pl_module.sample_steps, {}
+        try:
+            for k in self.score_steps:
+                pl_module.sample_steps = k
+                started = time.perf_counter()
+                out[str(k)] = self.scores(pl_module)
+                seconds[str(k)] = round(time.perf_counter() - started, 2)
+        finally:
+            pl_module.sample_steps = configured
+        return out
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = steps_done(trainer, batch_idx)
         if step % self.every and step != self.max_steps:
             return
-        feats = [
-            self.selector.features(pl_module.sample(self.size, seed=1000 + r))
-            for r in range(self.draws)
-        ]
+        started = time.perf_counter()
+        draws = self.scores(pl_module)
+        seconds = {"configured": round(time.perf_counter() - started, 2)}
         ref = self.selector.features(pl_module.sample(self.ref_size, seed=999_983))
-        real, pooled = self.selector.real_train, torch.cat(feats)
-        self.rows.append(
-            {
-                "step": step,
-                "epoch": trainer.current_epoch + 1,
-                "draws": {
-                    # n images per score: consecutive groups of the draws, as independent as
-                    # the draws allow (the largest n pools all of them: one value)
-                    str(n): [
-                        frechet_distance_features(real, pooled[i : i + n])
-                        for i in range(0, self.draws * self.size - n + 1, n)
-                    ]
-                    for n in sizes(self.draws, self.size)
-                },
-                "ref_train": frechet_distance_features(real, ref),
-                "ref_test": frechet_distance_features(self.held_f, ref),
-            }
-        )
+        row = {
+            "step": step,
+            "epoch": trainer.current_epoch + 1,
+            "draws": draws,
+            "ref_train": frechet_distance_features(self.selector.real_train, ref),
+            "ref_test": frechet_distance_features(self.held_f, ref),
+        }
+        if self.score_steps:
+            row["draws_at"] = self.scores_at(pl_module, seconds)
+        row["score_s"] = seconds  # wall seconds of the draws, by sampler steps
+        self.rows.append(row)
         if step >= self.max_steps:
             trainer.should_stop = True
 
@@ -96,13 +126,22 @@ def sizes(draws: int, size: int) -> list[int]:
     return out
 
 
-def replay(rows: list[dict], every: int, offset: int, n: str) -> list[dict]:
+def draws_of(row: dict, steps: str | None) -> dict[str, list[float]]:
+    """A probe's scores by images per score: with the configured sampler, or ``steps`` steps."""
+    return row["draws"] if steps is None else row["draws_at"][steps]
+
+
+def replay(
+    rows: list[dict], every: int, offset: int, n: str, steps: str | None = None
+) -> list[dict]:
     """The probes SelectionCallback would choose scoring every ``every``-th probe from probe
-    ``offset`` on (and the last), one choice per independent value of ``n`` images."""
+    ``offset`` on (and the last), one choice per independent value of ``n`` images (scored
+    with ``steps`` sampler steps, or the configured ones)."""
     scored = rows[offset::every]
     if scored[-1] is not rows[-1]:
         scored.append(rows[-1])
-    return [min(scored, key=lambda r: r["draws"][n][k]) for k in range(len(rows[0]["draws"][n]))]
+    values = range(len(draws_of(rows[0], steps)[n]))
+    return [min(scored, key=lambda r: draws_of(r, steps)[n][k]) for k in values]
 
 
 def analyse(rows: list[dict], probe_every: int, steps_per_epoch: int) -> dict:
@@ -122,22 +161,26 @@ def analyse(rows: list[dict], probe_every: int, steps_per_epoch: int) -> dict:
         abs(a["ref_test"] - b["ref_test"]) for a, b in zip(late, late[1:], strict=False)
     )
     table = []
-    for every in (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20):
-        if every > len(rows) // 2:
-            break
-        for n in ns:
-            chosen = [c for o in range(every) for c in replay(rows, every, o, n)]
-            table.append(
-                {
-                    "interval_steps": every * probe_every,
-                    "interval_epochs": round(every * probe_every / steps_per_epoch, 2),
-                    "n": int(n),
-                    "scores": -(-len(rows) // every),
-                    "cost_images": -(-len(rows) // every) * int(n),
-                    "regret_test": statistics.mean(c["ref_test"] - best_test for c in chosen),
-                    "regret_train": statistics.mean(c["ref_train"] - best_train for c in chosen),
-                }
-            )
+    for steps in [None, *rows[0].get("draws_at", {})]:
+        for every in (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20):
+            if every > len(rows) // 2:
+                break
+            for n in ns:
+                chosen = [c for o in range(every) for c in replay(rows, every, o, n, steps)]
+                table.append(
+                    {
+                        "score_steps": "configured" if steps is None else int(steps),
+                        "interval_steps": every * probe_every,
+                        "interval_epochs": round(every * probe_every / steps_per_epoch, 2),
+                        "n": int(n),
+                        "scores": -(-len(rows) // every),
+                        "cost_images": -(-len(rows) // every) * int(n),
+                        "regret_test": statistics.mean(c["ref_test"] - best_test for c in chosen),
+                        "regret_train": statistics.mean(
+                            c["ref_train"] - best_train for c in chosen
+                        ),
+                    }
+                )
     return {
         "noise_sd_by_n": noise,
         "late_ref_train_sd": signal,
@@ -157,6 +200,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--draws", type=int, default=4)
     p.add_argument("--draw-size", type=int, default=500)
     p.add_argument("--ref-size", type=int, default=2000)
+    p.add_argument(
+        "--score-steps",
+        type=int,
+        nargs="*",
+        default=[],
+        help="a diffusion model's draws also scored with these DDIM step counts",
+    )
     p.add_argument("--artifacts", type=Path, help="feature-net cache (default: a temp dir)")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--json", type=Path)
@@ -200,6 +250,7 @@ def main(argv: list[str] | None = None) -> dict:
             args.draw_size,
             args.ref_size,
             max_steps,
+            args.score_steps,
         )
         trainer = build_trainer(cfg.trainer, out, max_steps, [probe])
         started = time.perf_counter()
@@ -230,12 +281,13 @@ def report(result: dict) -> str:
         f"median change of ref_test between probes {a['late_ref_test_change_per_probe']:.3f}",
         "score noise (sd between draws) by n: "
         + ", ".join(f"{n}: {sd:.3f}" for n, sd in a["noise_sd_by_n"].items()),
-        f"{'interval(steps)':>16}{'epochs':>8}{'n':>6}{'scores':>8}{'images':>9}"
-        f"{'regret_test':>13}{'regret_train':>14}",
+        f"{'sampler steps':>14}{'interval(steps)':>16}{'epochs':>8}{'n':>6}{'scores':>8}"
+        f"{'images':>9}{'regret_test':>13}{'regret_train':>14}",
     ]
     for r in a["table"]:
         lines.append(
-            f"{r['interval_steps']:>16}{r['interval_epochs']:>8}{r['n']:>6}{r['scores']:>8}"
+            f"{r['score_steps']:>14}{r['interval_steps']:>16}{r['interval_epochs']:>8}"
+            f"{r['n']:>6}{r['scores']:>8}"
             f"{r['cost_images']:>9}{r['regret_test']:>13.3f}{r['regret_train']:>14.3f}"
         )
     return "\n".join(lines)
