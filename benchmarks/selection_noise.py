@@ -235,6 +235,8 @@ def main(argv: list[str] | None = None) -> dict:
         selector = Selector(net, *dm.minority_split("train"), k=cfg.selection.pr_k)
         seed_all(cfg.seed)
         model = build_generator(cfg, dm.minority)
+        if args.score_steps and not hasattr(model, "sample_steps"):
+            p.error(f"--score-steps needs a diffusion model, not gan={cfg.gan.name}")
         data = dm.with_training(
             cfg.gan.batch_size,
             None if model.conditional else dm.minority,
