@@ -12,7 +12,7 @@ from imbalance_gan.runtime.errors import UserError
 
 from .conftest import ROOT, run_module
 
-STUDIES = ["results/compare_30", "results/compare_300", "results/fashion_300"]
+STUDIES = ["results/diffusion_30", "results/diffusion_300", "results/fashion_300"]
 
 
 def test_the_readme_section_is_the_commands_output():
