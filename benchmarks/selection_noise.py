@@ -47,6 +47,8 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from omegaconf import open_dict  # noqa: E402
 
 from imbalance_gan.data import datamodule_from_config  # noqa: E402
+from imbalance_gan.generators.diffusion import DiffusionFamily  # noqa: E402
+from imbalance_gan.generators.family import family_of  # noqa: E402
 from imbalance_gan.generators.pipeline import build_generator  # noqa: E402
 from imbalance_gan.generators.quality import frechet_distance_features  # noqa: E402
 from imbalance_gan.generators.selection import Selector, load_or_train_feature_net  # noqa: E402
@@ -227,6 +229,8 @@ def main(argv: list[str] | None = None) -> dict:
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
             overrides = ["gan=dcgan", "trainer.enable_progress_bar=false", *args.overrides]
             cfg = compose(config_name="train", overrides=overrides)
+        if args.score_steps and family_of(cfg.gan) is not DiffusionFamily:
+            p.error(f"--score-steps needs a diffusion model, not gan={cfg.gan.name}")
         with open_dict(cfg):
             cfg.paths.output_dir = str(out)
             cfg.paths.artifact_dir = str(args.artifacts or out / "artifacts")
@@ -235,8 +239,6 @@ def main(argv: list[str] | None = None) -> dict:
         selector = Selector(net, *dm.minority_split("train"), k=cfg.selection.pr_k)
         seed_all(cfg.seed)
         model = build_generator(cfg, dm.minority)
-        if args.score_steps and not hasattr(model, "sample_steps"):
-            p.error(f"--score-steps needs a diffusion model, not gan={cfg.gan.name}")
         data = dm.with_training(
             cfg.gan.batch_size,
             None if model.conditional else dm.minority,
