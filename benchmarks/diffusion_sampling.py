@@ -33,6 +33,7 @@ from imbalance_gan.generators.diffusion import DiffusionFamily  # noqa: E402
 from imbalance_gan.generators.family import family_of  # noqa: E402
 from imbalance_gan.generators.generate import trained_source  # noqa: E402
 from imbalance_gan.generators.pipeline import build_selector, load_generator  # noqa: E402
+from imbalance_gan.runtime.errors import report_user_errors  # noqa: E402
 
 KEYS = [
     "eval/fd_test",
@@ -45,6 +46,7 @@ KEYS = [
 ]
 
 
+@report_user_errors  # a missing or refused run dir: one line, exit 2
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a finished diffusion train run dir")
@@ -61,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--grids", type=Path, default=None, help="write a 10x10 grid per row")
     args = parser.parse_args(argv)
-    # the run is found and its config trusted as `generate run=<dir>` does: this package's code
-    # and what gan=diffusion itself names, no more
+    # the run is found and its config rebuilt as `generate run=<dir>` does: from this package's
+    # own configs, taking only the plain values the run's file sets
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         request = compose(config_name="generate", overrides=["gan=diffusion"])
     request.run = str(args.run)

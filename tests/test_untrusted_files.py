@@ -10,6 +10,8 @@ everywhere instead of leaning on the default of one torch version."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ from imbalance_gan.runtime.resilience import AtomicCheckpointIO
 from imbalance_gan.runtime.trainer import build_trainer, save_config
 from imbalance_gan.scenarios.synthetic import load_synthetic
 
-from .conftest import assert_one_error_line, make_cfg, run_module
+from .conftest import ROOT, assert_one_error_line, make_cfg, run_module
 
 
 class Payload:
@@ -146,50 +148,199 @@ def test_a_planted_feature_net_in_the_cache_is_refused(tmp_path, marker, mnist_d
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("key", ["gan.generator._target_", "gan.family"])
-def test_a_run_dir_config_naming_foreign_code_is_refused(key, gan_run, tmp_path, marker):
-    """``generate run=<dir>`` builds the generator from the dir's config.yaml: a ``_target_`` or
-    ``family`` there that names code outside the package (and not in the requested config) is
-    refused before anything is imported or called."""
+#: planted in a copied run dir's config.yaml (``{marker}``: a file the payload would create,
+#: ``{victim}``: a file it would overwrite). Each names a function of this package that runs a
+#: command or writes a file, or hides an interpolation from a text search; every one ran or
+#: wrote on the code before issue 36, which allowed any function defined in the package.
+PLANTED = {
+    "package-command": (
+        "gan.optimizer_d",
+        {
+            "_target_": "imbalance_gan.runtime.slurm._run",
+            "command": ["sh", "-c", "touch {marker}"],
+        },
+    ),
+    "package-file-writer": (
+        "gan.optimizer_g",
+        {"_target_": "imbalance_gan.runtime.files.write_text", "path": "{victim}", "text": "x"},
+    ),
+    "foreign-target": (
+        "gan.generator",
+        {"_target_": "builtins.exec", "_args_": ["open('{marker}', 'w')"]},
+    ),
+    "foreign-family": ("gan.family", "builtins.exec"),
+    "attribute-path": (
+        "gan.generator",
+        {"_target_": "imbalance_gan.runtime.cli.os.system", "_args_": ["touch {marker}"]},
+    ),
+    "data-source": (
+        "data.source",
+        {"_target_": "imbalance_gan.runtime.slurm._run", "command": ["touch", "{marker}"]},
+    ),
+    "partial-flag": ("gan.optimizer_d._partial_", False),
+}
+#: the same, as raw YAML text in place of a key's value: interpolations a text search for
+#: "${" misses (a YAML escape, a line continuation inside a double-quoted scalar)
+ESCAPED = {
+    "yaml-escape": "\"\\x24{{oc.decode:'{{_target_: builtins.open, file: {victim}, mode: w}}'}}\"",
+    "line-continuation": "\"$\\\n    {{oc.decode:'{{_target_: shutil.copyfile, src: {victim}, dst: {marker}}}'}}\"",
+    "plain-interpolation": "'${{oc.create:{{_target_: builtins.exec, _args_: [x]}}}}'",
+}
+
+
+@pytest.fixture
+def victim(tmp_path):
+    path = tmp_path / "victim.txt"
+    path.write_text("precious\n")
+    return path
+
+
+def planted_run(gan_run: Path, tmp_path: Path, key: str, value) -> Path:
+    """A copy of ``gan_run`` whose config.yaml sets ``key`` to ``value`` (plain data)."""
     run = tmp_path / "copied_run"
     shutil.copytree(gan_run, run)
     cfg = OmegaConf.load(run / "config.yaml")
-    if key.endswith("_target_"):  # instantiate would call exec("open(marker, 'w')")
-        code = {"_target_": "builtins.exec", "_args_": [f"open({str(marker)!r}, 'w')"]}
-        OmegaConf.update(cfg, "gan.generator", code, merge=False)
-    else:
-        OmegaConf.update(cfg, key, "builtins.exec")
+    OmegaConf.update(cfg, key, value, merge=False, force_add=True)
     OmegaConf.save(cfg, run / "config.yaml")
-    with pytest.raises(UserError, match=rf"names code outside imbalance_gan \({key}: builtins"):
-        generate(make_cfg("generate", [f"run={run}", "n=4"], tmp_path / "gen"), tmp_path / "gen")
+    return run
+
+
+def escaped_run(gan_run: Path, tmp_path: Path, raw: str) -> Path:
+    """A copy of ``gan_run`` whose ``optimizer_d:`` value is the YAML text ``raw``."""
+    run = tmp_path / "copied_run"
+    shutil.copytree(gan_run, run)
+    lines = (run / "config.yaml").read_text().splitlines()
+    at = lines.index("  optimizer_d:")
+    end = next(i for i in range(at + 1, len(lines)) if not lines[i].startswith("    "))
+    lines[at:end] = [f"  optimizer_d: {raw}"]
+    (run / "config.yaml").write_text("\n".join(lines) + "\n")
+    return run
+
+
+def _fill(value, **paths):
+    if isinstance(value, dict):
+        return {k: _fill(v, **paths) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, **paths) for v in value]
+    return value.format(**paths) if isinstance(value, str) else value
+
+
+def _assert_untouched(marker: Path, victim: Path) -> None:
     assert not marker.exists()
+    assert victim.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("name", sorted(PLANTED))
+def test_a_planted_run_dir_config_is_refused_by_generate(name, gan_run, tmp_path, marker, victim):
+    key, value = PLANTED[name]
+    run = planted_run(gan_run, tmp_path, key, _fill(value, marker=marker, victim=victim))
+    out = tmp_path / "gen"
+    with pytest.raises(UserError, match=f"{key.split('._')[0]}.* refused"):
+        generate(make_cfg("generate", [f"run={run}", "n=4"], out), out)
+    _assert_untouched(marker, victim)
+    assert not (out / "generated.npz").exists()
+
+
+@pytest.mark.parametrize("name", sorted(ESCAPED))
+def test_an_escaped_interpolation_is_refused(name, gan_run, tmp_path, marker, victim):
+    raw = ESCAPED[name].format(marker=marker, victim=victim)
+    run = escaped_run(gan_run, tmp_path, raw)
+    # the planted text is a real interpolation once YAML has read it
+    assert "${oc." in str(OmegaConf.to_container(OmegaConf.load(run / "config.yaml"))["gan"])
+    out = tmp_path / "gen"
+    with pytest.raises(UserError, match=r"gan.optimizer_d holds an interpolation"):
+        generate(make_cfg("generate", [f"run={run}", "n=4"], out), out)
+    _assert_untouched(marker, victim)
 
 
 @pytest.mark.parametrize(
-    "generator",
+    "command, name",
     [
-        # os.system reached through a module attribute of the package
-        {"_target_": "imbalance_gan.runtime.cli.os.system", "_args_": ["{touch}"]},
-        # a resolver that would make the _target_ after the check
-        "${{oc.create:{{_target_: builtins.exec, _args_: ['{code}']}}}}",
+        ("generate", "package-command"),
+        ("generate", "yaml-escape"),
+        ("diffusion_sampling", "data-source"),
     ],
-    ids=["attribute-path", "interpolation"],
 )
-def test_a_run_dir_config_cannot_smuggle_code_past_the_check(generator, gan_run, tmp_path, marker):
-    run = tmp_path / "copied_run"
-    shutil.copytree(gan_run, run)
-    cfg = OmegaConf.load(run / "config.yaml")
-    fill = {"touch": f"touch {marker}", "code": f"open({str(marker)!r}, 'w')".replace("'", '"')}
-    value = (
-        {
-            k: [a.format(**fill) for a in v] if isinstance(v, list) else v
-            for k, v in generator.items()
-        }
-        if isinstance(generator, dict)
-        else generator.format(**fill)
+def test_the_commands_end_a_planted_run_dir_in_one_line(
+    command, name, gan_run, tmp_path, marker, victim
+):
+    if name in ESCAPED:
+        run = escaped_run(gan_run, tmp_path, ESCAPED[name].format(marker=marker, victim=victim))
+    else:
+        key, value = PLANTED[name]
+        run = planted_run(gan_run, tmp_path, key, _fill(value, marker=marker, victim=victim))
+    if command == "generate":
+        proc = run_module(
+            "imbalance_gan.generate", f"run={run}", "n=4", f"hydra.run.dir={tmp_path}/gen"
+        )
+    else:
+        script = ROOT / "benchmarks" / "diffusion_sampling.py"
+        proc = subprocess.run(
+            [sys.executable, str(script), str(run), "--n", "4"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert_one_error_line(proc, "refused")
+    _assert_untouched(marker, victim)
+
+
+def test_a_missing_run_dir_ends_the_benchmark_in_one_line(tmp_path):
+    script = ROOT / "benchmarks" / "diffusion_sampling.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    OmegaConf.update(cfg, "gan.generator", value, merge=False)
-    OmegaConf.save(cfg, run / "config.yaml")
-    with pytest.raises(UserError, match="names code outside imbalance_gan|holds an interpolation"):
-        generate(make_cfg("generate", [f"run={run}", "n=4"], tmp_path / "gen"), tmp_path / "gen")
+    assert_one_error_line(proc, "is not a folder")
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("gan.generator.latent_dim", "abc", "latent_dim is 'abc' .str. there, a int"),
+        ("gan.name", "mygan", "gan.name is 'mygan', not a generator of this package"),
+        ("gan.generator", [1, 2], "gan.generator is a list there, a mapping"),
+        ("data.source._target_", "x.Y", "data.source._target_ is .x.Y., which no data config"),
+        ("gan.generator.extra", {"_target_": "os.system"}, "gan.generator.extra._target_"),
+    ],
+)
+def test_a_run_dir_config_of_the_wrong_shape_is_refused(key, value, message, gan_run, tmp_path):
+    run = planted_run(gan_run, tmp_path, key, value)
+    out = tmp_path / "gen"
+    with pytest.raises(UserError, match=message):
+        generate(make_cfg("generate", [f"run={run}", "n=4"], out), out)
+
+
+def test_a_run_dir_config_with_yaml_objects_or_aliases_is_refused(gan_run, tmp_path, marker):
+    for raw, message in (
+        (f"!!python/object/apply:os.system ['touch {marker}']", "only plain data"),
+        ("!!binary aGk=", "only plain data"),
+    ):
+        run = escaped_run(gan_run, tmp_path / raw[:8].strip("!/"), raw)
+        out = tmp_path / "gen"
+        with pytest.raises(UserError, match=message):
+            generate(make_cfg("generate", [f"run={run}", "n=4"], out), out)
+    run = tmp_path / "aliased"
+    shutil.copytree(gan_run, run)
+    text = (run / "config.yaml").read_text()
+    (run / "config.yaml").write_text(text + "a: &x [1, 2]\nb: [*x, *x]\n")
+    with pytest.raises(UserError, match="alias"):
+        generate(make_cfg("generate", [f"run={run}", "n=4"], tmp_path / "g"), tmp_path / "g")
     assert not marker.exists()
+
+
+def test_plain_values_of_a_run_dir_config_are_taken_over(gan_run, tmp_path):
+    """What the file sets with the right type is used (the generator's size here), whatever
+    the command's own gan= says: the net is built with the file's values."""
+    from imbalance_gan.generators.generate import trained_source
+
+    request = make_cfg("generate", [f"run={gan_run}", "gan=dcgan"], tmp_path / "gen")
+    _, cfg, _ = trained_source(request)
+    recorded = OmegaConf.load(gan_run / "config.yaml")
+    assert cfg.gan.name == recorded.gan.name == "projgan"
+    assert OmegaConf.to_container(cfg.gan, resolve=True) == OmegaConf.to_container(
+        recorded.gan, resolve=True
+    )
+    assert cfg.paths.artifact_dir == request.paths.artifact_dir  # where it writes: the command's

@@ -6,89 +6,34 @@ Writes ``generated.npz`` (``images`` uint8 ``[N, C, H, W]``, ``labels`` int64) a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from hydra.utils import get_object
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torchvision.utils import make_grid, save_image
 
 from imbalance_gan import record
 from imbalance_gan.generators import cache
 from imbalance_gan.generators.callback import cycled_labels
 from imbalance_gan.generators.pipeline import as_synthetic, load_generator
+from imbalance_gan.generators.runconfig import rebuilt_config
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import atomic_write, savez
 
-#: the package whose code a run dir's config may name
-OWN_CODE = "imbalance_gan."
-
-
-def _code_names(value: Any, key: str = "") -> Iterator[tuple[str, str]]:
-    """(key, import path) of every ``_target_`` and ``family`` in a config container."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            path = f"{key}.{k}" if key else str(k)
-            if k in ("_target_", "family") and isinstance(v, str):
-                yield path, v
-            else:
-                yield from _code_names(v, path)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _code_names(v, f"{key}[{i}]")
-
-
-def _own_code(target: str) -> bool:
-    """Whether ``target`` names a class or function defined in this package under its own name
-    (``imbalance_gan.runtime.cli.os.system`` reaches ``os.system`` through a module attribute,
-    and is not)."""
-    if not target.startswith(OWN_CODE):
-        return False
-    try:
-        obj = get_object(target)
-    except Exception:
-        return False
-    module, name = getattr(obj, "__module__", "") or "", getattr(obj, "__qualname__", "")
-    return module.startswith(OWN_CODE) and f"{module}.{name}" == target
-
-
-def trusted_config(path: Path, cfg: DictConfig) -> DictConfig:
-    """A run dir's ``config.yaml``, refused when it could make ``generate`` run code of its
-    choosing: an interpolation (a run saves its config resolved, so ``${...}``, which a resolver
-    could turn into a ``_target_`` after this check, has no business there), or a ``_target_`` or
-    generator ``family`` (which building the generator imports and calls) that is neither a
-    class or function of this package nor named by the requested config too."""
-    try:
-        text = path.read_text()
-        loaded = OmegaConf.create(text)  # the file read once
-        names = dict(_code_names(OmegaConf.to_container(loaded, resolve=False)))
-    except Exception as err:
-        raise UserError(f"cannot read {path} ({type(err).__name__}: {err})") from None
-    if "${" in text:
-        raise UserError(
-            f"{path} holds an interpolation (${{...}}); a run saves its config resolved: refused"
-        )
-    known = {v for _, v in _code_names(OmegaConf.to_container(cfg, resolve=False))}
-    for key, target in names.items():
-        if target not in known and not _own_code(target):
-            raise UserError(
-                f"{path} names code outside imbalance_gan ({key}: {target}) that this config "
-                "does not: refused, as building it would run that code"
-            )
-    return loaded
-
 
 def trained_source(cfg: DictConfig) -> tuple[Path, DictConfig, list[int]]:
-    """The finished GAN run to draw from, its config and its minority classes."""
+    """The finished GAN run to draw from, its config and its minority classes. A run dir's
+    config is rebuilt from this package's own (:func:`rebuilt_config`), never built from."""
     if cfg.run is not None:
         source = Path(str(cfg.run))
+        if not source.is_dir():
+            raise UserError(f"run={source} is not a folder (a finished train run dir)")
         if not (source / "checkpoints" / "best.ckpt").is_file():
             raise UserError(f"{source} holds no checkpoints/best.ckpt: not a trained GAN run")
         for name in ("config.yaml", record.RECORD_FILE):
             if not (source / name).is_file():
                 raise UserError(f"{source} holds no {name}: not a finished GAN run")
-        gan_cfg = trusted_config(source / "config.yaml", cfg)
+        run = _gan_record(source)  # the kind first: a classify run's config is no GAN's
+        gan_cfg = rebuilt_config(source / "config.yaml", cfg)
     else:
         source, gan_cfg = cache.entry_dir(cfg), cfg
         if not cache.is_finished(source):
@@ -97,10 +42,26 @@ def trained_source(cfg: DictConfig) -> tuple[Path, DictConfig, list[int]]:
                 "this data/GAN config/seed; train it first with python -m imbalance_gan.train "
                 "and the same overrides, or pass run=<a train run dir>"
             )
-    run = record.read(source / record.RECORD_FILE)
+        run = _gan_record(source)
+    return source, gan_cfg, _minority(run, source)
+
+
+def _gan_record(source: Path) -> dict:
+    """The run record of a GAN run (JSON, read as data); refused if it is not one."""
+    try:
+        run = record.read(source / record.RECORD_FILE)
+    except record.RecordError as err:
+        raise UserError(f"cannot read {source / record.RECORD_FILE}: {err}") from None
     if run.get("kind") != "gan":
         raise UserError(f"{source} is not a GAN run (its record is of kind {run.get('kind')!r})")
-    return source, gan_cfg, [int(c) for c in run["minority_classes"]]
+    return run
+
+
+def _minority(run: dict, source: Path) -> list[int]:
+    classes = run.get("minority_classes")
+    if not isinstance(classes, list) or not all(type(c) is int for c in classes):
+        raise UserError(f"{source}: minority_classes in its record is not a list of classes")
+    return classes
 
 
 def generate(cfg: DictConfig, out: Path) -> dict:
