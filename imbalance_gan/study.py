@@ -154,7 +154,8 @@ def study(cfg: DictConfig, overrides: list[str], launcher: DictConfig | None = N
     for _, _, run_cfg in runs:  # a finished run is kept, and only the same run is continued
         out, finished = Path(run_cfg.paths.output_dir), record.is_finished(run_cfg.paths.output_dir)
         if finished or cfg.resume:
-            check_run_dir(out, run_cfg, finished, resume=True)
+            data = datamodule_from_config(run_cfg.data, cfg.classifier.batch_size).identity()
+            check_run_dir(out, run_cfg, finished, resume=True, data=data)
     datamodule_from_config(cfg.data, cfg.classifier.batch_size)  # data and counts valid?
     previous = read_json(root / "study.json") if (root / "study.json").is_file() else {}
     info = study_info(cfg, overrides, previous.get("wall_time_s", 0.0))

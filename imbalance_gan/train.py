@@ -21,7 +21,8 @@ def run(cfg: DictConfig) -> dict:
 
     out = output_dir(cfg)
     dm = datamodule_from_config(cfg.data, cfg.gan.batch_size)  # bad data settings first
-    record = start_run(out, cfg) or train_gan(cfg, out, dm)  # a finished run resume=true keeps
+    # a finished run resume=true keeps (the same config, the same images), or a new one
+    record = start_run(out, cfg, dm.identity()) or train_gan(cfg, out, dm)
     cache.publish(cfg, out)
     return record
 

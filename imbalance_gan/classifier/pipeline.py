@@ -77,7 +77,7 @@ def classify(cfg: DictConfig) -> dict:
     check_rare_class(cfg)
     check_synthetic_weight(cfg)
     dm = datamodule_from_config(cfg.data, cfg.classifier.batch_size, cfg.classifier.eval_batch_size)
-    kept = start_run(out, cfg)
+    kept = start_run(out, cfg, dm.identity())  # resume: the same config and the same images
     if kept is not None:
         log.info("%s is finished; resume=true keeps its results", out)
         return kept

@@ -4,7 +4,11 @@ and ``resume=true`` continues (or keeps) only the same run.
 :func:`check_run_dir` runs before a command writes anything into its output dir. Without
 ``resume`` a finished dir is refused; with ``resume=true`` the dir's ``config.yaml`` must agree
 with the requested config in everything that changes results, or the command is refused with
-the first difference. Which keys cannot change results is :data:`NEUTRAL`'s to say."""
+the first difference. Which keys cannot change results is :data:`NEUTRAL`'s to say. Where
+the images are (``data.path``, ``data.root``) is neutral, so that a study moved to another
+machine resumes; which images they are is not: a run writes its data's identity
+(:data:`DATA_FILE`, the DataModule's ``identity()``, which names a folder's or an array file's
+content) before anything else, and ``resume=true`` with other data is refused."""
 
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from imbalance_gan.record.plain import load_plain
 from imbalance_gan.runtime.errors import UserError
+from imbalance_gan.runtime.files import read_json, write_json
 
 #: keys (and everything below them) that say where a run writes, how it shows progress, how
 #: often it checkpoints, what a cluster grants it, or which study planned it: none changes what
@@ -37,6 +43,8 @@ NEUTRAL = (
 GENERATOR_KEYS = ("gan", "selection")
 #: the run's own copy of its resolved config
 CONFIG_FILE = "config.yaml"
+#: the identity of the run's data (which images, not where), written when the run starts
+DATA_FILE = "data.json"
 
 
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -74,9 +82,45 @@ def first_difference(recorded: dict, requested: dict) -> str | None:
     return None
 
 
-def check_run_dir(out: Path, cfg: DictConfig, finished: bool, resume: bool) -> bool:
+def first_data_difference(recorded: dict, requested: dict) -> str | None:
+    """The first key of two data identities that differs, as ``key: <there> there, <here>
+    now``; None when they name the same images."""
+    old, new = _flat(recorded), _flat(requested)
+    for key in [*new, *(k for k in old if k not in new)]:
+        if old.get(key, "<unset>") != new.get(key, "<unset>"):
+            return (
+                f"data {key} is {old.get(key, '<unset>')!r} there, {new.get(key, '<unset>')!r} now"
+            )
+    return None
+
+
+def check_same_data(out: Path, data: dict) -> None:
+    """Refuse to resume ``out`` when the data it ran on (its :data:`DATA_FILE`) is not
+    ``data``; a run from before the file existed is judged by its config alone."""
+    path = Path(out) / DATA_FILE
+    if not path.is_file():
+        return
+    try:
+        recorded = read_json(path)
+    except (OSError, ValueError) as err:
+        raise UserError(f"cannot read {path} ({err}); nothing was changed") from None
+    if not isinstance(recorded, dict):
+        raise UserError(f"{path} holds no data identity; nothing was changed")
+    difference = first_data_difference(recorded, data)
+    if difference:
+        raise UserError(
+            f"{out} holds a run on other images ({difference}), which resume=true would "
+            "continue; nothing was changed. Resume it with its own data, or choose a fresh "
+            "hydra.run.dir"
+        )
+
+
+def check_run_dir(
+    out: Path, cfg: DictConfig, finished: bool, resume: bool, data: dict | None = None
+) -> bool:
     """Refuse (UserError) to run ``cfg`` into ``out`` when that would overwrite a finished run
-    (``finished``, without ``resume``) or continue another run (with ``resume``); True when
+    (``finished``, without ``resume``) or continue another run (with ``resume``: another
+    config, or, with ``data``, the identity of the requested data, other images); True when
     ``out`` holds this very run, finished, to be kept. Reads only; writes nothing."""
     if finished and not resume:
         raise UserError(
@@ -91,12 +135,9 @@ def check_run_dir(out: Path, cfg: DictConfig, finished: bool, resume: bool) -> b
             "this run; nothing was changed. Choose a fresh hydra.run.dir"
         )
     if resume and path.is_file():
-        try:
-            recorded = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-        except Exception as err:
-            raise UserError(
-                f"cannot read {path} ({type(err).__name__}); nothing was changed"
-            ) from None
+        recorded = load_plain(path)  # data only: nothing in it is resolved or built
+        if not isinstance(recorded, dict):
+            raise UserError(f"{path} is not a mapping of config keys; nothing was changed")
         requested = OmegaConf.to_container(cfg, resolve=True)
         difference = first_difference(recorded or {}, requested)
         if difference:
@@ -105,6 +146,8 @@ def check_run_dir(out: Path, cfg: DictConfig, finished: bool, resume: bool) -> b
                 "nothing was changed. Continue it with its own settings, or choose a fresh "
                 "hydra.run.dir"
             )
+    if resume and data is not None:
+        check_same_data(out, data)
     return finished and resume
 
 
@@ -113,17 +156,20 @@ def check_run_dir(out: Path, cfg: DictConfig, finished: bool, resume: bool) -> b
 LEFTOVERS = ("checkpoints", "tb")
 
 
-def start_run(out: Path, cfg: DictConfig) -> dict[str, Any] | None:
+def start_run(out: Path, cfg: DictConfig, data: dict | None = None) -> dict[str, Any] | None:
     """Before a command writes into ``out``: the record of the finished run there when
-    ``resume=true`` keeps it (the same config); else None, after checking (see
-    :func:`check_run_dir`) and, without ``resume``, removing an unfinished run's leftovers so
-    the new run's checkpoints and TensorBoard events are its own."""
+    ``resume=true`` keeps it (the same config and ``data``, the data's identity); else None,
+    after checking (see :func:`check_run_dir`), without ``resume`` removing an unfinished run's
+    leftovers so the new run's checkpoints and TensorBoard events are its own, and writing
+    ``data`` as the run's :data:`DATA_FILE`."""
     from imbalance_gan import record
 
     resume = bool(cfg.get("resume", False))
-    if check_run_dir(out, cfg, record.is_finished(out), resume):
+    if check_run_dir(out, cfg, record.is_finished(out), resume, data):
         return record.read(Path(out) / record.RECORD_FILE)
     if not resume:
         for name in LEFTOVERS:
             shutil.rmtree(Path(out) / name, ignore_errors=True)
+    if data is not None:
+        write_json(Path(out) / DATA_FILE, data)
     return None

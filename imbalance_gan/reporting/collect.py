@@ -9,14 +9,12 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob, Override
 from hydra.errors import HydraException
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from imbalance_gan import record
+from imbalance_gan.record import plain
 from imbalance_gan.reporting import columns
 from imbalance_gan.runtime.errors import UserError
 
@@ -48,13 +46,13 @@ def read_sweep_plan(root: str | Path) -> list[tuple[str, int]]:
     if not path.is_file():
         return []
     try:
-        cfg = OmegaConf.load(path)
-        if OmegaConf.select(cfg, "task", default="classify") != "classify":
+        cfg = plain.load_plain(path)  # data only: nothing in it is resolved or built
+        if plain.select(cfg, "task", "classify") != "classify":
             return []  # a sweep of another entry point (train's GANs)
-        params = OmegaConf.select(cfg, "hydra.sweeper.params", default=None) or {}
-        task = OmegaConf.select(cfg, "hydra.overrides.task", default=None) or []
-        scenario = OmegaConf.select(cfg, "scenario.name", default="original")
-        grid = {"scenario": [scenario], "seed": [OmegaConf.select(cfg, "seed", default=0)]}
+        params = plain.select(cfg, "hydra.sweeper.params") or {}
+        task = plain.select(cfg, "hydra.overrides.task") or []
+        scenario = plain.select(cfg, "scenario.name", "original")
+        grid = {"scenario": [scenario], "seed": [plain.select(cfg, "seed", 0)]}
         overrides = [f"{k}={v}" for k, v in params.items()] + list(task)
         for o in OverridesParser.create().parse_overrides(overrides):
             if o.key_or_group in grid and o.package is None and not o.is_delete():
@@ -64,9 +62,8 @@ def read_sweep_plan(root: str | Path) -> list[tuple[str, int]]:
         OSError,
         ValueError,
         TypeError,
-        yaml.YAMLError,
+        AttributeError,  # a value of another shape than Hydra writes
         HydraException,
-        OmegaConfBaseException,
     ) as err:
         raise UserError(f"cannot read the planned runs from {path}: {err}") from err
 
@@ -102,7 +99,7 @@ def _identity(run_dir: Path) -> dict[str, Any]:
     ``config.yaml`` (plain YAML), else from a study's ``seed<s>/<scenario>`` layout; {} if
     neither says, so that a planned run is not listed twice (unreadable, then missing)."""
     try:
-        cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+        cfg = plain.load_plain(run_dir / "config.yaml")
         return {"scenario": str(cfg["scenario"]["name"]), "seed": int(cfg["seed"])}
     except Exception:
         pass
