@@ -344,3 +344,34 @@ def test_plain_values_of_a_run_dir_config_are_taken_over(gan_run, tmp_path):
         recorded.gan, resolve=True
     )
     assert cfg.paths.artifact_dir == request.paths.artifact_dir  # where it writes: the command's
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a: " + "[" * 5000 + "]" * 5000, "nests deeper than"),
+        ("a: " + "[" * 40 + "]" * 40, "nests deeper than"),
+        ("a: &x [1]\nb: *x", "alias"),
+        ("a: !!python/name:os.system", "only plain data"),
+        ("a: 1\na: 2", "duplicate key"),
+        ("1: x", "a key 1 of type int"),
+    ],
+    ids=["deeper-than-the-stack", "deep", "alias", "python-tag", "duplicate", "int-key"],
+)
+def test_the_plain_loader_refuses_what_is_not_plain_data(text, message, tmp_path):
+    from imbalance_gan.record.plain import load_plain
+
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message):
+        load_plain(path)
+
+
+def test_the_plain_loader_refuses_a_fifo_instead_of_waiting(tmp_path):
+    import os
+
+    from imbalance_gan.record.plain import load_plain
+
+    os.mkfifo(tmp_path / "config.yaml")
+    with pytest.raises(UserError, match="not a regular file"):
+        load_plain(tmp_path / "config.yaml")

@@ -23,6 +23,8 @@ from imbalance_gan.runtime.errors import UserError
 
 #: a config file larger than this is not a run's config (a resolved config is a few kB)
 MAX_BYTES = 4 * 2**20
+#: nesting deeper than this is not a config (the package's own nest 5 deep)
+MAX_DEPTH = 32
 #: what plain data is made of
 SCALARS = (str, int, float, bool, type(None))
 #: the only YAML tags a plain config may carry (written or implied)
@@ -49,11 +51,16 @@ class _PlainLoader(get_yaml_loader()):  # OmegaConf's scalars: 1e-4 is a float, 
 def parse_plain(text: str, where: str = "<text>") -> Any:
     """``text`` as plain data (see the module docstring); a UserError naming ``where`` if it is
     anything else."""
+    too_deep = UserError(f"{where} nests deeper than {MAX_DEPTH} levels: not a config, refused")
     try:
         data = yaml.load(text, Loader=_PlainLoader)  # noqa: S506 - the loader is plain-only
     except yaml.YAMLError as err:
         reason = " ".join(str(err).split())
         raise UserError(f"{where} is not a plain config ({reason}): refused") from None
+    except RecursionError:  # nesting deeper than Python's stack
+        raise too_deep from None
+    if _depth(data) > MAX_DEPTH:
+        raise too_deep
     bad = next(_not_plain(data), None)
     if bad is not None:
         raise UserError(f"{where} holds {bad}, which is not plain config data: refused")
@@ -64,6 +71,8 @@ def load_plain(path: str | Path, max_bytes: int = MAX_BYTES) -> Any:
     """The YAML file at ``path`` as plain data; a UserError if it cannot be read, is larger
     than ``max_bytes`` or holds anything but plain data."""
     path = Path(path)
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise UserError(f"{path} is not a regular file: not a run's config")
     try:
         with open(path, "rb") as f:
             blob = f.read(max_bytes + 1)
@@ -76,6 +85,18 @@ def load_plain(path: str | Path, max_bytes: int = MAX_BYTES) -> Any:
     except UnicodeDecodeError:
         raise UserError(f"{path} is not UTF-8 text: not a config") from None
     return parse_plain(text, str(path))
+
+
+def _depth(value: Any) -> int:
+    """How deep containers nest in ``value`` (counted without recursion)."""
+    deepest, todo = 0, [(value, 0)]
+    while todo:
+        node, depth = todo.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH and isinstance(node, dict | list):
+            items = node.values() if isinstance(node, dict) else node
+            todo.extend((v, depth + 1) for v in items)
+    return deepest
 
 
 def _not_plain(value: Any, key: str = "") -> Iterator[str]:
