@@ -31,6 +31,8 @@ NEUTRAL = (
     "data.source.root",
     "data.path",
     "data.source.path",
+    "data.source.memory_limit_gb",  # limits refuse a file; they never change what is read
+    "data.source.max_pixels",
     "resume",
     "study",
     "deviations",
