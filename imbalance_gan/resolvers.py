@@ -1,7 +1,7 @@
 """The config resolvers the ``conf/`` files use, registered when the package is imported:
 ``${folder_classes:<path>}`` and ``${folder_shape:<path>,<axis>}``, an image folder's class
-count and one side of its first image's shape (``conf/data/folder.yaml``), so that one override
-names the data."""
+count and one side of its first image's shape, read from the image's header alone
+(``conf/data/folder.yaml``), so that one override names the data."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ def _folder_classes(path: str) -> int:
     return class_count(path)
 
 
-def _folder_shape(path: str, axis: int) -> int:
+def _folder_shape(path: str | None, axis: int) -> int | None:
+    """One side of the first image's shape, from its header; None for no folder (``data.path``
+    unset: the keys that need the folder say so, and the override check composes the defaults
+    without it, so an explicit ``data.image_shape`` must not need one)."""
     from imbalance_gan.data.folder import first_image_shape
 
-    return first_image_shape(path)[int(axis)]
+    return None if path is None else first_image_shape(path)[int(axis)]
 
 
 def register() -> None:

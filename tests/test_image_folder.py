@@ -1,18 +1,24 @@
 """Your own images (issue 28), as class folders: PNGs written here from the real MNIST load to
 exactly the images and labels the IDX source gives, a folder without a split of its own is
 split stratified and seeded, tinted RGB digits run the commands, and a bad folder ends in one
-line before any work."""
+line before any work. Hostile files (issue 36) are refused from their headers, before any image
+is decoded, or by a decoder that raises instead of crashing."""
 
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torchvision.io import write_png
 
-from imbalance_gan.data.folder import ImageFolderSource
+from imbalance_gan.data import folder as folder_module
+from imbalance_gan.data.folder import ImageFolderSource, first_image_shape
 from imbalance_gan.data.sources import IDXSource
 from imbalance_gan.runtime.errors import UserError
 from scripts import export_folder
@@ -226,3 +232,148 @@ def test_tinted_rgb_digits_run_a_study_over_every_scenario_family(digits, tmp_pa
             entry = tmp_path / "artifacts" / run["gan_run"]["dir"]
             made = torch.load(entry / "synthetic.pt", weights_only=True)["images"]
             assert made.dtype == torch.uint8 and made.shape[1:] == (3, 28, 28), scenario
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_bytes(width: int, height: int, rows: int, end: bool = True) -> bytes:
+    """An 8-bit grey PNG whose header says ``width`` x ``height`` and whose image data holds
+    ``rows`` rows of zeros, compressed: fewer rows than the header's is a truncated file."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    data = zlib.compress(bytes(rows * (width + 1)))
+    tail = _chunk(b"IEND", b"") if end else b""
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + tail
+
+
+#: the 69-byte PNG that crashed torchvision's decoder (exit 139): a valid 28 x 28 header, two rows
+TRUNCATED_PNG = png_bytes(28, 28, rows=2)
+#: a 50,000 x 50,000 header (2.5 G pixels) over a few bytes of data: refused from the header
+HUGE_PNG = png_bytes(50_000, 50_000, rows=1)
+
+
+def grey_folder(root: Path, names=("a", "b"), per_class: int = 2, size: int = 8) -> Path:
+    """``root/<name>/<i>.png``: small grey images, each of its own value."""
+    for k, name in enumerate(names):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.new("L", (size, size), 10 * k + i).save(root / name / f"{i}.png")
+    return root
+
+
+def animated_png(path: Path) -> None:
+    """An animated GIF saved under a .png name (Pillow reads it by content)."""
+    frames = [Image.new("L", (8, 8), v) for v in (0, 255)]
+    frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:])
+
+
+def write_hostile_folders(root: Path) -> dict[str, Path]:
+    """Class folders that each hold one hostile file as ``b/9.png`` (``b/9.tif``), not the
+    first image, whose header gives the image shape: its name -> the folder."""
+    folders = {}
+    for name, plant in (
+        ("truncated", lambda p: p.write_bytes(TRUNCATED_PNG)),
+        ("huge", lambda p: p.write_bytes(HUGE_PNG)),
+        ("over_max_pixels", lambda p: p.write_bytes(png_bytes(5000, 5000, rows=1, end=False))),
+        ("animated", animated_png),
+        ("float_tiff", lambda p: Image.fromarray(np.zeros((8, 8), np.float32)).save(tiff(p))),
+        ("dangling", lambda p: p.symlink_to(p.parent / "gone.png")),
+    ):
+        folders[name] = grey_folder(root / name)
+        plant(root / name / "b" / "9.png")
+    return folders
+
+
+def tiff(path: Path) -> Path:
+    return path.with_suffix(".tif")
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("huge", "9.png is refused from its header, nothing decoded"),
+        ("over_max_pixels", r"9.png is 5000 x 5000 \(25,000,000 pixels\), more than data.source"),
+        ("animated", "9.png holds more than one frame"),
+        ("float_tiff", "9.tif has pixel mode 'F', which an image folder does not read"),
+        ("dangling", "9.png is a link to nothing"),
+    ],
+)
+def test_a_hostile_file_is_refused_by_name_before_any_image_is_decoded(
+    name, message, tmp_path, monkeypatch
+):
+    folder = write_hostile_folders(tmp_path)[name]
+    decoded = []
+    monkeypatch.setattr(folder_module, "decode", lambda *a, **k: decoded.append(a))
+    with pytest.raises(UserError, match=message):
+        source = ImageFolderSource(folder)
+        source.load(True), source.load(False)
+    assert decoded == []
+
+
+def test_a_truncated_png_is_refused_by_name_not_decoded_as_zeros(tmp_path):
+    """The 69-byte PNG: its compressed stream ends cleanly after two of 28 rows, which Pillow
+    would decode as zeros and torchvision crashed on."""
+    folder = grey_folder(tmp_path / "f")
+    (folder / "b" / "9.png").write_bytes(TRUNCATED_PNG)
+    assert len(TRUNCATED_PNG) == 69
+    source = ImageFolderSource(folder, image_shape=[1, 28, 28])
+    with pytest.raises(UserError, match="9.png cannot be decoded as an image: its image data "):
+        source.load(True), source.load(False)
+
+
+def test_the_first_image_shape_comes_from_its_header_alone(tmp_path):
+    folder = grey_folder(tmp_path / "f")
+    (folder / "a" / "0.png").write_bytes(png_bytes(5000, 3000, rows=1, end=False))
+    assert first_image_shape(folder) == [1, 3000, 5000]  # its pixels could not be decoded
+    (folder / "a" / "0.png").write_bytes(HUGE_PNG)
+    with pytest.raises(UserError, match="0.png is refused from its header, nothing decoded"):
+        first_image_shape(folder)
+
+
+def test_16_bit_grey_is_scaled_to_8_bits_never_cut_modulo_256(tmp_path):
+    folder = grey_folder(tmp_path / "f")
+    values = np.array([[0, 257, 8000, 32768, 65535]], dtype=np.uint16)
+    Image.fromarray(values).save(folder / "a" / "0.png")
+    assert Image.open(folder / "a" / "0.png").mode == "I;16"
+    # value * 255 / 65535, rounded: 8000 is 31 (modulo 256 it was 64; clipped, 255)
+    scaled = [0, 1, 31, 128, 255]
+    for channels in (1, 3):
+        source = ImageFolderSource(folder, image_shape=[channels, 1, 5], fit="resize")
+        images = torch.cat([source.load(True)[0], source.load(False)[0]]).flatten(1).tolist()
+        assert scaled * channels in images
+
+
+def test_grey_colour_and_alpha_keep_their_channels(tmp_path):
+    folder = grey_folder(tmp_path / "f")
+    Image.new("RGBA", (8, 8), (200, 100, 50, 0)).save(folder / "a" / "0.png")
+    Image.new("LA", (8, 8), (70, 0)).save(folder / "a" / "1.png")
+    Image.new("RGB", (8, 8), (1, 2, 3)).convert("P", palette=Image.Palette.ADAPTIVE).save(
+        folder / "b" / "0.png"
+    )
+    assert folder_module.decode(folder / "a" / "0.png", None).shape == (3, 8, 8)  # alpha dropped
+    assert folder_module.decode(folder / "a" / "0.png", None)[:, 0, 0].tolist() == [200, 100, 50]
+    assert folder_module.decode(folder / "a" / "1.png", None).shape == (1, 8, 8)
+    assert folder_module.decode(folder / "a" / "1.png", 3)[:, 0, 0].tolist() == [70, 70, 70]
+    assert folder_module.decode(folder / "b" / "0.png", None)[:, 0, 0].tolist() == [1, 2, 3]
+    assert folder_module.decode(folder / "b" / "0.png", 1).shape == (1, 8, 8)
+
+
+def test_an_explicit_image_shape_runs_classify_on_a_folder(digits, tmp_path):
+    """data.image_shape=[C,H,W] with data=folder (it was refused as "data.path is required")."""
+    train, test = digits
+    root = write_folder(tmp_path / "digits", {"train": train, "test": test})
+    out = tmp_path / "run"
+    proc = run_module(
+        "imbalance_gan.classify",
+        "data=folder",
+        f"data.path={root}",
+        "data.image_shape=[1,20,20]",
+        "data.minority_count=30",
+        "experiment=smoke",
+        f"paths.artifact_dir={tmp_path / 'artifacts'}",
+        f"hydra.run.dir={out}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "metrics.json").exists()
+    assert "image_shape:\n  - 1\n  - 20\n  - 20" in (out / "config.yaml").read_text()

@@ -1,13 +1,15 @@
-"""Your own images as a folder of class folders: ``<path>/<class name>/*.png`` (any image
-format torchvision decodes), with ``<path>/train/<class>`` and ``<path>/test/<class>`` when you
-have a split of your own; otherwise a stratified, seeded share of each class is the test set.
+"""Your own images as a folder of class folders: ``<path>/<class name>/*.png`` (PNG, JPEG,
+BMP, TIFF, WebP, PPM/PGM: read by Pillow, :mod:`imbalance_gan.data.images`), with
+``<path>/train/<class>`` and ``<path>/test/<class>`` when you have a split of your own;
+otherwise a stratified, seeded share of each class is the test set.
 
 Classes are the folder names in sorted order (torchvision's ``ImageFolder`` convention); label
 ``k`` is the ``k``-th name, and runs record the names (``class_names``). Images are decoded once
-by ``torchvision.io.decode_image`` and brought to ``data.image_shape`` (``fit``: ``crop`` scales
-the shorter side and centre-crops, ``resize`` scales each side, ``none`` refuses a mismatch);
-with ``data.image_shape`` unset, it is the first image's. The memory the tensors take is logged
-before decoding, and a folder that would not fit ``data.source.memory_limit_gb`` is refused."""
+and brought to ``data.image_shape`` (``fit``: ``crop`` scales the shorter side and centre-crops,
+``resize`` scales each side, ``none`` refuses a mismatch); with ``data.image_shape`` unset, it
+is the first image's, read from its header. Before any image is decoded, every file's header is
+read and checked (``data.source.max_pixels``, its mode, a single frame), and the memory the
+tensors will take is logged and refused above ``data.source.memory_limit_gb``."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from imbalance_gan.data.images import DEFAULT_MAX_PIXELS, decode, read_shape
+from imbalance_gan.data.imbalance import is_whole
 from imbalance_gan.runtime.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -78,27 +82,13 @@ def image_files(folder: Path) -> list[Path]:
                     f"{p} is not an image file (expected one of {', '.join(extensions)}); "
                     "move it out of the class folder"
                 )
+            if not p.is_file():  # opening a pipe would wait forever, a dangling link fail late
+                what = "a link to nothing" if p.is_symlink() and not p.exists() else "not a file"
+                raise UserError(f"{p} is {what}; remove it from the class folder")
             files.append(p)
     if not files:
         raise UserError(f"class folder {folder} holds no images")
     return files
-
-
-def decode(path: Path, channels: int | None) -> torch.Tensor:
-    """One image file as uint8 ``[C, H, W]``: ``channels`` 1 (grey) or 3 (RGB), or as stored
-    (grey or RGB; an alpha channel is dropped) when None; a file that does not decode names itself."""
-    from torchvision.io import ImageReadMode, decode_image, read_file
-
-    mode = {1: ImageReadMode.GRAY, 3: ImageReadMode.RGB, None: ImageReadMode.UNCHANGED}
-    if channels not in mode:
-        raise UserError(f"data.image_shape has {channels} channels; an image folder gives 1 or 3")
-    try:
-        image = decode_image(read_file(os.fspath(path)), mode=mode[channels])
-    except Exception as err:  # torchvision raises RuntimeError, ValueError, ... on bad bytes
-        raise UserError(f"{path} cannot be decoded as an image ({str(err).strip()})") from None
-    if channels is None:
-        image = image[:1] if image.shape[0] in (1, 2) else image[:3]
-    return image
 
 
 def training_root(path: Path) -> Path:
@@ -107,15 +97,23 @@ def training_root(path: Path) -> Path:
 
 
 def first_image_shape(path: str | os.PathLike) -> list[int]:
-    """``[C, H, W]`` of the first image of the first class folder (the default image shape)."""
+    """``[C, H, W]`` of the first image of the first class folder (the default image shape), from
+    its header: nothing is decoded before the source checks every file and the memory."""
     root = training_root(Path(os.fspath(path)).expanduser())
-    first = image_files(root / class_folders(root)[0])[0]
-    return list(decode(first, None).shape)
+    return read_shape(image_files(root / class_folders(root)[0])[0])
 
 
 def class_count(path: str | os.PathLike) -> int:
     """How many classes the folder holds (its training part's class folders)."""
     return len(class_folders(training_root(Path(os.fspath(path)).expanduser())))
+
+
+def size_refused(path: Path, size: Sequence[int], want: Sequence[int]) -> UserError:
+    """The error for an image of another ``size`` (height, width) than ``want`` under fit=none."""
+    return UserError(
+        f"{path} is {size[0]} x {size[1]}, not data.image_shape's {want[0]} x {want[1]}; set "
+        "data.source.fit=crop or data.source.fit=resize to bring every image to that size"
+    )
 
 
 def fit_image(image: torch.Tensor, shape: Sequence[int], fit: str, path: Path) -> torch.Tensor:
@@ -127,15 +125,25 @@ def fit_image(image: torch.Tensor, shape: Sequence[int], fit: str, path: Path) -
     if (h, w) == (height, width):
         return image
     if fit == "none":
-        raise UserError(
-            f"{path} is {h} x {w}, not data.image_shape's {height} x {width}; set "
-            "data.source.fit=crop or data.source.fit=resize to bring every image to that size"
-        )
+        raise size_refused(path, (h, w), (height, width))
     if fit == "resize":
         return F.resize(image, [height, width], antialias=True)
     scale = max(height / h, width / w)
     covered = F.resize(image, [max(height, round(h * scale)), max(width, round(w * scale))])
     return F.center_crop(covered, [height, width])
+
+
+def _image_shape(value: Sequence[int]) -> list[int]:
+    """``data.image_shape`` as given: three whole numbers, 1 or 3 channels, sides of at least 1."""
+    shape = list(value)
+    if len(shape) != 3 or not all(map(is_whole, shape)):
+        raise UserError(f"data.image_shape={shape} must be [C, H, W], three whole numbers")
+    if shape[0] not in (1, 3) or min(shape[1:]) < 1:
+        raise UserError(
+            f"data.image_shape={shape}: an image folder gives 1 (grey) or 3 (colour) channels, "
+            "and each side is at least 1"
+        )
+    return [int(v) for v in shape]
 
 
 class ImageFolderSource:
@@ -150,6 +158,7 @@ class ImageFolderSource:
         test_fraction: float = 0.2,
         split_seed: int = 0,
         memory_limit_gb: float = 8.0,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self.path = Path(os.fspath(path)).expanduser()
         self.root = os.fspath(self.path)
@@ -162,6 +171,9 @@ class ImageFolderSource:
             raise UserError(f"data.source.test_fraction={test_fraction} must lie between 0 and 1")
         self.split_seed = int(split_seed)
         self.memory_limit_gb = float(memory_limit_gb)
+        if not is_whole(max_pixels) or max_pixels < 1:
+            raise UserError(f"data.source.max_pixels={max_pixels!r} must be a whole number >= 1")
+        self.max_pixels = int(max_pixels)
         split = split_folders(self.path)
         train_root = training_root(self.path)
         #: the class names, in label order
@@ -182,11 +194,7 @@ class ImageFolderSource:
         else:
             self._files = self._split_pool({c: image_files(self.path / c) for c in self.classes})
         first = self._files[True][0][0]
-        self.image_shape = (
-            [int(v) for v in image_shape] if image_shape else list(decode(first, None).shape)
-        )
-        if len(self.image_shape) != 3:
-            raise UserError(f"data.image_shape={self.image_shape} must be [C, H, W]")
+        self.image_shape = _image_shape(image_shape) if image_shape else read_shape(first)
         self._loaded: dict[bool, tuple[torch.Tensor, torch.Tensor]] = {}
         self._identity: dict | None = None
 
@@ -255,16 +263,30 @@ class ImageFolderSource:
                 "data.image_shape, or raise the limit if the machine has the memory"
             )
 
+    def _check_headers(self) -> None:
+        """Every file of both splits opened for its header alone (size, mode, frames), so that
+        one that cannot be read, or is too large to decode, is refused before any is decoded;
+        with ``fit=none`` a size other than ``data.image_shape``'s too."""
+        height, width = self.image_shape[1:]
+        for train in (True, False):
+            for p, _ in self._files[train]:
+                _, h, w = read_shape(p, self.max_pixels)
+                if self.fit == "none" and (h, w) != (height, width):
+                    raise size_refused(p, (h, w), (height, width))
+
     def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """One split: uint8 images ``[N, C, H, W]`` and int64 labels ``[N]``, decoded once."""
+        """One split: uint8 images ``[N, C, H, W]`` and int64 labels ``[N]``, decoded once, after
+        every file's header and the memory they need are checked."""
         if train not in self._loaded:
             if not self._loaded:
+                self._check_headers()
                 self._check_memory()
             files = self._files[train]
             channels = int(self.image_shape[0])
             images = torch.empty((len(files), *self.image_shape), dtype=torch.uint8)
             for i, (p, _) in enumerate(files):
-                images[i] = fit_image(decode(p, channels), self.image_shape, self.fit, p)
+                image = decode(p, channels, self.max_pixels)
+                images[i] = fit_image(image, self.image_shape, self.fit, p)
             labels = torch.tensor([k for _, k in files], dtype=torch.int64)
             self._loaded[train] = (images, labels)
         return self._loaded[train]
