@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -158,6 +159,102 @@ def test_ddp_shards_split_each_epoch_without_overlap():
 def test_impossible_settings_name_the_key(kwargs, message):
     with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
         ImbalancedDataModule(root=str(DATA), **kwargs).prepare()
+
+
+class LabelSource:
+    """Blank 1 x 4 x 4 images under the labels a test gives each split."""
+
+    def __init__(self, train: list[int], test: list[int]) -> None:
+        self.labels = {True: train, False: test}
+
+    def identity(self) -> dict:
+        return {"dataset": "stub"}
+
+    def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.tensor(self.labels[train], dtype=torch.int64)
+        return torch.zeros(len(y), 1, 4, 4, dtype=torch.uint8), y
+
+
+EVERY_CLASS = [0, 1, 2] * 4
+
+
+@pytest.mark.parametrize(
+    "train, test, message",
+    [
+        # a test split without the rare class was scored: class-0 F1 0, AUROC 0.0, AP NaN
+        (EVERY_CLASS, [1, 2, 1, 2], "the test split of stub holds no image of class 0, one of"),
+        # a declared class with no image: trained on nothing, scored as a result
+        ([0, 2] * 6, [0, 1, 2], "the training split of stub holds no image of class 1"),
+        # -1 passed every check and failed only after training
+        (EVERY_CLASS, [0, 1, 2, -1], "the test split of stub has label -1; labels are 0 .. 2"),
+        (EVERY_CLASS + [3], [0, 1, 2], "the training split of stub has label 3; labels are 0 .."),
+    ],
+    ids=["test_without_a_class", "declared_class_without_images", "negative", "too_large"],
+)
+def test_a_split_without_every_class_or_with_a_label_beyond_them_is_refused(train, test, message):
+    source = LabelSource(train, test)
+    dm = ImbalancedDataModule(
+        dataset="stub", source=source, num_classes=3, image_shape=(1, 4, 4), minority_count=2
+    )
+    with pytest.raises(UserError, match=message):
+        dm.prepare()
+
+
+def test_a_split_with_every_class_is_kept():
+    dm = ImbalancedDataModule(
+        dataset="stub",
+        source=LabelSource(EVERY_CLASS, [0, 1, 2]),
+        num_classes=3,
+        image_shape=(1, 4, 4),
+        minority_count=2,
+        val_fraction=0.5,
+    ).prepare()
+    assert class_histogram(dm.val_y, 3) == [1, 2, 2] and class_histogram(dm.test_y, 3) == [1] * 3
+
+
+def _npz_pair(folder: Path, train: dict) -> Path:
+    good = {"images": np.zeros((20, 8, 8), np.uint8), "labels": np.arange(20) % 10}
+    folder.mkdir()
+    np.savez_compressed(folder / "train.npz", **train)
+    np.savez_compressed(folder / "test.npz", **good)
+    return folder
+
+
+def test_arrays_that_would_not_fit_the_memory_limit_are_refused_from_their_headers(tmp_path):
+    """20,000 images of 64 x 64 zeros: 82 MB that compress to about 80 KB."""
+    import tracemalloc
+
+    images = np.zeros((20_000, 64, 64), np.uint8)
+    folder = _npz_pair(tmp_path / "zeros", {"images": images, "labels": np.zeros(20_000, int)})
+    assert (folder / "train.npz").stat().st_size < 200_000
+    del images
+    source = sources.ArraySource(folder, memory_limit_gb=0.05)
+    tracemalloc.start()
+    try:
+        with pytest.raises(UserError, match="GiB in memory, more than data.source.memory_limit_gb"):
+            source.load(True)
+        assert tracemalloc.get_traced_memory()[1] < 4 * 2**20  # no array was inflated
+    finally:
+        tracemalloc.stop()
+    images, labels = sources.ArraySource(folder).load(True)
+    assert images.shape == (20_000, 1, 64, 64) and len(labels) == 20_000
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        # once cast to int64 it was -1, and passed as a label
+        (np.full(20, 2**64 - 1, np.uint64), "label 18446744073709551615 is not a class of"),
+        (np.arange(20) % 11, r"train.npz: label 10 is not a class of data.num_classes=10"),
+    ],
+)
+def test_array_labels_are_checked_as_the_integers_they_are(labels, message, tmp_path):
+    images = np.zeros((20, 8, 8), np.uint8)
+    folder = _npz_pair(tmp_path / "arrays", {"images": images, "labels": labels})
+    with pytest.raises(UserError, match=message):
+        sources.ArraySource(folder, num_classes=10).load(True)
+    with pytest.raises(UserError, match="label .* (is not a class|is too large)"):
+        sources.as_labels(np.full(3, 2**64 - 1, np.uint64), 3, "here")
 
 
 def test_minority_split_names_each_split_and_refuses_others(mnist_dm):

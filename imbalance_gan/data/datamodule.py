@@ -14,6 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from imbalance_gan.data.cifar import long_tail_counts
 from imbalance_gan.data.imbalance import (
+    check_every_class,
+    check_label_range,
     class_histogram,
     resolve_class_counts,
     select_imbalanced,
@@ -157,17 +159,14 @@ class ImbalancedDataModule(pl.LightningDataModule):
         for split, y in (("training", labels), ("test", test_labels)):
             if len(y) == 0:
                 raise UserError(f"the {split} split of {self.dataset} holds no images")
-        if int(test_labels.max()) >= self.num_classes:
-            raise UserError(
-                f"data.num_classes={self.num_classes} but the test split of {self.dataset} has "
-                f"label {int(test_labels.max())}"
-            )
-        if int(labels.max()) + 1 != self.num_classes:
-            raise UserError(
-                f"data.num_classes={self.num_classes} but {self.dataset} has "
-                f"{int(labels.max()) + 1} classes"
-            )
+            check_label_range(y, self.num_classes, f"the {split} split of {self.dataset}")
         self.available_counts = class_histogram(labels, self.num_classes)
+        for split, counts in (
+            ("training", self.available_counts),
+            ("test", class_histogram(test_labels, self.num_classes)),
+        ):
+            # validation: stratified_split gives it every class or refuses the fraction
+            check_every_class(counts, f"the {split} split of {self.dataset}", self.class_names)
         if self.imbalance_ratio is not None:
             self.class_counts = long_tail_counts(
                 min(self.available_counts), self.imbalance_ratio, self.num_classes

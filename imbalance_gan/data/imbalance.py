@@ -15,6 +15,34 @@ def class_histogram(labels: torch.Tensor, num_classes: int) -> list[int]:
     return torch.bincount(labels, minlength=num_classes)[:num_classes].tolist()
 
 
+def check_label_range(labels: torch.Tensor, num_classes: int, where: str) -> None:
+    """Refuse a label outside ``0 .. num_classes - 1`` before any count is taken: a negative
+    one breaks ``bincount``, a larger one is a class nobody declared. ``where``: "the test split
+    of mnist", say."""
+    if len(labels) == 0:
+        return
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= num_classes:
+        raise UserError(
+            f"data.num_classes={num_classes} but {where} has label {low if low < 0 else high}; "
+            f"labels are 0 .. {num_classes - 1}"
+        )
+
+
+def check_every_class(counts: Sequence[int], where: str, names: Sequence[str] | None) -> None:
+    """Refuse a split with no image of some class (``counts``: one per class): a model never
+    trained on a class, or scored on a test set without it (F1 0, AUROC and AP without a
+    positive), gives numbers that look like results and are not."""
+    for c, n in enumerate(counts):
+        if n == 0:
+            name = f" (`{names[c]}`)" if names else ""
+            raise UserError(
+                f"{where} holds no image of class {c}{name}, one of data.num_classes="
+                f"{len(counts)}; every class is trained on and scored, so each split needs "
+                "images of each: add some, or leave the class out"
+            )
+
+
 def is_whole(value: object) -> bool:
     """Whether ``value`` is a whole number (an int, not a bool)."""
     return isinstance(value, int) and not isinstance(value, bool)

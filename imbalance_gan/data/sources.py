@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
+import math
 import os
+import zipfile
 import zlib
 from pathlib import Path
 
+import numpy as np
 import torch
 from torchvision import datasets
 
 from imbalance_gan.runtime.errors import UserError
 
+log = logging.getLogger(__name__)
+#: the bytes one image value takes once loaded: the uint8 images, then the float32 tensors in use
+BYTES_PER_VALUE = 1 + 4
 #: dataset name -> torchvision class; all share MNIST's IDX layout and folder scheme.
 DATASETS = {
     "mnist": datasets.MNIST,
@@ -237,8 +244,6 @@ def file_digest(path: Path) -> str:
 def as_uint8_nchw(images, where: str) -> torch.Tensor:
     """Images ``N x H x W``, ``N x H x W x C`` or ``N x C x H x W`` (C of 1, 3 or 4), uint8 or
     float in [0, 1], as uint8 ``[N, C, H, W]``; anything else refused in one line."""
-    import numpy as np
-
     a = np.asarray(images)
     if a.ndim == 3:
         a = a[:, None]
@@ -265,29 +270,98 @@ def as_uint8_nchw(images, where: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a))
 
 
-def as_labels(labels, n: int, where: str) -> torch.Tensor:
-    """Integer class labels ``[n]`` (int64), each at least 0."""
-    import numpy as np
-
+def as_labels(labels, n: int, where: str, num_classes: int | None = None) -> torch.Tensor:
+    """Integer class labels ``[n]`` (int64), each in ``0 .. num_classes - 1`` (None: any that
+    int64 holds), checked as the integers they are before the cast, so that a uint64 label of
+    2**64 - 1 is refused rather than wrapped to -1. A list is checked item by item first: a
+    list of references to one long row would inflate in ``np.asarray``."""
+    if isinstance(labels, list | tuple):
+        bad = next((v for v in labels if not _is_int(v)), None)
+        if bad is not None:
+            raise UserError(
+                f"{where}: a label is {type(bad).__name__} {bad!r:.40}; expected integers "
+                "0 .. classes - 1"
+            )
     y = np.asarray(labels)
     if y.ndim != 1 or len(y) != n:
         raise UserError(f"{where}: {n} images but labels of shape {list(y.shape)}")
     if not np.issubdtype(y.dtype, np.integer):
         raise UserError(f"{where}: labels are {y.dtype}; expected integers 0 .. classes - 1")
-    if len(y) and y.min() < 0:
-        raise UserError(f"{where}: label {int(y.min())} is negative; labels are 0 .. classes - 1")
+    if len(y):
+        low, high = int(y.min()), int(y.max())
+        if low < 0:
+            raise UserError(f"{where}: label {low} is negative; labels are 0 .. classes - 1")
+        if num_classes is not None and high >= num_classes:
+            raise UserError(
+                f"{where}: label {high} is not a class of data.num_classes={num_classes} "
+                f"(labels are 0 .. {num_classes - 1})"
+            )
+        if high >= 2**63:
+            raise UserError(f"{where}: label {high} is too large; labels are 0 .. classes - 1")
     return torch.from_numpy(y.astype(np.int64))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+#: arrays an .npz pair must hold
+ARRAYS = ("images", "labels")
+
+
+def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """``{name: (shape, dtype)}`` of ``images`` and ``labels`` in an .npz, from their .npy
+    headers inside the zip: nothing is inflated beyond the headers (a few MB of zeros can hold
+    a 2.6 GB array). A missing array, an object array or a header numpy does not read is refused."""
+    from numpy.lib import format as npy
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = {n[: -len(".npy")] for n in z.namelist() if n.endswith(".npy")}
+            missing = [k for k in ARRAYS if k not in names]
+            if missing:
+                raise UserError(
+                    f"{path} has no {' and no '.join(missing)} array (it holds "
+                    f"{', '.join(sorted(names)) or 'nothing'})"
+                )
+            return {k: _npy_header(z, k, npy) for k in ARRAYS}
+    except UserError:
+        raise
+    except Exception as err:  # not a zip, a bad header
+        raise UserError(f"{path} cannot be read as an .npz of arrays: {err}") from None
+
+
+def _npy_header(z: zipfile.ZipFile, name: str, npy) -> tuple[tuple[int, ...], np.dtype]:
+    with z.open(f"{name}.npy") as f:
+        version = npy.read_magic(f)
+        readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+        if version not in readers:
+            raise ValueError(f"{name}.npy is .npy version {version}; 1.0 and 2.0 are read")
+        shape, _, dtype = readers[version](f)
+    if dtype.hasobject:
+        raise ValueError(f"{name}.npy holds Python objects, which are never unpickled")
+    return tuple(int(d) for d in shape), dtype
 
 
 class ArraySource:
     """Your own images as arrays: ``<path>/train.npz`` and ``<path>/test.npz``, each with
     ``images`` (``N x H x W``, ``N x H x W x C`` or ``N x C x H x W``; uint8, or float in
-    [0, 1]) and ``labels`` (``N`` integers, 0 .. classes − 1). Read without unpickling."""
+    [0, 1]) and ``labels`` (``N`` integers, 0 .. classes − 1). Read without unpickling, and
+    only after the arrays' headers show that both files fit ``memory_limit_gb``."""
 
-    def __init__(self, path: str | os.PathLike, dataset: str = "arrays") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        dataset: str = "arrays",
+        memory_limit_gb: float = 8.0,
+        num_classes: int | None = None,
+    ) -> None:
         self.path = Path(os.fspath(path)).expanduser()
         self.dataset = str(dataset)
         self.root = os.fspath(self.path)
+        self.memory_limit_gb = float(memory_limit_gb)
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self._checked = False
         for split in ("train", "test"):
             if not self._file(split).is_file():
                 raise UserError(
@@ -305,22 +379,38 @@ class ArraySource:
             "files": {s: file_digest(self._file(s)) for s in ("train", "test")},
         }
 
-    def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        import numpy as np
+    def memory_bytes(self) -> int:
+        """What loading both files takes at most, from their headers: each array as stored and
+        a working copy while it is converted, then the uint8 images and float32 tensors in use
+        (and int64 labels)."""
+        need = 0
+        for split in ("train", "test"):
+            for name, (shape, dtype) in npz_headers(self._file(split)).items():
+                values = math.prod(shape)
+                need += values * (2 * dtype.itemsize + (BYTES_PER_VALUE if name == "images" else 8))
+        return need
 
+    def _check_memory(self) -> None:
+        need = self.memory_bytes()
+        log.info("data: the arrays in %s take up to %.1f MiB in memory", self.path, need / 2**20)
+        if need > self.memory_limit_gb * 2**30:
+            raise UserError(
+                f"{self.path}: train.npz and test.npz declare arrays that need "
+                f"{need / 2**30:.1f} GiB in memory, more than data.source.memory_limit_gb="
+                f"{self.memory_limit_gb:g}; nothing was loaded (raise the limit if the machine "
+                "has the memory)"
+            )
+        self._checked = True
+
+    def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """One split: uint8 images ``[N, C, H, W]`` and int64 labels ``[N]``."""
+        if not self._checked:
+            self._check_memory()
         path = self._file("train" if train else "test")
         try:
             with np.load(path, allow_pickle=False) as f:
-                missing = [k for k in ("images", "labels") if k not in f.files]
-                if missing:
-                    raise UserError(
-                        f"{path} has no {' and no '.join(missing)} array (it holds "
-                        f"{', '.join(f.files) or 'nothing'})"
-                    )
                 images, labels = f["images"], f["labels"]
-        except UserError:
-            raise
-        except Exception as err:  # not an npz, truncated, an object array
+        except Exception as err:  # changed since its header was read, truncated
             raise UserError(f"{path} cannot be read as an .npz of arrays: {err}") from None
         x = as_uint8_nchw(images, str(path))
-        return x, as_labels(labels, len(x), str(path))
+        return x, as_labels(labels, len(x), str(path), self.num_classes)
