@@ -108,3 +108,73 @@ def test_a_cifar_file_that_would_run_code_or_is_not_the_release_is_refused(tmp_p
     (root / "cifar-10-batches-py" / "test_batch").unlink()
     with pytest.raises(UserError, match=r"files \['test_batch'\] not found .* downloads are off"):
         CIFARSource("cifar10", root, verify=False).load(False)
+
+
+class _Declared:
+    """Unpickles to numpy's ``_reconstruct`` of an array of ``shape``, allocated at once."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def __reduce__(self):
+        numpy_reconstruct = np.ndarray.__reduce__(np.zeros(0))[0]
+        return numpy_reconstruct, (np.ndarray, self.shape, b"B")
+
+
+ROW = list(range(256)) * 12  # 3,072 values: one image row of a CIFAR batch
+
+
+@pytest.mark.parametrize(
+    "batch, message",
+    [
+        # 6,000 references to one row: a 30 KB file that np.asarray inflated to 147 MB
+        ({b"data": [ROW] * 6000, b"labels": [0] * 6000}, "`data` is a list, expected a uint8"),
+        # an array allocated from its declared shape alone, 61 MB, before its bytes are read
+        ({b"data": _Declared((20_000, 3072)), b"labels": []}, r"shape \[20000, 3072\]"),
+    ],
+    ids=["data_list", "declared_shape"],
+)
+def test_a_small_cifar_file_is_refused_before_it_inflates(batch, message, tmp_path):
+    import tracemalloc
+
+    root = write_cifar10(tmp_path, per_class=2, test_per_class=1)
+    path = root / "cifar-10-batches-py" / "data_batch_1"
+    path.write_bytes(pickle.dumps(batch))
+    assert path.stat().st_size < 100_000
+    source = CIFARSource("cifar10", root, verify=False, memory_limit_gb=0.01)
+    tracemalloc.start()
+    try:
+        with pytest.raises(UserError, match=f"data_batch_1: .*{message}"):
+            source.load(True)
+        assert tracemalloc.get_traced_memory()[1] < 20 * 2**20
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (["3"] * 2, "a label is str '3'"),
+        ([[1, 2]] * 2, r"a label is list \[1, 2\]"),
+        ([-1, 0], "label -1 is negative"),
+        ([0, 10], r"label 10 is not a class of data.num_classes=10 \(labels are 0 .. 9\)"),
+        (np.array([0.0, 1.0]), "labels are float64"),
+    ],
+)
+def test_a_test_batch_label_that_is_not_a_class_is_refused_naming_the_file(
+    labels, message, tmp_path
+):
+    root = write_cifar10(tmp_path, per_class=2, test_per_class=1)
+    test_batch = root / "cifar-10-batches-py" / "test_batch"
+    batch = {b"labels": labels, b"data": np.zeros((2, 3072), np.uint8)}
+    test_batch.write_bytes(pickle.dumps(batch))
+    with pytest.raises(UserError, match=f"test_batch: `labels`: {message}"):
+        CIFARSource("cifar10", root, verify=False).load(False)
+
+
+def test_cifar_files_larger_than_the_memory_limit_are_refused_before_they_are_read(tmp_path):
+    root = write_cifar10(tmp_path, per_class=100)
+    source = CIFARSource("cifar10", root, verify=False, memory_limit_gb=0.001)
+    with pytest.raises(UserError, match="cifar-10-batches-py would need .* GiB in memory, more "):
+        source.load(True)
+    assert CIFARSource("cifar10", root, verify=False).load(True)[0].shape == (1000, 3, 32, 32)

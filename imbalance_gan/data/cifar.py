@@ -11,8 +11,10 @@ The long-tailed presets (``data=cifar10_lt``, ``data=cifar100_lt``) keep
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
+import math
 import os
 import pickle
 from pathlib import Path
@@ -21,14 +23,16 @@ import numpy as np
 import torch
 from torchvision import datasets
 
-from imbalance_gan.data.sources import file_digest
+from imbalance_gan.data.sources import as_labels, file_digest
 from imbalance_gan.runtime.errors import UserError
 
-#: dataset name -> (torchvision class, label key in the batch dicts)
+#: dataset name -> (torchvision class, label key in the batch dicts, number of classes)
 CIFAR = {
-    "cifar10": (datasets.CIFAR10, "labels"),
-    "cifar100": (datasets.CIFAR100, "fine_labels"),
+    "cifar10": (datasets.CIFAR10, "labels", 10),
+    "cifar100": (datasets.CIFAR100, "fine_labels", 100),
 }
+#: the bytes one image value takes once loaded: the uint8 images, then the float32 tensors in use
+BYTES_PER_VALUE = 1 + 4
 
 #: what a CIFAR pickle may build: numpy's array reconstruction and plain dtypes, nothing else
 _ALLOWED = {
@@ -39,23 +43,59 @@ _ALLOWED = {
 }
 
 
+class _ArrayType:
+    """What ``numpy.ndarray`` unpickles to: the type numpy's own pickles hand to
+    ``_reconstruct``; called directly (which they never do) it would allocate any shape."""
+
+    def __call__(self, *args, **kwargs):
+        raise pickle.UnpicklingError("it builds an array directly, which a CIFAR file never does")
+
+
 class _PlainUnpickler(pickle.Unpickler):
+    """Builds only plain data and numpy arrays, each array at most ``max_bytes`` as declared."""
+
+    def __init__(self, file, max_bytes: int, **kwargs) -> None:
+        super().__init__(file, **kwargs)
+        self.max_bytes = max_bytes
+
     def find_class(self, module: str, name: str):
         if (module, name) not in _ALLOWED:
             raise pickle.UnpicklingError(
                 f"it holds {module}.{name}, which a CIFAR batch file never does (unpickling it "
                 "could run code)"
             )
+        if name == "ndarray":
+            return _ARRAY
+        if name == "_reconstruct":
+            return functools.partial(self._reconstruct, super().find_class(module, name))
         return super().find_class(module, name)
 
+    def _reconstruct(self, numpy_reconstruct, subtype, shape, dtype):
+        """numpy's ``_reconstruct``, which allocates ``shape`` at once: refused above
+        ``max_bytes`` (numpy's own pickles declare an empty array and fill it from its bytes)."""
+        if subtype is not _ARRAY or not isinstance(shape, tuple):
+            raise pickle.UnpicklingError("it rebuilds an array in a way numpy never pickles")
+        itemsize = np.dtype(dtype.decode("latin1") if isinstance(dtype, bytes) else dtype).itemsize
+        declared = math.prod(int(d) for d in shape) * itemsize
+        if min(shape, default=0) < 0 or declared > self.max_bytes:
+            raise pickle.UnpicklingError(
+                f"it declares an array of shape {list(shape)} ({declared:,} bytes), more than "
+                f"data.source.memory_limit_gb allows"
+            )
+        return numpy_reconstruct(np.ndarray, shape, dtype)
 
-def read_batch(path: Path, blob: bytes | None = None) -> dict:
+
+_ARRAY = _ArrayType()
+
+
+def read_batch(path: Path, blob: bytes | None = None, max_bytes: int = 8 * 2**30) -> dict:
     """One CIFAR batch file (``blob``: its bytes, when already read) as a dict with str keys,
     refused in one line if it is anything else: not a pickle, objects beyond plain data, object
-    arrays."""
+    arrays, an array declared larger than ``max_bytes`` (data.source.memory_limit_gb's)."""
     try:
         blob = path.read_bytes() if blob is None else blob
-        batch = _PlainUnpickler(io.BytesIO(blob), encoding="latin1").load()
+        unpickler = _PlainUnpickler(io.BytesIO(blob), max_bytes, encoding="latin1")
+        batch = unpickler.load()
     except FileNotFoundError:
         raise
     except Exception as err:
@@ -89,6 +129,7 @@ class CIFARSource:
         root: str | os.PathLike | None = None,
         download: bool = False,
         verify: bool = True,
+        memory_limit_gb: float = 8.0,
     ) -> None:
         if dataset not in CIFAR:
             raise UserError(f"data.dataset={dataset!r} is not one of {sorted(CIFAR)}")
@@ -96,15 +137,18 @@ class CIFARSource:
         self.root = os.fspath(root) if root else os.environ.get("IMBALANCE_GAN_DATA", "data")
         self.download = bool(download)
         self.verify = bool(verify)
-        cls, self._label_key = CIFAR[dataset]
+        self.memory_limit_gb = float(memory_limit_gb)
+        cls, self._label_key, self.num_classes = CIFAR[dataset]
         self._cls = cls
+        self._checked = False
         self.folder = Path(self.root).expanduser() / cls.base_folder
         meta = self.folder / cls.meta["filename"]
         #: the class names, in label order (from the meta file when there is one)
         self.classes: list[str] | None = None
         self._identity: dict | None = None
         if meta.is_file():
-            names = read_batch(meta).get(cls.meta["key"])
+            self._check_size(meta.stat().st_size, meta)
+            names = read_batch(meta, max_bytes=self._limit()).get(cls.meta["key"])
             if names is not None:
                 self.classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
 
@@ -139,9 +183,35 @@ class CIFARSource:
             "the dataset), or set data.download=true where the internet is reachable"
         )
 
+    def _limit(self) -> int:
+        return int(self.memory_limit_gb * 2**30)
+
+    def _check_size(self, need: int, what: Path | str) -> None:
+        if need > self._limit():
+            raise UserError(
+                f"{what} would need {need / 2**30:.1f} GiB in memory, more than "
+                f"data.source.memory_limit_gb={self.memory_limit_gb:g}; nothing was read (raise "
+                "the limit if the machine has the memory)"
+            )
+
+    def _check_memory(self) -> None:
+        """Refuse, from the files' sizes, what could not fit ``memory_limit_gb``: a file's bytes
+        and the array unpickled from it while it is read, then every image as uint8 and float32
+        (an array in a pickle is no larger than its bytes, and nothing else can grow)."""
+        sizes = [
+            (self.folder / n).stat().st_size
+            for train in (True, False)
+            for n, _ in self._files(train)
+            if (self.folder / n).is_file()
+        ]
+        self._check_size(sum(sizes) * BYTES_PER_VALUE + 2 * max(sizes, default=0), self.folder)
+        self._checked = True
+
     def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """One split: uint8 images ``[N, 3, 32, 32]`` and int64 labels ``[N]``."""
         self._fetch(train)
+        if not self._checked:
+            self._check_memory()
         xs, ys = [], []
         for name, md5 in self._files(train):
             path = self.folder / name
@@ -154,18 +224,27 @@ class CIFARSource:
                         "it with a fresh copy (or set data.source.verify=false for a file of "
                         "your own in this format)"
                     )
-            batch = read_batch(path, blob)
+            batch = read_batch(path, blob, self._limit())
             data, labels = batch.get("data"), batch.get(self._label_key)
             if data is None or labels is None:
                 raise UserError(f"{path} has no `data` or no `{self._label_key}` entry")
-            data = np.asarray(data)
-            if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-                raise UserError(
-                    f"{path}: `data` is {data.dtype} {list(data.shape)}, expected uint8 "
-                    "N x 3072 (3 x 32 x 32 per row)"
-                )
-            if len(labels) != len(data):
-                raise UserError(f"{path}: {len(data)} images but {len(labels)} labels")
-            xs.append(torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()))
-            ys.append(torch.as_tensor(np.asarray(labels, dtype=np.int64)))
+            xs.append(torch.from_numpy(_images(data, path).reshape(-1, 3, 32, 32).copy()))
+            where = f"{path}: `{self._label_key}`"
+            ys.append(as_labels(labels, len(data), where, self.num_classes))
         return torch.cat(xs), torch.cat(ys)
+
+
+def _images(data, path: Path) -> np.ndarray:
+    """A batch's ``data``: a uint8 ``N x 3072`` array, as the release has it. A list is refused
+    before numpy sees it: one of references to a single row inflates a small file into GBs."""
+    if not isinstance(data, np.ndarray):
+        raise UserError(
+            f"{path}: `data` is a {type(data).__name__}, expected a uint8 N x 3072 numpy array "
+            "(3 x 32 x 32 per row)"
+        )
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise UserError(
+            f"{path}: `data` is {data.dtype} {list(data.shape)}, expected uint8 "
+            "N x 3072 (3 x 32 x 32 per row)"
+        )
+    return data
