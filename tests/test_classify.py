@@ -116,3 +116,32 @@ def test_recorded_validation_is_that_of_the_tested_checkpoint(tmp_path):
     best = str(out / "checkpoints" / "best.ckpt")
     trainer.validate(model, datamodule=dm, ckpt_path=best, verbose=False)
     assert model.val_metrics == run["val_metrics"]
+
+
+def test_what_a_sweeper_gets_is_computed_without_the_test_set(tmp_path, monkeypatch):
+    """``classify``'s return value, what a Hydra sweeper optimises, is the same number when the
+    test labels are replaced by noise (the test metrics are not)."""
+    import torch
+
+    from imbalance_gan import classify as command
+    from imbalance_gan.data.sources import IDXSource
+
+    load = IDXSource.load
+
+    def poisoned(self, train):
+        images, labels = load(self, train)
+        if train:
+            return images, labels
+        return images, labels[
+            torch.randperm(len(labels), generator=torch.Generator().manual_seed(1))
+        ]
+
+    returned, tested = [], []
+    for poison in (False, True):
+        if poison:
+            monkeypatch.setattr(IDXSource, "load", poisoned)
+        out = tmp_path / f"poisoned{poison}"
+        returned.append(command.main(make_cfg("classify", ["experiment=smoke"], out)))
+        tested.append(json.loads((out / "metrics.json").read_text())["metrics"]["test/f1_macro"])
+    assert returned[0] == returned[1]
+    assert tested[0] != tested[1]  # the poison reached the test set
