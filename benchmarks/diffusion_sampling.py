@@ -1,4 +1,4 @@
-"""Guidance scale and DDIM steps of a trained diffusion model: quality and cost (issue 27).
+"""Guidance scale and DDIM steps of a trained diffusion model: quality and cost.
 
 Loads a finished ``python -m imbalance_gan.train gan=diffusion`` run (its selected EMA
 weights) and, for every guidance scale and number of sampling steps asked for, draws ``--n``

@@ -1,5 +1,5 @@
 """End-to-end seconds for ``make bench``: whole runs of the project's commands, each beside a
-bare loop that does the same work (issue 16).
+bare loop that does the same work.
 
 - ``gan``: ``train gan=dcgan`` (``imbalance_gan.train.run``: selection, checkpoints, generation,
   evaluation, publishing; the feature network already cached) vs the same nets, losses,

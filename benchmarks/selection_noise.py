@@ -1,4 +1,4 @@
-"""How noisy is the selection score, and how often must it be taken? (issue 16)
+"""How noisy is the selection score, and how often must it be taken?
 
 Trains one GAN with the project's pipeline pieces and, every ``--probe-every`` generator steps,
 scores it the way :class:`~imbalance_gan.generators.selection.Selector` does (train-side Fréchet
@@ -16,7 +16,7 @@ choice SelectionCallback would make and reports:
 
 For the diffusion model, ``--score-steps 4 2`` also scores every probe's draws with that many
 DDIM steps (the reference keeps ``gan.sample_steps``, what the study generates with), and the
-table gains the choice made on those cheaper scores (issue 27: does selection need the full
+table gains the choice made on those cheaper scores (does selection need the full
 sampler?).
 
     python benchmarks/selection_noise.py --json selection_noise.json [gan=dcgan ...]

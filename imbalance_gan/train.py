@@ -1,5 +1,5 @@
-"""``python -m imbalance_gan.train gan=<vanilla|dcgan|cgan>``: train a GAN, select its best
-epoch, generate, and publish the run to the GAN cache."""
+"""``python -m imbalance_gan.train gan=<vanilla|dcgan|cgan|projgan|diffusion>``: train a
+generator, select its best epoch or step, generate, and publish the run to the GAN cache."""
 
 from __future__ import annotations
 

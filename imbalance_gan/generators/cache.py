@@ -35,7 +35,7 @@ PROFILE_KEYS = ("quick",)
 #: selection keys that only label a finished GAN (the quality floor), not how it is trained
 LABEL_KEYS = ("recall_floor", "minority_share_floor")
 #: net arguments that repeat ``data.image_shape``'s sides, which the data identity holds: no part
-#: of a key, so nets trained before they took their size (issue 23) keep their keys
+#: of a key, so nets trained before they took their size keep their keys
 IMPLIED_NET_KEYS = ("img_size",)
 #: the token that names a claim (and its takeover file)
 TOKEN = re.compile(r"[0-9a-f]{16}")

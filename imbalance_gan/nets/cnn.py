@@ -70,7 +70,7 @@ class CNN(nn.Module):
         )
         # NHWC convolutions and max-pools: on this 2-core CPU a training step takes 0.5x (the
         # feature net) to 0.8x (the study's CNN) the time of NCHW and inference 0.3-0.5x, with
-        # the same outputs up to float rounding (issue 16). Inputs are converted in features().
+        # the same outputs up to float rounding (benchmarks/end_to_end.py). Inputs are converted in features().
         self.to(memory_format=torch.channels_last)
 
     def features(self, x: Tensor) -> Tensor:
