@@ -279,6 +279,7 @@ def write_hostile_folders(root: Path) -> dict[str, Path]:
         ("animated", animated_png),
         ("float_tiff", lambda p: Image.fromarray(np.zeros((8, 8), np.float32)).save(tiff(p))),
         ("dangling", lambda p: p.symlink_to(p.parent / "gone.png")),
+        ("eps", lambda p: p.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n")),
     ):
         folders[name] = grey_folder(root / name)
         plant(root / name / "b" / "9.png")
@@ -297,6 +298,8 @@ def tiff(path: Path) -> Path:
         ("animated", "9.png holds more than one frame"),
         ("float_tiff", "9.tif has pixel mode 'F', which an image folder does not read"),
         ("dangling", "9.png is a link to nothing"),
+        # Pillow would take it for EPS by its content, and load it by running Ghostscript
+        ("eps", "9.png cannot be decoded as an image"),
     ],
 )
 def test_a_hostile_file_is_refused_by_name_before_any_image_is_decoded(

@@ -28,6 +28,10 @@ GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N"})
 COLOUR_MODES = frozenset({"P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr"})
 #: grey modes of more than 8 bits (16-bit PNGs and TIFFs): values 0 .. 65535, scaled to 0 .. 255
 WIDE_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+#: the formats Pillow may take a file for, whatever its name: the image folder's extensions
+#: (JPEG opens a camera's MPO too) and GIF, which torchvision read; never EPS (Pillow runs
+#: Ghostscript on it) or any other of the dozens Pillow knows
+FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "PPM", "GIF")
 WIDE_MAX = 65535
 #: samples per pixel of each PNG colour type: grey, RGB, palette, grey + alpha, RGBA
 PNG_SAMPLES = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
@@ -48,14 +52,14 @@ CHUNK = 1 << 20
 @contextlib.contextmanager
 def opened(path: Path) -> Iterator:
     """The image at ``path`` opened lazily (header read, no pixel decoded), closed after; a
-    file Pillow cannot identify, or whose header declares more pixels than Pillow will ever
-    decode (``PIL.Image.MAX_IMAGE_PIXELS`` x 2), names itself."""
+    file of none of :data:`FORMATS`, or whose header declares more pixels than Pillow will
+    ever decode (``PIL.Image.MAX_IMAGE_PIXELS`` x 2), names itself."""
     from PIL import Image
 
     try:
         with warnings.catch_warnings():  # our own limit, max_pixels, decides below Pillow's
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)
+            image = Image.open(path, formats=FORMATS)
     except Image.DecompressionBombError as err:
         raise UserError(f"{path} is refused from its header, nothing decoded: {err}") from None
     except Exception as err:  # UnidentifiedImageError, OSError, SyntaxError, ValueError, ...
