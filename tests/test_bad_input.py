@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -18,9 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from .conftest import DATA, ROOT, assert_one_error_line
+from .test_cifar import write_cifar10
+from .test_image_folder import grey_folder, write_hostile_folders
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,8 @@ class Case:
 
 
 #: ``{file}``: a plain file (a folder cannot be made under it); ``{missing}``: no such folder;
-#: ``{place}``: the case's output dir, which holds a finished classify run
+#: ``{place}``: the case's output dir, which holds a finished classify run; ``{hostile}``: data
+#: made to break its reader (:func:`write_hostile`)
 CASES = [
     # values of the wrong type, or impossible ones
     Case("classify", ("data.minority_count=abc",), "data.minority_count must be a number"),
@@ -62,6 +67,30 @@ CASES = [
     Case("classify", ("data=folder", "data.path={place}/no_such"), "is not a folder"),
     Case("classify", ("seed=${{nope}}",), "Interpolation key 'nope' not found"),
     Case("classify", ("paths.artifact_dir={file}/art",), "paths.artifact_dir"),
+    # hostile data (issue 36): refused by name before any image is decoded or array inflated
+    Case("classify", ("data=folder", "data.path={hostile}/truncated"), "9.png cannot be decoded"),
+    Case("classify", ("data=folder", "data.path={hostile}/huge"), "9.png is refused from its head"),
+    Case("classify", ("data=folder", "data.path={hostile}/dangling"), "9.png is a link to nothing"),
+    Case(
+        "classify",
+        ("data=folder", "data.path={hostile}/no_test_class"),
+        "the test split of folder holds no image of class 0 (`a`)",
+    ),
+    Case(
+        "classify",
+        ("data=arrays", "data.root={hostile}/zeros", "data.source.memory_limit_gb=0.01"),
+        "more than data.source.memory_limit_gb=0.01",
+    ),
+    Case(
+        "classify",
+        ("data=arrays", "data.root={hostile}/uint64"),
+        "label 18446744073709551615 is not a class of data.num_classes=10",
+    ),
+    Case(
+        "classify",
+        ("data=cifar10", "data.root={hostile}/cifar", "data.source.verify=false"),
+        "test_batch: `labels`: label -1 is negative",
+    ),
     # the finished run in the output dir
     Case("classify", (), "already holds a finished run"),
     Case("classify", ("resume=true", "scenario=oversample"), "scenario.name is 'original' there"),
@@ -127,11 +156,36 @@ def _run(command: str, args: tuple[str, ...], cwd: Path) -> subprocess.Completed
     )
 
 
+def write_hostile(root: Path) -> Path:
+    """Data that breaks a careless reader: image folders with a truncated PNG, a 50,000 x 50,000
+    header, a dangling link, or a test split without class 0; an .npz pair whose 20 MB of
+    zeros compress to a few dozen KB; one with a uint64 label of 2**64 - 1; a CIFAR-10
+    folder whose test batch has a label of -1."""
+    write_hostile_folders(root)
+    grey_folder(root / "no_test_class" / "train", names=("a", "b", "c"))
+    grey_folder(root / "no_test_class" / "test", names=("b", "c"))
+    good = {"images": np.zeros((20, 8, 8), np.uint8), "labels": np.arange(20) % 10}
+    for name, train in (
+        ("zeros", {"images": np.zeros((5000, 64, 64), np.uint8), "labels": np.zeros(5000, int)}),
+        ("uint64", {**good, "labels": np.full(20, 2**64 - 1, np.uint64)}),
+    ):
+        (root / name).mkdir()
+        np.savez_compressed(root / name / "train.npz", **train)
+        np.savez_compressed(root / name / "test.npz", **good)
+    cifar = write_cifar10(root / "cifar", per_class=10, test_per_class=2)
+    test_batch = cifar / "cifar-10-batches-py" / "test_batch"
+    batch = pickle.loads(test_batch.read_bytes())
+    batch[b"labels"][-1] = -1
+    test_batch.write_bytes(pickle.dumps(batch))
+    return root
+
+
 @pytest.fixture(scope="session")
 def outcomes(finished_run, tmp_path_factory):
     """Each case's (process, output dir, snapshot before), run two at a time."""
     root = tmp_path_factory.mktemp("cases")
     (root / "file").write_text("a file, not a folder\n")
+    hostile = write_hostile(root / "hostile")
 
     def one(k: int, case: Case):
         place = root / f"case{k}"
@@ -141,7 +195,12 @@ def outcomes(finished_run, tmp_path_factory):
         if case.drop:
             (place / case.drop).unlink()
         before = snapshot(place)
-        fill = {"file": root / "file", "missing": root / "missing", "place": place}
+        fill = {
+            "file": root / "file",
+            "missing": root / "missing",
+            "place": place,
+            "hostile": hostile,
+        }
         args = tuple(a.format(**fill) for a in case.args)
         base = ("experiment=smoke", f"paths.artifact_dir={root / 'artifacts'}")
         if any(a.startswith("paths.artifact_dir=") for a in args):
