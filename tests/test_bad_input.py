@@ -67,7 +67,7 @@ CASES = [
     Case("classify", ("data=folder", "data.path={place}/no_such"), "is not a folder"),
     Case("classify", ("seed=${{nope}}",), "Interpolation key 'nope' not found"),
     Case("classify", ("paths.artifact_dir={file}/art",), "paths.artifact_dir"),
-    # hostile data (issue 36): refused by name before any image is decoded or array inflated
+    # hostile data: refused by name before any image is decoded or array inflated
     Case("classify", ("data=folder", "data.path={hostile}/truncated"), "9.png cannot be decoded"),
     Case("classify", ("data=folder", "data.path={hostile}/huge"), "9.png is refused from its head"),
     Case("classify", ("data=folder", "data.path={hostile}/dangling"), "9.png is a link to nothing"),

@@ -1,7 +1,7 @@
 """Your own images (issue 28), as class folders: PNGs written here from the real MNIST load to
 exactly the images and labels the IDX source gives, a folder without a split of its own is
 split stratified and seeded, tinted RGB digits run the commands, and a bad folder ends in one
-line before any work. Hostile files (issue 36) are refused from their headers, before any image
+line before any work. Hostile files are refused from their headers, before any image
 is decoded, or by a decoder that raises instead of crashing."""
 
 from __future__ import annotations
