@@ -375,3 +375,56 @@ def test_the_plain_loader_refuses_a_fifo_instead_of_waiting(tmp_path):
     os.mkfifo(tmp_path / "config.yaml")
     with pytest.raises(UserError, match="not a regular file"):
         load_plain(tmp_path / "config.yaml")
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        # allocated before the old code noticed: built on the meta device now, nothing allocated
+        ("gan.generator.latent_dim", 10**8, "but its checkpoint's is"),
+        ("gan.loss", "nope", "gan.loss='nope' is not known"),  # the family's own check
+        ("gan.generator.img_channels", {"a": 1}, "cannot be built .TypeError"),
+        ("seed", 10**40, "beyond any run's"),
+        ("gan.generator.num_classes", 10**12, "beyond any run's"),
+    ],
+)
+def test_a_run_dir_config_describing_another_generator_is_refused(
+    key, value, message, gan_run, tmp_path
+):
+    run = planted_run(gan_run, tmp_path, key, value)
+    out = tmp_path / "gen"
+    with pytest.raises(UserError, match=message):
+        generate(make_cfg("generate", [f"run={run}", "n=4"], out), out)
+
+
+def test_where_the_images_are_is_never_taken_from_a_run_dir(gan_run, tmp_path):
+    """A file must not choose a folder this machine reads, writes or downloads into."""
+    from imbalance_gan.generators.generate import trained_source
+
+    run = planted_run(gan_run, tmp_path, "data.root", str(tmp_path / "victim_root"))
+    request = make_cfg("generate", [f"run={run}"], tmp_path / "gen")
+    _, cfg, _ = trained_source(request)
+    assert cfg.data.root == request.data.root and cfg.data.download is False
+
+
+def test_a_compressed_checkpoint_is_refused_before_it_inflates(gan_run, tmp_path):
+    """torch stores its archive members uncompressed: a deflated member is a bomb."""
+    import zipfile
+
+    from imbalance_gan.runtime.resilience import load_weights_only
+
+    run = tmp_path / "copied_run"
+    shutil.copytree(gan_run, run)
+    best = run / "checkpoints" / "best.ckpt"
+    with zipfile.ZipFile(gan_run / "checkpoints" / "best.ckpt") as src:
+        members = [(i, src.read(i.filename)) for i in src.infolist()]
+    with zipfile.ZipFile(best, "w") as dst:
+        for info, blob in members:
+            if info.filename.endswith("/data/0"):  # one tensor, padded to inflate
+                blob = blob + bytes(8 * 2**20)
+            dst.writestr(info.filename, blob, compress_type=zipfile.ZIP_DEFLATED)
+    with pytest.raises(UserError, match="inflates"):
+        load_weights_only(best)
+    out = tmp_path / "gen"
+    with pytest.raises(UserError, match="inflates"):
+        generate(make_cfg("generate", [f"run={run}", "n=4"], out), out)

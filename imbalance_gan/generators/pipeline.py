@@ -27,7 +27,11 @@ from imbalance_gan.generators.selection import Selector, load_or_train_feature_n
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import atomic_write, torch_save
 from imbalance_gan.runtime.progress import BudgetProgress
-from imbalance_gan.runtime.resilience import check_checkpoint, resumed_seconds
+from imbalance_gan.runtime.resilience import (
+    check_checkpoint,
+    load_weights_only,
+    resumed_seconds,
+)
 from imbalance_gan.runtime.trainer import Timer, build_trainer, hardware, save_config, seed_all
 
 log = logging.getLogger("imbalance_gan.generators")
@@ -45,7 +49,7 @@ def load_best(
     file of ``checkpoints/`` such as ``last.ckpt``; read weights-only: no code is unpickled)."""
     path = run_dir / "checkpoints" / checkpoint
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        state = load_weights_only(path)["state_dict"]
         model.load_state_dict(state)
     except Exception as err:
         raise UserError(f"cannot load the generator {path}: {type(err).__name__}: {err}") from None

@@ -9,8 +9,10 @@ config whose classes the file names), and only the file's plain values for keys 
 have, of the type they have, are taken over. Anything that would decide what gets built
 (``_target_``, ``_partial_``, ``_args_``, ``_recursive_``, ``_convert_``, ``family``) must be
 what this package's config says, and no interpolation is accepted anywhere: either is refused in
-one line naming the key. Where the run writes (``paths``), how it trains (``trainer``) and
-anything else outside :data:`TAKEN` stays the requesting command's own.
+one line naming the key. Where the run writes (``paths``), how it trains (``trainer``), how
+its selection scores (``selection``), where its images are (:data:`WHERE`: a file must not
+choose a folder this machine reads or writes) and anything else outside :data:`TAKEN` stays
+the requesting command's own, and nothing is downloaded for it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 #: the keys that decide what a config builds: never taken from a file
 BUILD_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_", "family")
 #: the top-level keys whose plain values a run's file gives the rebuilt config
-TAKEN = ("seed", "data", "gan", "selection")
+TAKEN = ("seed", "data", "gan")
+#: where a run's images are: this machine's (the command's own data config), never the file's
+WHERE = ("data.root", "data.path", "data.source.root", "data.source.path", "data.download")
+#: the largest whole number taken from a file (seeds and sizes beyond it are no run's)
+MAX_INT = 2**31
 _ABSENT = object()
 
 
@@ -58,8 +64,8 @@ def _refuse(where: Path, key: str, why: str) -> UserError:
 
 def _scalar(own: Any, theirs: Any, key: str, where: Path) -> Any:
     """The file's value for a key whose own value is ``own`` (not a mapping or list)."""
+    _inert(theirs, key, where)
     if own is None or _is_interpolation(own) or theirs is None:
-        _inert(theirs, key, where)
         return theirs
     if isinstance(theirs, dict | list):
         raise _refuse(where, key, f"is a {_kind(theirs)} there, a {_kind(own)} in this package")
@@ -78,7 +84,10 @@ def _scalar(own: Any, theirs: Any, key: str, where: Path) -> Any:
 
 
 def _inert(theirs: Any, key: str, where: Path) -> None:
-    """Refuse a value taken over whole (or ignored) that names something to build."""
+    """Refuse a value taken over whole (or ignored) that names something to build, or holds a
+    whole number no run has."""
+    if isinstance(theirs, int) and not isinstance(theirs, bool) and abs(theirs) > MAX_INT:
+        raise _refuse(where, key, f"is {theirs}, beyond any run's ({MAX_INT})")
     if isinstance(theirs, dict):
         for k, v in theirs.items():
             if k in BUILD_KEYS:
@@ -122,8 +131,8 @@ def take_over(own: Any, theirs: Any, key: str, where: Path) -> Any:
                 if v != mine:
                     said = "lacks it" if mine is _ABSENT else f"says {mine!r}"
                     raise _refuse(where, sub, f"is {v!r} there; this package's config {said}")
-            elif mine is _ABSENT:
-                _inert(v, sub, where)  # a key this package no longer has: not taken over
+            elif mine is _ABSENT or sub in WHERE:
+                _inert(v, sub, where)  # a key this package lacks, or a place: not taken over
             else:
                 out[k] = take_over(mine, v, sub, where)
         return out
@@ -186,6 +195,8 @@ def rebuilt_config(path: Path, request: DictConfig) -> DictConfig:
     data, own_data = _data_choice(theirs["data"], path)
     own = OmegaConf.to_container(_compose([f"gan={gan}", f"data={data}"]), resolve=False)
     own["data"] = own_data
+    if "download" in own_data:
+        own_data["download"] = False
     rebuilt = OmegaConf.to_container(request, resolve=False)
     for key, value in theirs.items():
         if key not in TAKEN:

@@ -21,10 +21,13 @@ from omegaconf._utils import get_yaml_loader
 
 from imbalance_gan.runtime.errors import UserError
 
-#: a config file larger than this is not a run's config (a resolved config is a few kB)
-MAX_BYTES = 4 * 2**20
+#: a config file larger than this is not a run's config (a resolved config is a few kB, a
+#: sweep's multirun.yaml some tens)
+MAX_BYTES = 2**20
 #: nesting deeper than this is not a config (the package's own nest 5 deep)
 MAX_DEPTH = 32
+#: a list longer than this is not a config value (the longest are per-class counts)
+MAX_ITEMS = 10_000
 #: what plain data is made of
 SCALARS = (str, int, float, bool, type(None))
 #: the only YAML tags a plain config may carry (written or implied)
@@ -39,12 +42,16 @@ class _PlainLoader(get_yaml_loader()):  # OmegaConf's scalars: 1e-4 is a float, 
     def compose_node(self, parent, index):  # noqa: ANN001, ANN201 - PyYAML's signature
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
-            raise yaml.YAMLError(f"an alias (*{event.anchor}) {event.start_mark}; none allowed")
+            raise yaml.MarkedYAMLError(
+                problem=f"an alias (*{event.anchor}); none allowed", problem_mark=event.start_mark
+            )
         return super().compose_node(parent, index)
 
     def construct_object(self, node, deep=False):  # noqa: ANN001, ANN201
         if node.tag not in PLAIN_TAGS:
-            raise yaml.YAMLError(f"the tag {node.tag} {node.start_mark}; only plain data allowed")
+            raise yaml.MarkedYAMLError(
+                problem=f"the tag {node.tag}; only plain data allowed", problem_mark=node.start_mark
+            )
         return super().construct_object(node, deep=deep)
 
 
@@ -55,12 +62,15 @@ def parse_plain(text: str, where: str = "<text>") -> Any:
     try:
         data = yaml.load(text, Loader=_PlainLoader)  # noqa: S506 - the loader is plain-only
     except yaml.YAMLError as err:
-        reason = " ".join(str(err).split())
-        raise UserError(f"{where} is not a plain config ({reason}): refused") from None
+        raise UserError(f"{where} is not a plain config ({_reason(err)}): refused") from None
     except RecursionError:  # nesting deeper than Python's stack
         raise too_deep from None
+    except (ValueError, OverflowError) as err:  # an integer of thousands of digits
+        raise UserError(f"{where} holds a value YAML cannot read ({err}): refused") from None
     if _depth(data) > MAX_DEPTH:
         raise too_deep
+    if _longest(data) > MAX_ITEMS:
+        raise UserError(f"{where} holds a list of more than {MAX_ITEMS} items: refused")
     bad = next(_not_plain(data), None)
     if bad is not None:
         raise UserError(f"{where} holds {bad}, which is not plain config data: refused")
@@ -85,6 +95,25 @@ def load_plain(path: str | Path, max_bytes: int = MAX_BYTES) -> Any:
     except UnicodeDecodeError:
         raise UserError(f"{path} is not UTF-8 text: not a config") from None
     return parse_plain(text, str(path))
+
+
+def _reason(err: yaml.YAMLError) -> str:
+    """What YAML found wrong and where, without quoting the file (which may be a link to a file
+    that is no config: its lines stay out of the message)."""
+    problem = getattr(err, "problem", None) or getattr(err, "context", None)
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    if problem is None:
+        return str(err).splitlines()[0] if str(err) else type(err).__name__
+    return f"{problem}, line {mark.line + 1} column {mark.column + 1}" if mark else problem
+
+
+def _longest(value: Any) -> int:
+    """The length of the longest list in ``value`` (nesting already bounded)."""
+    if isinstance(value, dict):
+        return max((_longest(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return max([len(value), *(_longest(v) for v in value)])
+    return 0
 
 
 def _depth(value: Any) -> int:

@@ -33,6 +33,7 @@ NEUTRAL = (
     "data.source.path",
     "data.source.memory_limit_gb",  # limits refuse a file; they never change what is read
     "data.source.max_pixels",
+    "data.source.num_classes",  # a copy of data.num_classes, which is compared
     "resume",
     "study",
     "deviations",

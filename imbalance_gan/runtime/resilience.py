@@ -22,6 +22,7 @@ import pickle
 import random
 import signal
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,32 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return load_weights_only(Path(path), map_location or "cpu")
 
 
+def check_archive(path: Path) -> None:
+    """Refuse, before ``torch.load`` inflates anything, a file that is not a regular file (a
+    link to ``/dev/zero`` never ends) or a zip archive with compressed members: torch writes its
+    archives stored, so a member that inflates is a bomb (a 1 MB file asked for 2.3 GB)."""
+    if not Path(path).is_file():
+        raise UserError(f"cannot read {path}: not a regular file")
+    if not zipfile.is_zipfile(path):
+        return  # torch's legacy format, read weights-only like the rest
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise UserError(f"cannot read {path} as a weights-only file ({err})") from None
+    for m in members:
+        if m.file_size > m.compress_size + 2**20:
+            raise UserError(
+                f"refused {path}: its member {m.filename} inflates {m.compress_size} bytes to "
+                f"{m.file_size} (torch stores its members uncompressed)"
+            )
+
+
 def load_weights_only(path: Path, map_location: Any = "cpu") -> Any:
-    """``torch.load(path, weights_only=True)``, on the CPU unless told; a file that holds anything but tensors
-    and plain types (a pickle that would run code), or no checkpoint at all, is a UserError
-    naming it."""
+    """``torch.load(path, weights_only=True)``, on the CPU unless told, after
+    :func:`check_archive`; a file that holds anything but tensors and plain types (a pickle
+    that would run code), or no checkpoint at all, is a UserError naming it."""
+    check_archive(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
