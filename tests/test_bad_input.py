@@ -113,6 +113,7 @@ CASES = [
     Case("study", ("study.seeds=[]",), "at least one value"),
     Case("study", ("study.jobs=0",), "study.jobs=0"),
     Case("study", ("study.seeds=abc",), "must be"),
+    Case("study", ("study.fixes=[none,nope]",), "nope is not a fix of study.fix_overrides"),
     Case(
         "study",
         ("study.scenarios=[original]", "study.seeds=[0]", "classifier.max_epochs=3"),
