@@ -13,6 +13,9 @@ from omegaconf import DictConfig
 from imbalance_gan.generators.diffusion.module import DiffusionModule
 from imbalance_gan.runtime.errors import UserError, raise_user_error
 
+#: the longest noise schedule taken (DDPM's is 1,000; the schedule's tables grow with it)
+MAX_TIMESTEPS = 100_000
+
 
 class DiffusionFamily:
     """The diffusion family's side of :class:`~imbalance_gan.generators.family.GeneratorFamily`."""
@@ -20,8 +23,8 @@ class DiffusionFamily:
     @staticmethod
     def check(cfg: DictConfig) -> None:
         g = cfg.gan
-        if int(g.timesteps) < 2:
-            raise UserError(f"gan.timesteps={g.timesteps} must be at least 2")
+        if not 2 <= int(g.timesteps) <= MAX_TIMESTEPS:
+            raise UserError(f"gan.timesteps={g.timesteps} must be between 2 and {MAX_TIMESTEPS}")
         if not 1 <= int(g.sample_steps) <= int(g.timesteps):
             raise UserError(
                 f"gan.sample_steps={g.sample_steps} must be between 1 and gan.timesteps={g.timesteps}"
