@@ -137,6 +137,8 @@ def check_overrides(cfg: DictConfig) -> None:
             value = OmegaConf.select(cfg, o.key_or_group, default=None)
         except Exception:  # an interpolation only the run can resolve: its own checks decide
             continue
+        if isinstance(default, ListConfig):  # items as written: a folder's shape is ${...}
+            default = OmegaConf.to_container(default, resolve=False)
         if isinstance(value, ListConfig):
             value = OmegaConf.to_container(value)
         problem = type_problem(default, value)
