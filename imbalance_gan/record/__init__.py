@@ -230,12 +230,22 @@ def write_failure(
 
 
 # -- reading ------------------------------------------------------------------------------------
+#: the most bytes :func:`read` takes from a record file. Records hold a few kB (13 kB the largest
+#: committed; a study.json less): 16 MiB is a thousand times that, and parses to at most about
+#: half a GB of Python objects, so a stranger's file (20 GB of zeros, /dev/zero behind a link)
+#: costs the report a bounded read, not all its memory
+MAX_RECORD_BYTES = 16 * 2**20
+
+
 def read(path: Path) -> dict[str, Any]:
-    """A run record (or failure) from its JSON file; RecordError when it is not one."""
+    """A run record (or failure) from its JSON file; RecordError when it is not one (not a
+    regular file, over MAX_RECORD_BYTES, not UTF-8 JSON, nested too deeply to parse)."""
     try:
-        value = read_json(path)
-    except (OSError, ValueError) as err:
+        value = read_json(path, max_bytes=MAX_RECORD_BYTES)
+    except (OSError, ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError
         raise RecordError(f"unreadable {Path(path).name}: {err}") from None
+    except MemoryError:
+        raise RecordError(f"unreadable {Path(path).name}: too large to parse") from None
     if not isinstance(value, dict):
         raise RecordError(f"{path} holds no run record")
     return value

@@ -84,7 +84,8 @@ def build_report(
         c["alpha"] = alpha
     _write_csv(out / "results.csv", rows, columns.run_columns(minority))
     _write_csv(out / "summary.csv", summary, summary_columns(summary))
-    figures = write_figures(rows, summary, out, minority, baseline)
+    skipped: list[str] = []
+    figures = write_figures(rows, summary, out, minority, baseline, skipped)
     ranking = classic_ranking(rows, chosen_by)
     text = render_report(
         study,
@@ -99,6 +100,7 @@ def build_report(
         ranking,
         every,
         chosen_by,
+        skipped,
     )
     table = results_table(summary, minority, collapsed_counts(rows))
     write_text(out / "report.html", to_html(text, out, [p for _, p in figures]))

@@ -4,13 +4,16 @@ sweep's ``<dir>/multirun.yaml``)."""
 
 from __future__ import annotations
 
+import json
+import math
+import os
 from collections.abc import Sequence
-from itertools import product
+from itertools import islice, product
 from pathlib import Path
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Glob, Override
+from hydra.core.override_parser.types import Glob, Override, RangeSweep
 from hydra.errors import HydraException
 
 from imbalance_gan import record
@@ -25,15 +28,53 @@ FAMILY_ORDER = ("reference", "classic", "generative")
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
+#: the most runs a sweep's ``multirun.yaml`` may plan (and values one swept key may take): a
+#: study of a few hundred runs is large; a line such as ``seed=range(0,1000000000000)`` would
+#: otherwise be expanded in memory
+MAX_PLANNED_RUNS = 100_000
+
+#: what the report reads of study.json: key -> (a check of its value, what it must be)
+_STUDY_KEYS: dict[str, tuple[Any, str]] = {
+    "scenarios": (lambda v: _list_of(v, str), "a list of scenario names"),
+    "seeds": (lambda v: _list_of(v, int), "a list of integer seeds"),
+    "baseline": (lambda v: isinstance(v, str), "a scenario name"),
+    "best_classic": (lambda v: isinstance(v, str), "a scenario name"),
+    "experiment": (lambda v: isinstance(v, str), "a string"),
+    "hardware": (lambda v: isinstance(v, str), "a string"),
+    "alpha": (lambda v: _is_real(v) and 0 < v < 1, "a number between 0 and 1"),
+    "wall_time_s": (lambda v: _is_real(v) and v >= 0, "a number of seconds"),
+    "deviations": (lambda v: _list_of(v, str), "a list of strings"),
+}
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _list_of(v: Any, kind: type) -> bool:
+    return isinstance(v, list) and all(isinstance(x, kind) and not isinstance(x, bool) for x in v)
+
+
 def read_study(root: str | Path) -> dict[str, Any]:
-    """``<root>/study.json`` as a dict, or {} when there is none."""
+    """``<root>/study.json`` as a dict, or {} when there is none; UserError naming the key when
+    a field the report reads holds another type (null: not given)."""
     path = Path(root) / "study.json"
-    if not path.is_file():
+    if not os.path.lexists(path):
         return {}
     try:
-        return record.read(path)
+        study = record.read(path)
     except record.RecordError as err:
         raise UserError(f"cannot read {path}: {err}") from err
+    for key, (valid, what) in _STUDY_KEYS.items():
+        if study.get(key) is not None and not valid(study[key]):
+            raise UserError(f"{path}: {key} must be {what}, not {_shown(study[key])}")
+    return study
+
+
+def _shown(value: Any) -> str:
+    """``value`` for an error line: its JSON, cut short."""
+    text = json.dumps(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def read_sweep_plan(root: str | Path) -> list[tuple[str, int]]:
@@ -51,47 +92,73 @@ def read_sweep_plan(root: str | Path) -> list[tuple[str, int]]:
             return []  # a sweep of another entry point (train's GANs)
         params = plain.select(cfg, "hydra.sweeper.params") or {}
         task = plain.select(cfg, "hydra.overrides.task") or []
+        if not isinstance(params, dict):
+            raise ValueError("hydra.sweeper.params is not a mapping of key to values")
+        if not isinstance(task, list) or not all(isinstance(t, str) for t in task):
+            raise ValueError("hydra.overrides.task is not a list of key=value strings")
         scenario = plain.select(cfg, "scenario.name", "original")
         grid = {"scenario": [scenario], "seed": [plain.select(cfg, "seed", 0)]}
-        overrides = [f"{k}={v}" for k, v in params.items()] + list(task)
+        overrides = [f"{k}={v}" for k, v in params.items()] + task
         for o in OverridesParser.create().parse_overrides(overrides):
             if o.key_or_group in grid and o.package is None and not o.is_delete():
                 grid[o.key_or_group] = _values(o)
+        if len(grid["scenario"]) * len(grid["seed"]) > MAX_PLANNED_RUNS:
+            raise ValueError(
+                f"it plans {len(grid['scenario'])} scenarios x {len(grid['seed'])} seeds, "
+                f"more than {MAX_PLANNED_RUNS:,} runs"
+            )
         return [(str(s), int(seed)) for s in grid["scenario"] for seed in grid["seed"]]
     except (
         OSError,
         ValueError,
         TypeError,
+        OverflowError,  # seed: .inf
         AttributeError,  # a value of another shape than Hydra writes
         HydraException,
     ) as err:
-        raise UserError(f"cannot read the planned runs from {path}: {err}") from err
+        why = " ".join(str(err).split())  # Hydra's parse errors span lines
+        raise UserError(f"cannot read the planned runs from {path}: {why}") from err
 
 
 def _values(override: Override) -> list:
+    """The values a swept key takes, as Hydra's basic sweeper expands them (at most
+    MAX_PLANNED_RUNS; ValueError beyond, before any list of them is made)."""
     if not override.is_sweep_override():
         return [override.value()]
-    if isinstance(override.value(), Glob):  # Hydra filters the group's config files
+    value = override.value()
+    if isinstance(value, Glob):  # Hydra filters the group's config files
         options = sorted(p.stem for p in (CONF_DIR / override.key_or_group).glob("*.yaml"))
-        return override.value().filter(options)
+        return value.filter(options)
+    # a range is counted first: Hydra lists a shuffled one whole
+    counted = value.range() if isinstance(value, RangeSweep) else override.sweep_string_iterator()
+    if sum(1 for _ in islice(counted, MAX_PLANNED_RUNS + 1)) > MAX_PLANNED_RUNS:
+        raise ValueError(
+            f"{override.key_or_group} sweeps over more than {MAX_PLANNED_RUNS:,} values"
+        )
     return list(override.sweep_string_iterator())
 
 
 def _planned(root: Path, study: dict) -> tuple[list[tuple[Any, Any]], str]:
     """Runs that study.json, or else multirun.yaml, plans; and the error of a missing one."""
-    if (root / "study.json").is_file():
-        grid = list(product(study.get("scenarios", []), study.get("seeds", [])))
+    if os.path.lexists(root / "study.json"):
+        grid = list(product(study.get("scenarios") or [], study.get("seeds") or []))
         return grid, "missing: no metrics.json or failed.json (not run yet?)"
     return read_sweep_plan(root), "missing: no metrics.json (run unfinished or killed)"
 
 
 def _failure(rec: dict, run_dir: str | None, error: str) -> dict[str, Any]:
     return {
-        "scenario": rec.get("scenario", "?"),
-        "seed": rec.get("seed", "?"),
+        "scenario": _scalar(rec.get("scenario", "?")),
+        "seed": _scalar(rec.get("seed", "?")),
         "error": error,
         "run_dir": run_dir or "",
     }
+
+
+def _scalar(value: Any) -> Any:
+    """A record's scenario or seed as a failure row holds it: a list or mapping (which a
+    stranger's record may hold) as its JSON text, so that rows can be matched and sorted."""
+    return value if value is None or isinstance(value, str | int | float) else _shown(value)
 
 
 def _identity(run_dir: Path) -> dict[str, Any]:
@@ -106,6 +173,11 @@ def _identity(run_dir: Path) -> dict[str, Any]:
     if run_dir.parent.name.startswith("seed") and run_dir.parent.name[4:].isdigit():
         return {"scenario": run_dir.name, "seed": int(run_dir.parent.name[4:])}
     return {}
+
+
+def _valid_minority(classes: Any) -> bool:
+    """Whether a record's ``minority_classes`` is a list of class indices (or absent)."""
+    return classes is None or _list_of(classes, int)
 
 
 def minority_of(records: Sequence[dict]) -> list[int]:
@@ -140,8 +212,15 @@ def collect_runs(
             where = _relative(path.parent, root)
             failures.append(_failure(_identity(path.parent), where, f"{where}: {err}"))
             continue
-        if rec.get("kind") == "classify":
-            finished.append((rec, path.parent))
+        if rec.get("kind") != "classify":
+            continue
+        if not _valid_minority(rec.get("minority_classes")):
+            where = _relative(path.parent, root)
+            shown = _shown(rec.get("minority_classes"))
+            error = f"malformed metrics.json: minority_classes is {shown}, not a list of classes"
+            failures.append(_failure(rec, where, error))
+            continue
+        finished.append((rec, path.parent))
     minority = list(minority) if minority is not None else minority_of([r for r, _ in finished])
     rows = []
     for rec, run_dir in finished:

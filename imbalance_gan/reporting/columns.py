@@ -165,6 +165,21 @@ def _class_metrics(metrics: dict[str, Any], split: str, minority: Sequence[int])
     return out
 
 
+def _seed(value: Any) -> int:
+    """A record's seed: an integer (or its digits); TypeError for another value (1.5 would
+    otherwise pass as seed 1, a list never match a planned run)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(f"seed {value!r} is not an integer")
+    return int(value)
+
+
+def _text(value: Any, key: str) -> str | None:
+    """A record's name field (rows are grouped by it): a string or None, else TypeError."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{key} {value!r} is not a string")
+    return value
+
+
 def to_row(
     record: dict[str, Any], path: Path, run_dir: str, minority: Sequence[int]
 ) -> dict[str, Any]:
@@ -176,9 +191,9 @@ def to_row(
     metrics, counts = record["metrics"], record.get("train_counts") or {}
     row: dict[str, Any] = {
         "scenario": str(record["scenario"]),
-        "family": record.get("family"),
-        "seed": int(record["seed"]),
-        "experiment": record.get("experiment"),
+        "family": _text(record.get("family"), "family"),
+        "seed": _seed(record["seed"]),
+        "experiment": _text(record.get("experiment"), "experiment"),
         "fixes": fixes_summary(record.get("fixes")),
     }
     for key in RUN_FIELDS:

@@ -18,7 +18,7 @@ from imbalance_gan.classifier.figures import confusion_figure
 from imbalance_gan.classifier.figures import new_figure as _figure
 from imbalance_gan.record import GAN_SAMPLES, gan_metrics, score_history
 from imbalance_gan.reporting.columns import key_metrics
-from imbalance_gan.runtime.files import atomic_write
+from imbalance_gan.runtime.files import atomic_write, read_png
 
 #: One GAN run's selection history: (seed, epochs or steps, scores, chosen one or None, unit).
 History = tuple[int, Sequence[float], Sequence[float], float | None, str]
@@ -107,8 +107,11 @@ def write_figures(
     out_dir: str | os.PathLike,
     minority: Sequence[int] = (0,),
     baseline: str = "original",
+    skipped: list[str] | None = None,
 ) -> list[tuple[str, str]]:
-    """Write every report figure under ``out_dir/figures``: (caption, path relative to out_dir)."""
+    """Write every report figure under ``out_dir/figures``: (caption, path relative to out_dir).
+    A GAN's sample grid that cannot be copied safely is not shown, and why appended to
+    ``skipped``."""
     out_dir = Path(out_dir)
     made: list[tuple[str, str]] = []
 
@@ -158,15 +161,17 @@ def write_figures(
         )
     for gan, run in _first_seed_per_gan(rows).items():
         samples = run["path"] / GAN_SAMPLES
-        if samples.is_file():
-            data = samples.read_bytes()
-            atomic_write(
-                add(
-                    f"Samples from the {gan} GAN (seed {run['seed']})",
-                    f"samples_{file_stem(gan)}.png",
-                ),
-                lambda f, d=data: f.write(d),
-            )
+        caption = f"Samples from the {gan} GAN (seed {run['seed']})"
+        if not os.path.lexists(samples):
+            continue  # a run of an older version, or its grid deleted
+        try:  # copied and embedded as is: only a small PNG of the run's own folder
+            data = read_png(samples)
+        except (OSError, ValueError) as err:
+            why = err.strerror if isinstance(err, OSError) else err  # OSError's names the path
+            if skipped is not None:
+                skipped.append(f"{caption} not shown: {run['run_dir']}/{GAN_SAMPLES}: {why}")
+            continue
+        atomic_write(add(caption, f"samples_{file_stem(gan)}.png"), lambda f, d=data: f.write(d))
     return made
 
 

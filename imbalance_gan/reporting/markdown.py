@@ -478,12 +478,13 @@ def render_report(
     ranking: Sequence[tuple[str, list]] = (),
     every_classic: Sequence[dict] = (),
     chosen_by: Sequence[str] | None = None,
+    skipped_figures: Sequence[str] = (),
 ) -> str:
     """The text of report.md; ``figures`` are (caption, relative path) pairs; ``ranking`` the
     classic scenarios by the metrics ``chosen_by`` (:func:`aggregate.classic_ranking`; the
     validation key metrics by default, or those of the test set's selection half);
     ``every_classic``: each generator against each classic scenario
-    (:func:`aggregate.compare_to_every_classic`)."""
+    (:func:`aggregate.compare_to_every_classic`); ``skipped_figures``: why figures were left out."""
     chosen_by = tuple(chosen_by or key_metrics(minority, "val"))
     on_halves = chosen_by[0].startswith("select/")
     names = class_names(rows)
@@ -512,7 +513,9 @@ def render_report(
         _published(summary, minority),
         _gan_quality(summary, rows),
         _failed(failures),
-        ["## Figures", ""] + [f"![{c}]({p})\n" for c, p in figures],
+        ["## Figures", ""]
+        + [f"![{c}]({p})\n" for c, p in figures]
+        + [f"- {why}" for why in skipped_figures],
     )
     classes = _named(minority, names)
     title = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -67,10 +68,59 @@ def savez(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     return atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file."""
-    with open(path) as f:
-        return json.load(f)
+def read_json(path: str | os.PathLike, max_bytes: int | None = None) -> Any:
+    """Read a JSON file: a regular file (a link to one is followed) of at most ``max_bytes``
+    bytes when given; ValueError (saying why, not naming the file) when it is not one, or
+    nests too deeply to parse."""
+    data = read_regular(path, max_bytes)
+    try:
+        return json.loads(data)
+    except RecursionError:  # the parser recurses once per level: [[[[...]]]]
+        raise ValueError("nested too deeply to read") from None
+
+
+def read_regular(
+    path: str | os.PathLike, max_bytes: int | None = None, *, follow_symlinks: bool = True
+) -> bytes:
+    """The bytes of the regular file ``path``, of at most ``max_bytes`` when given; ValueError
+    for a FIFO, a device or a folder (even behind a link, which would block or never end), a
+    link when not ``follow_symlinks``, or a larger file (checked before reading, and again by
+    reading no more than one byte past the limit, since a file may grow)."""
+    if not follow_symlinks and os.path.islink(path):
+        raise ValueError("a symbolic link")
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ValueError("not a regular file")
+    # O_NONBLOCK: a FIFO swapped in after the check must not hang the open; O_NOFOLLOW: nor
+    # may a link swapped in be followed
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
+    with os.fdopen(os.open(path, flags), "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if max_bytes is not None and info.st_size > max_bytes:
+            raise ValueError(f"{info.st_size:,} bytes, more than the {max_bytes:,} read")
+        data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ValueError(f"more than the {max_bytes:,} bytes read")
+    return data
+
+
+#: the first bytes of every PNG file
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: a GAN's 10 x 10 sample grid is tens of kB for 28-32 px images, and under 5 MB even raw for
+#: 128 px photos; 16 MiB leaves room, yet what a stranger's folder gets copied into a report
+#: (and embedded in its HTML) stays bounded
+PNG_MAX_BYTES = 16 * 2**20
+
+
+def read_png(path: str | os.PathLike, max_bytes: int = PNG_MAX_BYTES) -> bytes:
+    """The bytes of a PNG file to copy as is; ValueError when ``path`` is a link (a run folder's
+    link could point at any file of the machine), not a regular file, larger than ``max_bytes``
+    or not a PNG."""
+    data = read_regular(path, max_bytes, follow_symlinks=False)
+    if not data.startswith(PNG_SIGNATURE):
+        raise ValueError("not a PNG file")
+    return data
 
 
 def _json_default(obj: Any) -> Any:

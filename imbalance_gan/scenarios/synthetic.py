@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 
 import torch
@@ -11,8 +13,10 @@ from imbalance_gan import record
 from imbalance_gan.data import ImbalancedDataModule
 from imbalance_gan.generators.pipeline import cached_gan, load_generator, quality_floor_misses
 from imbalance_gan.runtime.errors import UserError
-from imbalance_gan.runtime.files import atomic_write
+from imbalance_gan.runtime.files import atomic_write, read_png
 from imbalance_gan.runtime.seeds import stream_seed
+
+log = logging.getLogger("imbalance_gan.scenarios")
 
 
 def load_synthetic(
@@ -80,6 +84,22 @@ def generate_for_classes(
     return torch.cat(xs), torch.cat(ys)
 
 
+def copy_sample_grid(samples: Path, dest: Path) -> bool:
+    """Copy a GAN cache entry's sample grid to ``dest`` (False: none to copy). A grid that is a
+    link, not a small PNG, or not a regular file is left behind with a warning: a shared cache
+    could otherwise put any file of the machine into the run's folder, and from there into its
+    report."""
+    if not os.path.lexists(samples):
+        return False
+    try:
+        data = read_png(samples)
+    except (OSError, ValueError) as err:
+        log.warning("sample grid not copied into the run: %s: %s", samples, err)
+        return False
+    atomic_write(dest, lambda f: f.write(data))
+    return True
+
+
 def synthetic_for_scenario(
     cfg: DictConfig, dm: ImbalancedDataModule, need: dict[int, int]
 ) -> tuple[torch.Tensor, torch.Tensor, dict]:
@@ -87,10 +107,7 @@ def synthetic_for_scenario(
     the run record keeps of the GAN run. The GAN's sample grid is copied into the run's folder,
     so the run shows what it trained on without the cache."""
     entry = cached_gan(cfg, dm)
-    samples = entry / "samples.png"
-    if samples.is_file():
-        data = samples.read_bytes()
-        atomic_write(Path(cfg.paths.output_dir) / record.GAN_SAMPLES, lambda f: f.write(data))
+    copy_sample_grid(entry / "samples.png", Path(cfg.paths.output_dir) / record.GAN_SAMPLES)
     path = entry / "synthetic.pt"
     images, labels = load_synthetic(path, dm.num_classes, dm.image_shape, dm.minority)
     images, labels = take_per_class(images, labels, need, str(path))
