@@ -14,13 +14,11 @@ def _folder_classes(path: str) -> int:
     return class_count(path)
 
 
-def _folder_shape(path: str | None, axis: int) -> int | None:
-    """One side of the first image's shape, from its header; None for no folder (``data.path``
-    unset: the keys that need the folder say so, and the override check composes the defaults
-    without it, so an explicit ``data.image_shape`` must not need one)."""
+def _folder_shape(path: str, axis: int) -> int:
+    """One side of the first image's shape, from its header."""
     from imbalance_gan.data.folder import first_image_shape
 
-    return None if path is None else first_image_shape(path)[int(axis)]
+    return first_image_shape(path)[int(axis)]
 
 
 def register() -> None:
