@@ -104,3 +104,29 @@ def test_an_interrupted_run_resumed_with_another_folder_is_refused(folders, fini
         else:
             with pytest.raises(UserError, match="other images"):
                 check_run_dir(run, cfg, finished=False, resume=True, data=data)
+
+
+@pytest.mark.parametrize("damage", ["no-metrics", "deep", "data-json-deep"])
+def test_a_damaged_record_is_not_kept_by_resume(damage, folders, finished, tmp_path):
+    """A finished run's record is kept by resume=true only when it is a whole run record; the
+    data identity is read within limits too."""
+    import json
+
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    if damage == "no-metrics":
+        record = json.loads((run / "metrics.json").read_text())
+        del record["metrics"]
+        (run / "metrics.json").write_text(json.dumps(record))
+    else:
+        name = "metrics.json" if damage == "deep" else DATA_FILE
+        (run / name).write_text("[" * 100_000 + "]" * 100_000)
+    before = _files(run)
+    proc = run_module(
+        "imbalance_gan.classify",
+        *_overrides(folders[0], tmp_path),
+        "resume=true",
+        f"hydra.run.dir={run}",
+    )
+    assert_one_error_line(proc, "nothing was changed")
+    assert _files(run) == before

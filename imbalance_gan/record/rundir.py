@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from imbalance_gan.record.plain import load_plain
 from imbalance_gan.runtime.errors import UserError
-from imbalance_gan.runtime.files import read_json, write_json
+from imbalance_gan.runtime.files import write_json
 
 #: keys (and everything below them) that say where a run writes, how it shows progress, how
 #: often it checkpoints, what a cluster grants it, or which study planned it: none changes what
@@ -100,15 +100,15 @@ def first_data_difference(recorded: dict, requested: dict) -> str | None:
 def check_same_data(out: Path, data: dict) -> None:
     """Refuse to resume ``out`` when the data it ran on (its :data:`DATA_FILE`) is not
     ``data``; a run from before the file existed is judged by its config alone."""
+    from imbalance_gan import record
+
     path = Path(out) / DATA_FILE
-    if not path.is_file():
+    if not path.exists():
         return
     try:
-        recorded = read_json(path)
-    except (OSError, ValueError) as err:
+        recorded = record.read(path)  # bounded, plain JSON
+    except record.RecordError as err:
         raise UserError(f"cannot read {path} ({err}); nothing was changed") from None
-    if not isinstance(recorded, dict):
-        raise UserError(f"{path} holds no data identity; nothing was changed")
     difference = first_data_difference(recorded, data)
     if difference:
         raise UserError(
@@ -154,6 +154,28 @@ def check_run_dir(
     return finished and resume
 
 
+#: what a finished record must hold to be kept, by kind: what the commands return from it
+KEPT_FIELDS = {"classify": ("metrics", "val_metrics"), "gan": ("selection/fd_train",)}
+
+
+def _kept(path: Path) -> dict[str, Any]:
+    """The finished run's record that ``resume=true`` keeps; refused when it cannot be read or
+    lacks what the command returns from it (a record of another kind, or cut short)."""
+    from imbalance_gan import record
+
+    try:
+        run = record.read(path)
+    except record.RecordError as err:
+        raise UserError(f"cannot read {path} ({err}); nothing was changed") from None
+    missing = [k for k in KEPT_FIELDS.get(run.get("kind"), ("kind",)) if k not in run]
+    if missing:
+        raise UserError(
+            f"{path} is no complete run record (no {', '.join(missing)}); nothing was changed. "
+            "Choose a fresh hydra.run.dir"
+        )
+    return run
+
+
 #: what an unfinished run leaves that a fresh start (no resume) must not mix with its own:
 #: checkpoints to resume from and TensorBoard events
 LEFTOVERS = ("checkpoints", "tb")
@@ -169,7 +191,7 @@ def start_run(out: Path, cfg: DictConfig, data: dict | None = None) -> dict[str,
 
     resume = bool(cfg.get("resume", False))
     if check_run_dir(out, cfg, record.is_finished(out), resume, data):
-        return record.read(Path(out) / record.RECORD_FILE)
+        return _kept(Path(out) / record.RECORD_FILE)
     if not resume:
         for name in LEFTOVERS:
             shutil.rmtree(Path(out) / name, ignore_errors=True)
