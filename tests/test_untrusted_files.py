@@ -383,7 +383,8 @@ def test_the_plain_loader_refuses_a_fifo_instead_of_waiting(tmp_path):
         # allocated before the old code noticed: built on the meta device now, nothing allocated
         ("gan.generator.latent_dim", 10**8, "but its checkpoint's is"),
         ("gan.loss", "nope", "gan.loss='nope' is not known"),  # the family's own check
-        ("gan.generator.img_channels", {"a": 1}, "cannot be built .TypeError"),
+        ("gan.generator.img_channels", {"a": 1}, "img_channels is .* there, but 1"),
+        ("gan.discriminator.channels", [-1, 64], "cannot be built"),
         ("seed", 10**40, "beyond any run's"),
         ("gan.generator.num_classes", 10**12, "beyond any run's"),
     ],
@@ -397,14 +398,39 @@ def test_a_run_dir_config_describing_another_generator_is_refused(
         generate(make_cfg("generate", [f"run={run}", "n=4"], out), out)
 
 
-def test_where_the_images_are_is_never_taken_from_a_run_dir(gan_run, tmp_path):
-    """A file must not choose a folder this machine reads, writes or downloads into."""
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("data.root", "{tmp}/victim_root"),
+        ("data.source.root", "{tmp}/victim_root"),
+        ("data.download", True),
+        ("data.source.download", True),
+    ],
+)
+def test_where_the_images_are_is_never_taken_from_a_run_dir(key, value, gan_run, tmp_path):
+    """A file must not choose a folder this machine reads, writes or downloads into: the
+    command's own place is kept (here one given on its command line), nothing is downloaded."""
     from imbalance_gan.generators.generate import trained_source
 
-    run = planted_run(gan_run, tmp_path, "data.root", str(tmp_path / "victim_root"))
-    request = make_cfg("generate", [f"run={run}"], tmp_path / "gen")
+    value = value.format(tmp=tmp_path) if isinstance(value, str) else value
+    run = planted_run(gan_run, tmp_path, key, value)
+    mine = str(tmp_path / "my_data")
+    request = make_cfg("generate", [f"run={run}", f"data.root={mine}"], tmp_path / "gen")
     _, cfg, _ = trained_source(request)
-    assert cfg.data.root == request.data.root and cfg.data.download is False
+    assert cfg.data.root == cfg.data.source.root == mine
+    assert cfg.data.download is False and cfg.data.source.download is False
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("data.source.dataset", "../../x"), ("gan.generator.img_channels", 3), ("data.seed", 7)],
+)
+def test_a_value_that_contradicts_what_it_copies_is_refused(key, value, gan_run, tmp_path):
+    """A key whose config value copies another (``${..dataset}``) must hold that value."""
+    run = planted_run(gan_run, tmp_path, key, value)
+    out = tmp_path / "gen"
+    with pytest.raises(UserError, match=f"{key} is .* there, but .* from what it copies"):
+        generate(make_cfg("generate", [f"run={run}", "n=4"], out), out)
 
 
 def test_a_compressed_checkpoint_is_refused_before_it_inflates(gan_run, tmp_path):

@@ -17,10 +17,11 @@ the requesting command's own, and nothing is downloaded for it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from imbalance_gan.record.plain import interpolations, load_plain, select
 from imbalance_gan.runtime.errors import UserError
@@ -31,10 +32,19 @@ BUILD_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_", "fa
 #: the top-level keys whose plain values a run's file gives the rebuilt config
 TAKEN = ("seed", "data", "gan")
 #: where a run's images are: this machine's (the command's own data config), never the file's
-WHERE = ("data.root", "data.path", "data.source.root", "data.source.path", "data.download")
+WHERE = (
+    "data.root",
+    "data.path",
+    "data.download",
+    "data.source.root",
+    "data.source.path",
+    "data.source.download",
+)
 #: the largest whole number taken from a file (seeds and sizes beyond it are no run's)
 MAX_INT = 2**31
 _ABSENT = object()
+#: an interpolation that copies another key, with no resolver
+REFERENCE = re.compile(r"^\$\{[\w.\[\]]+\}$")
 
 
 def _compose(overrides: list[str]) -> DictConfig:
@@ -63,9 +73,10 @@ def _refuse(where: Path, key: str, why: str) -> UserError:
 
 
 def _scalar(own: Any, theirs: Any, key: str, where: Path) -> Any:
-    """The file's value for a key whose own value is ``own`` (not a mapping or list)."""
+    """The file's value for a key whose own value is ``own`` (a plain value, not a mapping, a
+    list or an interpolation)."""
     _inert(theirs, key, where)
-    if own is None or _is_interpolation(own) or theirs is None:
+    if own is None or theirs is None:
         return theirs
     if isinstance(theirs, dict | list):
         raise _refuse(where, key, f"is a {_kind(theirs)} there, a {_kind(own)} in this package")
@@ -117,9 +128,21 @@ def _same_build_keys(own: Any, theirs: Any, key: str, where: Path) -> None:
         _same_build_keys(None if mine is _ABSENT else mine, v, f"{key}.{k}", where)
 
 
-def take_over(own: Any, theirs: Any, key: str, where: Path) -> Any:
+#: a key whose own value is an interpolation, and the file's value for it: (path, key, value)
+Deferred = list[tuple[tuple, str, Any]]
+
+
+def take_over(
+    own: Any, theirs: Any, key: str, where: Path, deferred: Deferred, path: tuple = ()
+) -> Any:
     """``own`` (this package's config, plain and unresolved) with the plain values of
-    ``theirs`` (the file's) on the keys ``own`` has; refuses what :func:`_refuse` says."""
+    ``theirs`` (the file's) on the keys ``own`` has; refuses what :func:`_refuse` says. Where
+    ``own`` is an interpolation it stays, and the file's value goes to ``deferred``, to be
+    compared with what it resolves to (:func:`_settle`)."""
+    if _is_interpolation(own) and not _is_interpolation(theirs):
+        _inert(theirs, key, where)
+        deferred.append((path, key, theirs))
+        return own
     if isinstance(own, dict):
         if not isinstance(theirs, dict):
             raise _refuse(where, key, f"is a {_kind(theirs)} there, a mapping in this package")
@@ -134,23 +157,59 @@ def take_over(own: Any, theirs: Any, key: str, where: Path) -> Any:
             elif mine is _ABSENT or sub in WHERE:
                 _inert(v, sub, where)  # a key this package lacks, or a place: not taken over
             else:
-                out[k] = take_over(mine, v, sub, where)
+                out[k] = take_over(mine, v, sub, where, deferred, (*path, k))
         return out
-    if isinstance(own, list) and not _is_interpolation(theirs):
+    if isinstance(own, list):
         if not isinstance(theirs, list):
             raise _refuse(where, key, f"is a {_kind(theirs)} there, a list in this package")
-        if any(isinstance(o, dict | list) for o in own):  # built items: the same items
-            if len(theirs) != len(own):
+        if any(isinstance(o, dict | list) or _is_interpolation(o) for o in own):
+            if len(theirs) != len(own):  # built or derived items: the same items
                 raise _refuse(where, key, f"has {len(theirs)} items there, {len(own)} here")
+            pairs = enumerate(zip(own, theirs, strict=True))
             return [
-                take_over(o, t, f"{key}[{i}]", where)
-                for i, (o, t) in enumerate(zip(own, theirs, strict=True))
+                take_over(o, t, f"{key}[{i}]", where, deferred, (*path, i)) for i, (o, t) in pairs
             ]
-        concrete = [o for o in own if o is not None and not _is_interpolation(o)]
+        concrete = [o for o in own if o is not None]
         same = concrete and all(type(o) is type(concrete[0]) for o in concrete)
         like = concrete[0] if same else None  # items of one kind keep it
         return [_scalar(like, t, f"{key}[{i}]", where) for i, t in enumerate(theirs)]
     return _scalar(own, theirs, key, where)
+
+
+def _settle(cfg: DictConfig, deferred: Deferred, own: dict, where: Path) -> None:
+    """Each deferred value against what its interpolation resolves to here. A plain reference
+    (``${..dataset}``, ``${data.image_shape[0]}``) copies another key: the file's value must be
+    that value (a planted ``data.source.dataset`` or ``img_channels`` is refused). A resolver
+    (``${oc.select:smoke_sample_steps,10}``) is a setting: the file's value is taken when it is of
+    the resolved value's type, or when it cannot be resolved without the run's data (an image
+    folder's class count)."""
+    for path, key, theirs in deferred:
+        *parents, last = path
+        node = cfg
+        for part in parents:
+            node = node[part]
+        try:
+            here = node[last]
+            if isinstance(here, DictConfig | ListConfig):
+                here = OmegaConf.to_container(here, resolve=True)
+        except Exception:  # needs what only the run's data can say: the file's value stands
+            node[last] = theirs
+            continue
+        if here == theirs:
+            continue
+        if (
+            not REFERENCE.match(str(_at(own, path)))
+            and _scalar(here, theirs, key, where) is not None
+        ):
+            node[last] = theirs  # a setting of the right type
+            continue
+        raise _refuse(where, key, f"is {theirs!r} there, but {here!r} from what it copies")
+
+
+def _at(tree: Any, path: tuple) -> Any:
+    for part in path:
+        tree = tree[part]
+    return tree
 
 
 def _data_choice(theirs: dict, where: Path) -> tuple[str, dict]:
@@ -201,11 +260,29 @@ def rebuilt_config(path: Path, request: DictConfig) -> DictConfig:
     for key, value in theirs.items():
         if key not in TAKEN:
             _same_build_keys(own.get(key), value, key, path)  # checked, never used
+    deferred: Deferred = []
     for key in TAKEN:
         value = own.get(key, _ABSENT)
         if value is _ABSENT:
             continue
-        rebuilt[key] = take_over(value, theirs[key], key, path) if key in theirs else value
+        if key in theirs:
+            value = take_over(value, theirs[key], key, path, deferred, (key,))
+        rebuilt[key] = value
+    _keep_request_places(rebuilt, OmegaConf.to_container(request, resolve=False))
     cfg = OmegaConf.create(rebuilt)
+    _settle(cfg, deferred, rebuilt, path)
     OmegaConf.set_struct(cfg, True)
     return cfg
+
+
+def _keep_request_places(rebuilt: dict, request: dict) -> None:
+    """Where the images are, as the command's own config says it (``data.root=...`` given to
+    ``generate``) when it is a config of the same source; the data config's default else."""
+    if select(request, "data.source._target_") != select(rebuilt, "data.source._target_"):
+        return
+    for key in WHERE:
+        *parents, last = key.split(".")
+        mine, ours = select(request, ".".join(parents)), select(rebuilt, ".".join(parents))
+        if isinstance(mine, dict) and isinstance(ours, dict) and last in mine and last in ours:
+            if mine[last] != "???" and last != "download":
+                ours[last] = mine[last]
