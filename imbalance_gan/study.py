@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from imbalance_gan import record
 from imbalance_gan.classifier.pipeline import run_one
-from imbalance_gan.data import datamodule_from_config
+from imbalance_gan.data import build_datamodule, datamodule_from_config
 from imbalance_gan.generators import cache
 from imbalance_gan.generators.pipeline import gan_for_run
 from imbalance_gan.record.rundir import check_run_dir
@@ -227,10 +227,11 @@ def study(cfg: DictConfig, overrides: list[str], launcher: DictConfig | None = N
     timer = Timer()
     root = output_dir(cfg)
     runs = plan_runs(cfg, overrides, root)
+    identities: dict[str, dict] = {}
     for _, _, run_cfg in runs:  # a finished run is kept, and only the same run is continued
         out, finished = Path(run_cfg.paths.output_dir), record.is_finished(run_cfg.paths.output_dir)
-        if finished or cfg.resume:
-            data = datamodule_from_config(run_cfg.data, cfg.classifier.batch_size).identity()
+        if finished or (cfg.resume and out.is_dir()):
+            data = _identity(run_cfg.data, identities)
             check_run_dir(out, run_cfg, finished, resume=True, data=data)
     datamodule_from_config(cfg.data, cfg.classifier.batch_size)  # data and counts valid?
     previous = read_json(root / "study.json") if (root / "study.json").is_file() else {}
@@ -259,6 +260,15 @@ def study(cfg: DictConfig, overrides: list[str], launcher: DictConfig | None = N
                 torch.set_num_threads(int(threads))
             failed = run_here(runs, bool(cfg.resume), timer, add_time)
     return _finish(root, timer, failed, len(runs))
+
+
+def _identity(cfg_data: DictConfig, known: dict[str, dict]) -> dict:
+    """The identity of the images a run's ``data`` config names, nothing loaded; ``known``
+    holds those found already (one per seed: a folder is not hashed again per scenario)."""
+    key = str(OmegaConf.to_container(cfg_data, resolve=True))
+    if key not in known:
+        known[key] = build_datamodule(cfg_data).identity()
+    return known[key]
 
 
 def study_info(cfg: DictConfig, overrides: list[str], wall_time_s: float) -> dict:
