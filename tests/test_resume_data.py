@@ -130,3 +130,19 @@ def test_a_damaged_record_is_not_kept_by_resume(damage, folders, finished, tmp_p
     )
     assert_one_error_line(proc, "nothing was changed")
     assert _files(run) == before
+
+
+def test_the_same_images_copied_elsewhere_resume(folders, finished, tmp_path):
+    """Where the folder is and when its files were written is no part of the data: a copy with
+    new modification times (cp -r, a checkout) resumes the run."""
+    import os
+    import time
+
+    moved = tmp_path / "moved"
+    shutil.copytree(folders[0], moved, copy_function=shutil.copy)
+    later = time.time() + 1000
+    for p in moved.rglob("*.png"):
+        os.utime(p, (later, later))
+    cfg = make_cfg("classify", [*_overrides(moved, tmp_path), "resume=true"], finished)
+    data = datamodule_from_config(cfg.data, 64).identity()
+    assert check_run_dir(finished, cfg, finished=True, resume=True, data=data) is True

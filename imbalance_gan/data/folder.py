@@ -146,6 +146,19 @@ def _image_shape(value: Sequence[int]) -> list[int]:
     return [int(v) for v in shape]
 
 
+#: content digests already taken in this process, by (path, size, modification time)
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def content_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, taken once per process while its size and time stay."""
+    st = path.stat()
+    key = (os.fspath(path), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return _DIGESTS[key]
+
+
 class ImageFolderSource:
     """Images in class folders (see the module docstring)."""
 
@@ -218,15 +231,16 @@ class ImageFolderSource:
         return out
 
     def identity(self) -> dict:
-        """The dataset's name, classes, the files (relative path, size, modification time: not
-        their place) and how they are read; part of the data's cache key."""
+        """The dataset's name, classes, the files (relative path and content: not their place
+        or their times, so a copied folder is the same data) and how they are read; the data's
+        cache key, and what ``resume=true`` compares."""
         if self._identity is None:
             h = hashlib.sha256()
             for train in (True, False):
                 for p, k in self._files[train]:
-                    st = p.stat()
-                    h.update(f"{train}|{p.relative_to(self.path)}|{k}|{st.st_size}|".encode())
-                    h.update(f"{st.st_mtime_ns}\n".encode())
+                    h.update(
+                        f"{train}|{p.relative_to(self.path)}|{k}|{content_digest(p)}\n".encode()
+                    )
             self._identity = {
                 "dataset": self.dataset,
                 "classes": list(self.classes),
