@@ -48,10 +48,17 @@ def run_dir(root: Path, seed: int, scenario: str) -> Path:
     return root / "runs" / f"seed{seed}" / scenario
 
 
+#: the plain data with a fix is the fix's own scenario, named as its file is (conf/scenario/)
+ALONE = {"la": "logit_adjust"}
+
+
 def run_name(scenario: str, fix: str) -> str:
-    """The name of scenario ``scenario`` trained with fix ``fix``: ``<scenario>_<fix>``, or the
-    scenario's own with no fix (``none``)."""
-    return scenario if fix == "none" else f"{scenario}_{fix}"
+    """The name of scenario ``scenario`` trained with fix ``fix``: ``<scenario>_<fix>``, the
+    scenario's own with no fix (``none``), and the fix's own scenario on ``original`` data
+    (``logit_adjust``, ``focal``, ...), so that every name is the committed one."""
+    if fix == "none":
+        return scenario
+    return ALONE.get(fix, fix) if scenario == "original" else f"{scenario}_{fix}"
 
 
 def _check_axes(cfg: DictConfig) -> tuple[list[int], list[str], list[str]]:

@@ -18,6 +18,9 @@ from .conftest import CONF
 
 #: (scenario, fix): the stacked scenario file the pair must equal
 STACKED = {
+    ("original", "la"): "logit_adjust",
+    ("original", "ldam_drw"): "ldam_drw",
+    ("original", "crt"): "crt",
     ("elastic", "la"): "elastic_la",
     ("oversample_aug", "la"): "oversample_aug_la",
     ("projgan_affine", "la"): "projgan_affine_la",
@@ -50,7 +53,7 @@ def test_the_grid_is_every_scenario_with_every_fix(tmp_path):
     names = [name for seed, name, _ in runs if seed == 0]
     assert names == [
         "original",
-        "original_la",
+        "logit_adjust",
         "oversample",
         "oversample_la",
         "elastic",
@@ -63,10 +66,11 @@ def test_the_grid_is_every_scenario_with_every_fix(tmp_path):
         assert cfg.scenario.name == name and cfg.seed == seed
         assert Path(cfg.paths.output_dir) == tmp_path / "runs" / f"seed{seed}" / name
         loss = cfg.classifier.loss._target_
-        assert loss.endswith(".LogitAdjusted") == name.endswith("_la"), (name, loss)
+        adjusted = name.endswith("_la") or name == "logit_adjust"
+        assert loss.endswith(".LogitAdjusted") == adjusted, (name, loss)
     by_name = {name: cfg for seed, name, cfg in runs if seed == 0}
     assert by_name["original"].scenario.family == "reference"
-    assert by_name["original_la"].scenario.family == "classic"  # the plain data with a fix
+    assert by_name["logit_adjust"].scenario.family == "classic"  # the plain data with a fix
 
 
 @pytest.mark.parametrize("pair", sorted(STACKED))
