@@ -12,7 +12,7 @@ from omegaconf import OmegaConf, open_dict
 
 from imbalance_gan.record.rundir import first_difference
 from imbalance_gan.runtime.errors import UserError
-from imbalance_gan.study import plan_runs
+from imbalance_gan.scenarios.grid import plan_runs
 
 from .conftest import CONF
 
