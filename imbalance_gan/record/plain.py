@@ -20,6 +20,7 @@ import yaml
 from omegaconf._utils import get_yaml_loader
 
 from imbalance_gan.runtime.errors import UserError
+from imbalance_gan.runtime.files import read_regular
 
 #: a config file larger than this is not a run's config (a resolved config is a few kB, a
 #: sweep's multirun.yaml some tens)
@@ -81,15 +82,11 @@ def load_plain(path: str | Path, max_bytes: int = MAX_BYTES) -> Any:
     """The YAML file at ``path`` as plain data; a UserError if it cannot be read, is larger
     than ``max_bytes`` or holds anything but plain data."""
     path = Path(path)
-    if not path.is_file():  # a FIFO or a device would block or never end
-        raise UserError(f"{path} is not a regular file: not a run's config")
     try:
-        with open(path, "rb") as f:
-            blob = f.read(max_bytes + 1)
-    except OSError as err:
-        raise UserError(f"cannot read {path} ({err.strerror or err})") from None
-    if len(blob) > max_bytes:
-        raise UserError(f"{path} is larger than {max_bytes // 2**20} MiB: not a run's config")
+        blob = read_regular(path, max_bytes)  # a FIFO or a device would block or never end
+    except (OSError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+        raise UserError(f"cannot read {path} as a run's config ({reason})") from None
     try:
         text = blob.decode("utf-8")
     except UnicodeDecodeError:
