@@ -90,8 +90,14 @@ def test_cifar10_lt_keeps_exactly_the_exponential_counts(tmp_path):
 def test_a_cifar_file_that_would_run_code_or_is_not_the_release_is_refused(tmp_path):
     root = write_cifar10(tmp_path)
     batch = root / "cifar-10-batches-py" / "data_batch_1"
+    # verify: these are not the release's files, the class-name file included (read first)
+    with pytest.raises(UserError, match="batches.meta has md5 .* expected"):
+        CIFARSource("cifar10", root)
+    meta = (root / "cifar-10-batches-py" / "batches.meta").read_bytes()
+    (root / "cifar-10-batches-py" / "batches.meta").unlink()  # names only: optional
     with pytest.raises(UserError, match="data_batch_1 has md5 .* expected"):
-        CIFARSource("cifar10", root).load(True)  # verify: these are not the release's files
+        CIFARSource("cifar10", root).load(True)
+    (root / "cifar-10-batches-py" / "batches.meta").write_bytes(meta)
 
     class Sneaky:
         def __reduce__(self):
@@ -104,6 +110,7 @@ def test_a_cifar_file_that_would_run_code_or_is_not_the_release_is_refused(tmp_p
     before = CIFARSource("cifar10", root, verify=False).identity()
     batch.write_bytes(pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [0]}))
     assert CIFARSource("cifar10", root, verify=False).identity() != before
+    (root / "cifar-10-batches-py" / "batches.meta").unlink()
     assert CIFARSource("cifar10", root).identity() == {"dataset": "cifar10"}
     (root / "cifar-10-batches-py" / "test_batch").unlink()
     with pytest.raises(UserError, match=r"files \['test_batch'\] not found .* downloads are off"):
@@ -178,3 +185,22 @@ def test_cifar_files_larger_than_the_memory_limit_are_refused_before_they_are_re
     with pytest.raises(UserError, match="cifar-10-batches-py would need .* GiB in memory, more "):
         source.load(True)
     assert CIFARSource("cifar10", root, verify=False).load(True)[0].shape == (1000, 3, 32, 32)
+
+
+def test_a_small_cifar_file_sharing_bytes_between_many_arrays_is_refused(tmp_path):
+    """numpy fills each unpickled array from bytes a pickle may share (memoised) between many;
+    with a byte-swapped dtype each array copies them, so 200 arrays of a 5 MB file built
+    about 1 GB. A CIFAR file holds one array."""
+    root = write_cifar10(tmp_path)
+    rebuild, args, state = np.zeros((2**20 // 4,), dtype=">u4").__reduce__()
+
+    class Shared:  # an array whose state holds the one bytes object: pickled once, memoised
+        def __reduce__(self):
+            return rebuild, args, state
+
+    blob = pickle.dumps({b"data": [Shared() for _ in range(200)], b"labels": [0]})
+    assert len(blob) < 2 * 2**20  # 1 MB of bytes, 200 arrays
+    batch = root / "cifar-10-batches-py" / "data_batch_1"
+    batch.write_bytes(blob)
+    with pytest.raises(UserError, match="more than 4 arrays"):
+        CIFARSource("cifar10", root, verify=False).load(True)

@@ -51,12 +51,20 @@ class _ArrayType:
         raise pickle.UnpicklingError("it builds an array directly, which a CIFAR file never does")
 
 
+#: the arrays a CIFAR file holds (its `data`; labels are lists): numpy fills each array from
+#: bytes the pickle may share between many (a byte-swapped dtype copies them for each), so a
+#: small file could build GBs of arrays; a few arrays bound that to a few times the file
+MAX_ARRAYS = 4
+
+
 class _PlainUnpickler(pickle.Unpickler):
-    """Builds only plain data and numpy arrays, each array at most ``max_bytes`` as declared."""
+    """Builds only plain data and at most :data:`MAX_ARRAYS` numpy arrays, each at most
+    ``max_bytes`` as declared."""
 
     def __init__(self, file, max_bytes: int, **kwargs) -> None:
         super().__init__(file, **kwargs)
         self.max_bytes = max_bytes
+        self.arrays = 0
 
     def find_class(self, module: str, name: str):
         if (module, name) not in _ALLOWED:
@@ -75,6 +83,9 @@ class _PlainUnpickler(pickle.Unpickler):
         ``max_bytes`` (numpy's own pickles declare an empty array and fill it from its bytes)."""
         if subtype is not _ARRAY or not isinstance(shape, tuple):
             raise pickle.UnpicklingError("it rebuilds an array in a way numpy never pickles")
+        self.arrays += 1
+        if self.arrays > MAX_ARRAYS:
+            raise pickle.UnpicklingError(f"it holds more than {MAX_ARRAYS} arrays")
         itemsize = np.dtype(dtype.decode("latin1") if isinstance(dtype, bytes) else dtype).itemsize
         declared = math.prod(int(d) for d in shape) * itemsize
         if min(shape, default=0) < 0 or declared > self.max_bytes:
@@ -148,7 +159,10 @@ class CIFARSource:
         self._identity: dict | None = None
         if meta.is_file():
             self._check_size(meta.stat().st_size, meta)
-            names = read_batch(meta, max_bytes=self._limit()).get(cls.meta["key"])
+            blob = meta.read_bytes()
+            if self.verify:
+                self._check_md5(meta, blob, cls.meta["md5"])
+            names = read_batch(meta, blob, max_bytes=self._limit()).get(cls.meta["key"])
             if names is not None:
                 self.classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
 
@@ -182,6 +196,16 @@ class CIFARSource:
             f"data.root at the folder holding {self._cls.base_folder}/ (the python version of "
             "the dataset), or set data.download=true where the internet is reachable"
         )
+
+    @staticmethod
+    def _check_md5(path: Path, blob: bytes, md5: str) -> None:
+        digest = hashlib.md5(blob).hexdigest()
+        if digest != md5:
+            raise UserError(
+                f"{path} has md5 {digest}, expected {md5}: the file is corrupt; replace it with "
+                "a fresh copy (or set data.source.verify=false for a file of your own in this "
+                "format)"
+            )
 
     def _limit(self) -> int:
         return int(self.memory_limit_gb * 2**30)
@@ -217,13 +241,7 @@ class CIFARSource:
             path = self.folder / name
             blob = path.read_bytes()
             if self.verify:
-                digest = hashlib.md5(blob).hexdigest()
-                if digest != md5:
-                    raise UserError(
-                        f"{path} has md5 {digest}, expected {md5}: the file is corrupt; replace "
-                        "it with a fresh copy (or set data.source.verify=false for a file of "
-                        "your own in this format)"
-                    )
+                self._check_md5(path, blob, md5)
             batch = read_batch(path, blob, self._limit())
             data, labels = batch.get("data"), batch.get(self._label_key)
             if data is None or labels is None:
