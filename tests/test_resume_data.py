@@ -106,21 +106,15 @@ def test_an_interrupted_run_resumed_with_another_folder_is_refused(folders, fini
                 check_run_dir(run, cfg, finished=False, resume=True, data=data)
 
 
-@pytest.mark.parametrize("damage", ["no-metrics", "deep", "data-json-deep"])
-def test_a_damaged_record_is_not_kept_by_resume(damage, folders, finished, tmp_path):
-    """A finished run's record is kept by resume=true only when it is a whole run record; the
-    data identity is read within limits too."""
+def test_a_record_without_metrics_is_not_kept_by_resume(folders, finished, tmp_path):
+    """A finished run's record is kept by resume=true only when it is a whole run record."""
     import json
 
     run = tmp_path / "run"
     shutil.copytree(finished, run)
-    if damage == "no-metrics":
-        record = json.loads((run / "metrics.json").read_text())
-        del record["metrics"]
-        (run / "metrics.json").write_text(json.dumps(record))
-    else:
-        name = "metrics.json" if damage == "deep" else DATA_FILE
-        (run / name).write_text("[" * 100_000 + "]" * 100_000)
+    record = json.loads((run / "metrics.json").read_text())
+    del record["metrics"]
+    (run / "metrics.json").write_text(json.dumps(record))
     before = _files(run)
     proc = run_module(
         "imbalance_gan.classify",
@@ -128,7 +122,23 @@ def test_a_damaged_record_is_not_kept_by_resume(damage, folders, finished, tmp_p
         "resume=true",
         f"hydra.run.dir={run}",
     )
-    assert_one_error_line(proc, "nothing was changed")
+    assert_one_error_line(proc, "no complete run record", "nothing was changed")
+    assert _files(run) == before
+
+
+@pytest.mark.parametrize("name", ["metrics.json", DATA_FILE])
+def test_a_record_nested_too_deeply_is_not_kept_by_resume(name, folders, finished, tmp_path):
+    """The record and the data identity are read within limits (a RecursionError before)."""
+    from imbalance_gan.record.rundir import start_run
+
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    (run / name).write_text("[" * 100_000 + "]" * 100_000)
+    before = _files(run)
+    cfg = make_cfg("classify", [*_overrides(folders[0], tmp_path), "resume=true"], run)
+    data = datamodule_from_config(cfg.data, 64).identity()
+    with pytest.raises(UserError, match="cannot read .*nothing was changed"):
+        start_run(run, cfg, data)
     assert _files(run) == before
 
 
