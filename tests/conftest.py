@@ -73,6 +73,19 @@ def mnist_dm():
     return ImbalancedDataModule(root=str(DATA), seed=0).prepare()
 
 
+def run_processes(procs: list, timeout_s: float = 120) -> list[int | None]:
+    """Start ``procs`` (``multiprocessing`` processes), wait for each at most ``timeout_s``,
+    kill the ones still alive; their exit codes."""
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout_s)
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+    return [p.exitcode for p in procs]
+
+
 def error_lines(proc: subprocess.CompletedProcess) -> list[str]:
     """The ``error:`` lines a command wrote to stderr (Lightning's own notices aside)."""
     return [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]

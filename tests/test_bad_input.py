@@ -114,6 +114,9 @@ CASES = [
     Case("study", ("study.jobs=0",), "study.jobs=0"),
     Case("study", ("study.seeds=abc",), "must be"),
     Case("study", ("study.fixes=[none,nope]",), "nope is not a fix of study.fix_overrides"),
+    Case("study", ("study.baseline=bogus",), "study.baseline=bogus is not one of"),
+    Case("study", ("study.best_classic=bogus",), "study.best_classic=bogus is not one of"),
+    Case("study", ("study.best_classic=dcgan",), "not a classic scenario"),
     Case(
         "study",
         ("study.scenarios=[original]", "study.seeds=[0]", "classifier.max_epochs=3"),

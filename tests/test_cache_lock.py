@@ -16,6 +16,8 @@ import pytest
 
 from imbalance_gan.generators import cache
 
+from .conftest import run_processes
+
 WAITERS, TRIALS = 6, 150
 #: fast polling and a build long enough for the waiters to find the claim taken
 POLL_S, BUILD_S = 0.005, 0.01
@@ -71,14 +73,7 @@ def test_dead_owner_with_many_waiters_is_built_exactly_once(tmp_path):
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     barrier = ctx.Barrier(WAITERS)
     procs = [ctx.Process(target=_waiter, args=(str(tmp_path), barrier, w)) for w in range(WAITERS)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-    for p in procs:
-        if p.is_alive():
-            p.kill()
-    assert [p.exitcode for p in procs] == [0] * WAITERS
+    assert run_processes(procs) == [0] * WAITERS
     errors = [
         e for w in range(WAITERS) for e in json.loads((tmp_path / f"errors-{w}.json").read_text())
     ]

@@ -22,7 +22,7 @@ from hydra.errors import ConfigCompositionException
 
 from imbalance_gan.generators import cache
 
-from .conftest import CONF, make_cfg, run_module
+from .conftest import CONF, make_cfg, run_module, run_processes
 
 SMOKE_SWEEP = ("-m", "scenario=original", "seed=0,1", "experiment=smoke")
 
@@ -244,14 +244,7 @@ def test_two_processes_asking_at_once_build_one_entry_and_share_it(tmp_path):
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(2)
     procs = [ctx.Process(target=_claim_entry, args=(cfg, barrier, str(tmp_path))) for _ in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-    for p in procs:
-        if p.is_alive():
-            p.kill()
-    assert [p.exitcode for p in procs] == [0, 0]
+    assert run_processes(procs) == [0, 0]
     entry = cache.entry_dir(cfg)
     (built,) = tmp_path.glob("built-by-*")  # exactly one build
     assert {p.read_text() for p in tmp_path.glob("got-*")} == {str(entry)}

@@ -49,6 +49,16 @@ def _overrides(folder: Path, tmp_path: Path) -> list[str]:
     ]
 
 
+def _resume(folder: Path, run: Path, tmp_path: Path):
+    """``classify ... resume=true`` on ``folder`` into the run dir ``run``."""
+    return run_module(
+        "imbalance_gan.classify",
+        *_overrides(folder, tmp_path),
+        "resume=true",
+        f"hydra.run.dir={run}",
+    )
+
+
 @pytest.fixture(scope="module")
 def finished(folders, tmp_path_factory):
     base = tmp_path_factory.mktemp("finished")
@@ -65,20 +75,10 @@ def test_a_finished_run_resumed_with_another_folder_is_refused(folders, finished
     run = tmp_path / "run"
     shutil.copytree(finished, run)
     before = _files(run)
-    proc = run_module(
-        "imbalance_gan.classify",
-        *_overrides(folders[1], tmp_path),
-        "resume=true",
-        f"hydra.run.dir={run}",
-    )
+    proc = _resume(folders[1], run, tmp_path)
     assert_one_error_line(proc, "holds a run on other images", "data files is")
     assert _files(run) == before
-    same = run_module(
-        "imbalance_gan.classify",
-        *_overrides(folders[0], tmp_path),
-        "resume=true",
-        f"hydra.run.dir={run}",
-    )
+    same = _resume(folders[0], run, tmp_path)
     assert same.returncode == 0, same.stderr[-3000:]
     assert _files(run) == before  # kept as it was
 
@@ -88,12 +88,7 @@ def test_an_interrupted_run_resumed_with_another_folder_is_refused(folders, fini
     shutil.copytree(finished, run)
     (run / "metrics.json").unlink()  # as a run killed before it finished leaves it
     before = _files(run)
-    proc = run_module(
-        "imbalance_gan.classify",
-        *_overrides(folders[1], tmp_path),
-        "resume=true",
-        f"hydra.run.dir={run}",
-    )
+    proc = _resume(folders[1], run, tmp_path)
     assert_one_error_line(proc, "holds a run on other images")
     assert _files(run) == before
     for folder, accepted in ((folders[0], True), (folders[1], False)):
@@ -116,12 +111,7 @@ def test_a_record_without_metrics_is_not_kept_by_resume(folders, finished, tmp_p
     del record["metrics"]
     (run / "metrics.json").write_text(json.dumps(record))
     before = _files(run)
-    proc = run_module(
-        "imbalance_gan.classify",
-        *_overrides(folders[0], tmp_path),
-        "resume=true",
-        f"hydra.run.dir={run}",
-    )
+    proc = _resume(folders[0], run, tmp_path)
     assert_one_error_line(proc, "no complete run record", "nothing was changed")
     assert _files(run) == before
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 
 import pytest
 
@@ -123,21 +122,3 @@ def _failed_runs_table(report: str) -> list[list[str]]:
     section = report.split("\n## Failed runs\n")[1].split("\n## ")[0]
     lines = [ln for ln in section.splitlines() if ln.startswith("|") and "---" not in ln]
     return [[cell.strip() for cell in ln.strip("|").split("|")] for ln in lines]
-
-
-@pytest.mark.parametrize(
-    ("override", "message"),
-    [
-        # an unknown name in study.scenarios: tests/test_bad_input.py
-        ("study.baseline=bogus", "bogus"),
-        ("study.best_classic=bogus", "bogus"),
-        ("study.best_classic=dcgan", "not a classic scenario"),
-    ],
-)
-def test_unknown_scenario_fails_before_any_run(override, message, tmp_path):
-    out = tmp_path / "out"
-    proc = run_module("imbalance_gan.study", "experiment=smoke", override, f"hydra.run.dir={out}")
-    assert proc.returncode == 2
-    assert message in proc.stderr and "Traceback" not in proc.stderr
-    assert not (out / "runs").exists()
-    shutil.rmtree(out, ignore_errors=True)
