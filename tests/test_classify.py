@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from imbalance_gan.classifier.pipeline import classify
+from imbalance_gan.record import SCHEMA_VERSION, schema_version
 
 from .conftest import make_cfg, run_module
 
@@ -33,6 +34,7 @@ def test_scenario_writes_metrics_and_predictions(scenario, tmp_path):
     classify(cfg)
     m = json.loads((out / "metrics.json").read_text())
     assert m["scenario"] == scenario and m["seed"] == 0
+    assert schema_version(m) == SCHEMA_VERSION  # readers tell the record's shape from it
     assert METRIC_KEYS <= set(m["metrics"])
     for key in ("test/precision", "test/recall", "test/f1"):
         assert len(m["metrics"][key]) == 10
@@ -145,3 +147,12 @@ def test_what_a_sweeper_gets_is_computed_without_the_test_set(tmp_path, monkeypa
         tested.append(json.loads((out / "metrics.json").read_text())["metrics"]["test/f1_macro"])
     assert returned[0] == returned[1]
     assert tested[0] != tested[1]  # the poison reached the test set
+
+
+def test_records_written_before_versions_are_version_0():
+    """The committed studies' records carry no schema_version: they read as version 0."""
+    from .conftest import ROOT
+
+    (committed,) = list((ROOT / "results" / "quick").rglob("metrics.json"))[:1]
+    record = json.loads(committed.read_text())
+    assert "schema_version" not in record and schema_version(record) == 0

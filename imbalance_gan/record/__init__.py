@@ -20,6 +20,10 @@ from omegaconf import DictConfig
 
 from imbalance_gan.runtime.files import read_json, write_json
 
+#: the shape of the records this version writes (``schema_version`` in each): 1 for the
+#: records from 2026-12-07 on; a record without the field is of version 0, so a reader tells a
+#: record's age from its version instead of from which keys it lacks (:func:`schema_version`)
+SCHEMA_VERSION = 1
 #: written last by a run: its presence marks the run finished
 RECORD_FILE = "metrics.json"
 #: written by a run that failed (and the traceback beside it)
@@ -77,6 +81,7 @@ def gan_record(
     ``score_history`` holds (epoch or step, score) pairs, as ``selection_unit`` says."""
     return {
         "kind": "gan",
+        "schema_version": SCHEMA_VERSION,
         "gan": cfg.gan.name,
         "seed": int(cfg.seed),
         "experiment": cfg.get("experiment"),
@@ -169,6 +174,7 @@ def classify_record(
     """
     return {
         "kind": "classify",
+        "schema_version": SCHEMA_VERSION,
         "scenario": cfg.scenario.name,
         "family": cfg.scenario.get("family"),
         "seed": int(cfg.seed),
@@ -223,9 +229,8 @@ def write_failure(
     message = f"{type(err).__name__}: {err}".splitlines()[0]
     for folder, name in sorted((places or {}).items(), key=lambda item: -len(item[0])):
         message = message.replace(folder, name)
-    write_json(
-        out / FAILURE_FILE, {"kind": kind, "scenario": scenario, "seed": seed, "error": message}
-    )
+    failure = {"kind": kind, "schema_version": SCHEMA_VERSION, "scenario": scenario}
+    write_json(out / FAILURE_FILE, {**failure, "seed": seed, "error": message})
     return message
 
 
@@ -249,6 +254,13 @@ def read(path: Path) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise RecordError(f"{path} holds no run record")
     return value
+
+
+def schema_version(record: dict[str, Any]) -> int:
+    """The shape a run record (or failure) was written in: its ``schema_version``, 0 before
+    records carried one."""
+    version = record.get("schema_version", 0)
+    return version if isinstance(version, int) and not isinstance(version, bool) else 0
 
 
 def gan_metrics(record: dict[str, Any]) -> dict[str, Any]:
