@@ -163,30 +163,80 @@ def study_info(cfg: DictConfig, overrides: list[str], wall_time_s: float) -> dic
     }
 
 
+class RunProgress:
+    """One log line per run of the study, the same for every executor: ``[k/N] seed s,
+    <scenario> <what> (elapsed, ETA)``, k counting the runs done (started: the one under way).
+    The ETA is the mean wall time of the runs this process made so far times the runs it has
+    still to make (none made yet: no ETA)."""
+
+    def __init__(self, total: int, to_make: int, timer: Timer) -> None:
+        self.total, self.left, self.timer = total, to_make, timer
+        self.done = 0  # runs skipped or ended so far
+        self.made = 0
+
+    def _log(self, k: int, seed: int, scenario: str, what: str) -> None:
+        elapsed = self.timer.elapsed
+        eta = f", ETA {clock(elapsed / self.made * self.left)}" if self.made and self.left else ""
+        when = f"elapsed {clock(elapsed)}{eta}"
+        log.info("[%d/%d] seed %d, %s %s (%s)", k, self.total, seed, scenario, what, when)
+
+    def skipped(self, seed: int, scenario: str) -> None:
+        self.done += 1
+        self._log(self.done, seed, scenario, "already finished, skipped")
+
+    def started(self, seed: int, scenario: str) -> None:
+        self._log(self.done + 1, seed, scenario, "started")
+
+    def ended(self, seed: int, scenario: str, finished: bool, why: str = "see failed.json") -> None:
+        self.done, self.made, self.left = self.done + 1, self.made + 1, self.left - 1
+        self._log(self.done, seed, scenario, "finished" if finished else f"failed ({why})")
+
+
+def gans_first(todo: list[tuple[int, str, DictConfig]], train) -> None:
+    """Train the GANs the runs ``todo`` need, each once into the cache, before any run:
+    ``train(labels, configs, done)`` trains them and calls ``done(i, ok, value)`` for each. A
+    GAN that fails is logged; its runs try again and record the failure."""
+    gans = needed_gans(todo)
+    if not gans:
+        return
+    labels, cfgs = zip(*gans.values(), strict=True)
+    log.info("%d GANs first, each trained once into the cache", len(gans))
+
+    def done(i: int, ok: bool, value) -> None:
+        outcome = "trained" if ok else f"failed: {value}"
+        log.log(logging.INFO if ok else logging.ERROR, "%s %s", labels[i], outcome)
+
+    train(list(cfgs), done)
+
+
 def run_here(
     runs: list[tuple[int, str, DictConfig]], resume: bool, timer: Timer, after_each
 ) -> int:
-    """The study's runs one after the other in this process, with progress and an ETA;
-    ``after_each()`` is called after every run. Returns how many runs did not finish."""
-    failed = 0
-    todo = [not record.is_finished(r.paths.output_dir) for _, _, r in runs]
-    ran = 0  # runs made by this process: the ETA is their mean time times the runs left
-    for k, (seed, scenario, run_cfg) in enumerate(runs, 1):
-        done = not todo[k - 1]
-        left = sum(todo[k - 1 :])
-        eta = f", ETA {clock(timer.elapsed / ran * left)}" if ran and not done else ""
-        log.info(
-            "[%d/%d] seed %d, %s%s (elapsed %s%s)",
-            k,
-            len(runs),
-            seed,
-            scenario,
-            " already finished, skipped" if done else "",
-            clock(timer.elapsed),
-            eta,
-        )
-        failed += not run_one(run_cfg, resume=resume)
-        ran += not done
+    """The study's runs one after the other in this process (the GANs they need first), with
+    progress and an ETA; ``after_each()`` is called after every run. Returns how many runs did
+    not finish."""
+    todo = [r for r in runs if not record.is_finished(r[2].paths.output_dir)]
+
+    def train(cfgs: list[DictConfig], done) -> None:
+        for i, cfg in enumerate(cfgs):
+            try:
+                gan_for_run(cfg)
+            except Exception as err:  # its runs try again and record the failure
+                done(i, False, f"{type(err).__name__}: {err}".splitlines()[0])
+            else:
+                done(i, True, None)
+
+    gans_first(todo, train)
+    progress, failed = RunProgress(len(runs), len(todo), timer), 0
+    for seed, scenario, run_cfg in runs:
+        if record.is_finished(run_cfg.paths.output_dir):
+            progress.skipped(seed, scenario)
+            after_each()
+            continue
+        progress.started(seed, scenario)
+        finished = run_one(run_cfg, resume=resume)
+        failed += not finished
+        progress.ended(seed, scenario, finished)
         after_each()
     return failed
 
@@ -201,53 +251,29 @@ def run_in_pool(
 ) -> int:
     """The study's runs ``jobs`` at a time in worker processes (``study.jobs``), each with
     ``threads`` torch threads (``study.threads``; default: the cores shared out): first the GANs
-    the runs need, each trained once into the cache, then the classifier runs. Progress and ETA
-    count finished runs against wall time. Returns how many runs did not finish."""
+    the runs need, each trained once into the cache, then the classifier runs. Returns how many
+    runs did not finish."""
     threads = threads_per_job(jobs, threads)
     todo = [r for r in runs if not record.is_finished(r[2].paths.output_dir)]
-    before = len(runs) - len(todo)
     log.info(
         "%d runs (%d already finished), %d at a time with %d torch threads each",
         len(runs),
-        before,
+        len(runs) - len(todo),
         jobs,
         threads,
     )
-    gans = needed_gans(todo)
-    if gans:
-        labels, cfgs = zip(*gans.values(), strict=True)
-        log.info("%d GANs first, each trained once into the cache", len(gans))
-
-        def gan_done(i: int, ok: bool, value) -> None:  # a failed GAN: its runs try again
-            log.log(
-                logging.INFO if ok else logging.ERROR,
-                "%s %s",
-                labels[i],
-                "trained" if ok else f"failed: {value}",
-            )
-
-        run_pool(gan_for_run, [(c,) for c in cfgs], jobs, threads, gan_done)
-    ran, failed = 0, 0
+    gans_first(
+        todo, lambda cfgs, done: run_pool(gan_for_run, [(c,) for c in cfgs], jobs, threads, done)
+    )
+    progress, failed = RunProgress(len(runs), len(todo), timer), 0
+    progress.done = len(runs) - len(todo)  # skipped, not listed one by one
 
     def run_done(i: int, ok: bool, value) -> None:
-        nonlocal ran, failed
+        nonlocal failed
         seed, scenario, _ = todo[i]
-        ran += 1
         finished = ok and value is True
         failed += not finished
-        left = len(todo) - ran
-        eta = f", ETA {clock(timer.elapsed / ran * left)}" if left else ""
-        outcome = "finished" if finished else f"failed ({value if not ok else 'see failed.json'})"
-        log.info(
-            "[%d/%d] seed %d, %s %s (elapsed %s%s)",
-            before + ran,
-            len(runs),
-            seed,
-            scenario,
-            outcome,
-            clock(timer.elapsed),
-            eta,
-        )
+        progress.ended(seed, scenario, finished, "see failed.json" if ok else str(value))
         after_each()
 
     run_pool(run_one, [(r, resume) for _, _, r in todo], jobs, threads, run_done)
