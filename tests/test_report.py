@@ -587,7 +587,7 @@ def test_a_collapsed_generator_is_marked_in_results_and_report(tmp_path: Path) -
     flags = {(r["scenario"], r["seed"]): r["gan/collapsed"] for r in results if r["gan"]}
     assert flags == {("dcgan", "0"): "False", ("dcgan", "1"): "True", ("dcgan", "2"): "False"}
     text = (root / "report.md").read_text()
-    assert "| dcgan ⚠ collapsed GAN (1/3 seeds) |" in text
+    assert "| dcgan ⚠ collapsed generator (1/3 seeds) |" in text
     assert "- dcgan, seed 1: recall 0.010 < selection.recall_floor=0.3" in text
 
 

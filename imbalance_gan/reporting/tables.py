@@ -67,7 +67,7 @@ def collapsed_counts(rows: Sequence[dict]) -> dict[str, tuple[int, int]]:
 
 def scenario_name(scenario: str, collapsed: dict[str, tuple[int, int]]) -> str:
     bad, n = collapsed.get(scenario, (0, 0))
-    return f"{scenario} ⚠ collapsed GAN ({bad}/{n} seeds)" if bad else scenario
+    return f"{scenario} ⚠ collapsed generator ({bad}/{n} seeds)" if bad else scenario
 
 
 def results_table(
