@@ -16,7 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from imbalance_gan.data import ImbalancedDataModule, TensorLoader
-from imbalance_gan.generators.cache import EntryLock, build_once, config_hash, net_key
+from imbalance_gan.generators.cache import build_once, config_hash, net_key
+from imbalance_gan.generators.lock import EntryLock
 from imbalance_gan.generators.quality import (
     FeatureExtractor,
     copy_statistics,
