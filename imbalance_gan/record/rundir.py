@@ -79,37 +79,43 @@ def first_difference(recorded: dict, requested: dict) -> str | None:
     # a key set to null is the same as a key an older config lacks (a slot added since, unused)
     old = {k: v for k, v in old.items() if v is not None}
     new = {k: v for k, v in new.items() if v is not None}
+    return _first_change(old, new)
+
+
+def first_data_difference(recorded: dict, requested: dict) -> str | None:
+    """The first key of two data identities that differs, as ``data key: <there> there,
+    <here> now``; None when they name the same images."""
+    change = _first_change(_flat(recorded), _flat(requested))
+    return None if change is None else f"data {change}"
+
+
+def _first_change(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """The first key (``new``'s order, then ``old``'s) whose values differ, as ``key is <old>
+    there, <new> now``; a key one side lacks is ``<unset>`` there."""
     for key in [*new, *(k for k in old if k not in new)]:
         if old.get(key, "<unset>") != new.get(key, "<unset>"):
             return f"{key} is {old.get(key, '<unset>')!r} there, {new.get(key, '<unset>')!r} now"
     return None
 
 
-def first_data_difference(recorded: dict, requested: dict) -> str | None:
-    """The first key of two data identities that differs, as ``key: <there> there, <here>
-    now``; None when they name the same images."""
-    old, new = _flat(recorded), _flat(requested)
-    for key in [*new, *(k for k in old if k not in new)]:
-        if old.get(key, "<unset>") != new.get(key, "<unset>"):
-            return (
-                f"data {key} is {old.get(key, '<unset>')!r} there, {new.get(key, '<unset>')!r} now"
-            )
-    return None
+def _read_record(path: Path) -> dict[str, Any]:
+    """A JSON record of the run dir (bounded, plain: :func:`imbalance_gan.record.read`); a
+    UserError when it cannot be read."""
+    from imbalance_gan import record
+
+    try:
+        return record.read(path)
+    except record.RecordError as err:
+        raise UserError(f"cannot read {path} ({err}); nothing was changed") from None
 
 
 def check_same_data(out: Path, data: dict) -> None:
     """Refuse to resume ``out`` when the data it ran on (its :data:`DATA_FILE`) is not
     ``data``; a run from before the file existed is judged by its config alone."""
-    from imbalance_gan import record
-
     path = Path(out) / DATA_FILE
     if not path.exists():
         return
-    try:
-        recorded = record.read(path)  # bounded, plain JSON
-    except record.RecordError as err:
-        raise UserError(f"cannot read {path} ({err}); nothing was changed") from None
-    difference = first_data_difference(recorded, data)
+    difference = first_data_difference(_read_record(path), data)
     if difference:
         raise UserError(
             f"{out} holds a run on other images ({difference}), which resume=true would "
@@ -161,12 +167,7 @@ KEPT_FIELDS = {"classify": ("metrics", "val_metrics"), "gan": ("selection/fd_tra
 def _kept(path: Path) -> dict[str, Any]:
     """The finished run's record that ``resume=true`` keeps; refused when it cannot be read or
     lacks what the command returns from it (a record of another kind, or cut short)."""
-    from imbalance_gan import record
-
-    try:
-        run = record.read(path)
-    except record.RecordError as err:
-        raise UserError(f"cannot read {path} ({err}); nothing was changed") from None
+    run = _read_record(path)
     missing = [k for k in KEPT_FIELDS.get(run.get("kind"), ("kind",)) if k not in run]
     if missing:
         raise UserError(
