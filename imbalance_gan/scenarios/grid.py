@@ -65,6 +65,10 @@ def _check_axes(cfg: DictConfig) -> tuple[list[int], list[str], list[str]]:
 def run_names(cfg: DictConfig) -> list[str]:
     """The study's runs per seed, in order: every scenario with every fix."""
     _, scenarios, fixes = _check_axes(cfg)
+    return _names(scenarios, fixes)
+
+
+def _names(scenarios: list[str], fixes: list[str]) -> list[str]:
     names = [run_name(s, f) for s in scenarios for f in fixes]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -92,19 +96,34 @@ def _compose_run(keep: list[str], scenario: str, fix_overrides: list[str], seed:
     return run_cfg
 
 
-def _fix_clashes(keep: list[str], scenario: str, fix_overrides: list[str]) -> list[str]:
-    """The classifier groups a fix sets that ``scenario`` already sets to other than the
-    default (``original``'s)."""
-    groups = [o.split("=")[0].lstrip("+~") for o in fix_overrides if "/" in o.split("=")[0]]
-    if not groups:
-        return []
-    choices = {}
-    for name in (scenario, "original"):
-        composed = compose(
-            config_name="classify", overrides=[*keep, f"scenario={name}"], return_hydra_config=True
-        )
-        choices[name] = {g: composed.hydra.runtime.choices.get(g) for g in groups}
-    return [g for g in groups if choices[scenario][g] != choices["original"][g]]
+def _fix_groups(fix_overrides: list[str]) -> list[str]:
+    """The classifier config groups a fix's overrides choose (``classifier/loss``, ...)."""
+    return [o.split("=")[0].lstrip("+~") for o in fix_overrides if "/" in o.split("=")[0]]
+
+
+def _group_choices(keep: list[str], scenario: str) -> dict[str, str]:
+    """The config group choices of ``scenario``'s classify config (which loss, sampler, ...)."""
+    composed = compose(
+        config_name="classify", overrides=[*keep, f"scenario={scenario}"], return_hydra_config=True
+    )
+    return dict(composed.hydra.runtime.choices)
+
+
+def _check_fixes(keep: list[str], scenarios: list[str], table: dict[str, list[str]]) -> None:
+    """Refuse a fix that sets a classifier group a scenario already sets to other than the
+    default (``original``'s): the fix would silently replace the scenario's own."""
+    groups = {fix: _fix_groups(overrides) for fix, overrides in table.items()}
+    if not any(groups.values()):
+        return
+    choices = {name: _group_choices(keep, name) for name in {*scenarios, "original"}}
+    for scenario in scenarios:
+        for fix, fixed in groups.items():
+            clashes = [g for g in fixed if choices[scenario].get(g) != choices["original"].get(g)]
+            if clashes:
+                raise UserError(
+                    f"study: scenario={scenario} already sets {', '.join(clashes)}, which fix "
+                    f"{fix} would replace; pair it with fix none (or name the stacked scenario)"
+                )
 
 
 def plan_runs(
@@ -112,8 +131,8 @@ def plan_runs(
 ) -> list[tuple[int, str, DictConfig]]:
     """Compose the classify config of every (seed, scenario x fix); fails on a bad name or
     combination before any work."""
-    names = run_names(cfg)
     seeds, scenarios, fixes = _check_axes(cfg)
+    names = _names(scenarios, fixes)
     for key in ("baseline", "best_classic"):
         name = cfg.study.get(key)
         if name is not None and name not in names:
@@ -124,14 +143,7 @@ def plan_runs(
         if not o.lstrip("+~").startswith(("study.", "study=", "seed=", "scenario=", "hydra"))
     ]
     table = {f: list(cfg.study.fix_overrides[f]) for f in fixes}
-    for scenario in scenarios:
-        for fix in fixes:
-            clashes = _fix_clashes(keep, scenario, table[fix])
-            if clashes:
-                raise UserError(
-                    f"study: scenario={scenario} already sets {', '.join(clashes)}, which fix "
-                    f"{fix} would replace; pair it with fix none (or name the stacked scenario)"
-                )
+    _check_fixes(keep, scenarios, table)
     runs = []
     for seed in seeds:
         for scenario in scenarios:
