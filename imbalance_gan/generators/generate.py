@@ -16,11 +16,10 @@ from imbalance_gan import record
 from imbalance_gan.generators import cache
 from imbalance_gan.generators.callback import cycled_labels
 from imbalance_gan.generators.family import family_of
-from imbalance_gan.generators.pipeline import as_synthetic, build_generator, load_generator
+from imbalance_gan.generators.pipeline import as_synthetic, load_generator
 from imbalance_gan.generators.runconfig import rebuilt_config
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import atomic_write, savez
-from imbalance_gan.runtime.resilience import load_weights_only
 
 
 def trained_source(cfg: DictConfig) -> tuple[Path, DictConfig, list[int]]:
@@ -37,7 +36,7 @@ def trained_source(cfg: DictConfig) -> tuple[Path, DictConfig, list[int]]:
                 raise UserError(f"{source} holds no {name}: not a finished GAN run")
         run = _gan_record(source)  # the kind first: a classify run's config is no GAN's
         gan_cfg = rebuilt_config(source / "config.yaml", cfg)
-        check_buildable(gan_cfg, source, _minority(run, source))
+        check_buildable(gan_cfg, source)
     else:
         source, gan_cfg = cache.entry_dir(cfg), cfg
         if not cache.is_finished(source):
@@ -50,34 +49,20 @@ def trained_source(cfg: DictConfig) -> tuple[Path, DictConfig, list[int]]:
     return source, gan_cfg, _minority(run, source)
 
 
-def check_buildable(cfg: DictConfig, source: Path, minority: list[int]) -> None:
+def check_buildable(cfg: DictConfig, source: Path) -> None:
     """Refuse, in one line, a run whose config describes a generator its family refuses or
-    cannot build, or whose selected checkpoint holds weights of other shapes. The generator is
-    built on the ``meta`` device, which allocates nothing, so a size planted in the file (a
-    latent of 10**8) costs no memory before it is refused."""
+    cannot build, checked on the ``meta`` device, which allocates nothing (a size planted in
+    the file costs no memory; :func:`load_generator` then checks it against the checkpoint)."""
     where = source / "config.yaml"
     try:
         with torch.device("meta"):
             family_of(cfg.gan).check(cfg)
-            model = build_generator(cfg, minority)
     except UserError as err:
         raise UserError(f"{where}: {err}") from None
     except Exception as err:
         cause = err.__cause__ or err  # hydra's instantiate wraps the net's own words
         first = f"{type(cause).__name__}: {cause}".strip().splitlines()[0]
         raise UserError(f"{where} describes a generator that cannot be built ({first})") from None
-    state = load_weights_only(source / "checkpoints" / "best.ckpt")
-    weights = state.get("state_dict") if isinstance(state, dict) else None
-    if not isinstance(weights, dict):
-        raise UserError(f"{source / 'checkpoints' / 'best.ckpt'} holds no state_dict")
-    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    have = {k: tuple(v.shape) for k, v in weights.items() if isinstance(v, torch.Tensor)}
-    for key in sorted(want.keys() | have.keys()):
-        if want.get(key) != have.get(key):
-            raise UserError(
-                f"{where} describes a generator whose {key} is {want.get(key, 'absent')}, but "
-                f"its checkpoint's is {have.get(key, 'absent')}: refused"
-            )
 
 
 def _gan_record(source: Path) -> dict:

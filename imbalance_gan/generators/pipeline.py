@@ -48,8 +48,22 @@ def load_best(
     """Give ``model`` the selected weights of a GAN run (``checkpoints/best.ckpt``, or another
     file of ``checkpoints/`` such as ``last.ckpt``; read weights-only: no code is unpickled)."""
     path = run_dir / "checkpoints" / checkpoint
+    return _load_state(model, _read_state(path), path)
+
+
+def _read_state(path: Path) -> dict:
+    """The ``state_dict`` of a generator checkpoint, read weights-only; a UserError naming it."""
     try:
         state = load_weights_only(path)["state_dict"]
+    except Exception as err:
+        raise UserError(f"cannot load the generator {path}: {type(err).__name__}: {err}") from None
+    if not isinstance(state, dict):
+        raise UserError(f"cannot load the generator {path}: it holds no state_dict")
+    return state
+
+
+def _load_state(model: pl.LightningModule, state: dict, path: Path) -> pl.LightningModule:
+    try:
         model.load_state_dict(state)
     except Exception as err:
         raise UserError(f"cannot load the generator {path}: {type(err).__name__}: {err}") from None
@@ -60,8 +74,23 @@ def load_generator(
     cfg: DictConfig, entry: Path, minority: list[int], checkpoint: str = "best.ckpt"
 ) -> pl.LightningModule:
     """The generator of a finished run or cache entry with its selected weights (or those of
-    another ``checkpoint``), in eval mode on the CPU."""
-    return load_best(build_generator(cfg, minority), entry, checkpoint).eval()
+    another ``checkpoint``), in eval mode on the CPU. The checkpoint is read once, and its
+    shapes are checked against the generator built on the ``meta`` device, which allocates
+    nothing, before the real one is built: a size planted in a run's config (a latent of 10**8)
+    is refused before it costs memory."""
+    path = entry / "checkpoints" / checkpoint
+    state = _read_state(path)
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):  # draws nothing from the run
+        want = {k: tuple(v.shape) for k, v in build_generator(cfg, minority).state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+    for key in sorted(want.keys() | have.keys()):
+        if want.get(key) != have.get(key):
+            raise UserError(
+                f"{entry / 'config.yaml'} describes a generator whose {key} is "
+                f"{want.get(key, 'absent')}, but its checkpoint's is {have.get(key, 'absent')}: "
+                "refused"
+            )
+    return _load_state(build_generator(cfg, minority), state, path).eval()
 
 
 def check_generator_config(cfg: DictConfig, dm: ImbalancedDataModule) -> None:
