@@ -339,8 +339,9 @@ def test_plain_values_of_a_run_dir_config_are_taken_over(gan_run, tmp_path):
         ("a: !!python/name:os.system", "only plain data"),
         ("a: 1\na: 2", "duplicate key"),
         ("1: x", "a key 1 of type int"),
+        ("a: [[" + "1, " * 10_000 + "1]]", "a list of more than 10000 items"),
     ],
-    ids=["deeper-than-the-stack", "deep", "alias", "python-tag", "duplicate", "int-key"],
+    ids=["deeper-than-the-stack", "deep", "alias", "python-tag", "duplicate", "int-key", "long"],
 )
 def test_the_plain_loader_refuses_what_is_not_plain_data(text, message, tmp_path):
     from imbalance_gan.record.plain import load_plain

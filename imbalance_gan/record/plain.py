@@ -68,9 +68,10 @@ def parse_plain(text: str, where: str = "<text>") -> Any:
         raise too_deep from None
     except (ValueError, OverflowError) as err:  # an integer of thousands of digits
         raise UserError(f"{where} holds a value YAML cannot read ({err}): refused") from None
-    if _depth(data) > MAX_DEPTH:
+    depth, longest = _extent(data)
+    if depth > MAX_DEPTH:
         raise too_deep
-    if _longest(data) > MAX_ITEMS:
+    if longest > MAX_ITEMS:
         raise UserError(f"{where} holds a list of more than {MAX_ITEMS} items: refused")
     bad = next(_not_plain(data), None)
     if bad is not None:
@@ -104,25 +105,20 @@ def _reason(err: yaml.YAMLError) -> str:
     return f"{problem}, line {mark.line + 1} column {mark.column + 1}" if mark else problem
 
 
-def _longest(value: Any) -> int:
-    """The length of the longest list in ``value`` (nesting already bounded)."""
-    if isinstance(value, dict):
-        return max((_longest(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return max([len(value), *(_longest(v) for v in value)])
-    return 0
-
-
-def _depth(value: Any) -> int:
-    """How deep containers nest in ``value`` (counted without recursion)."""
-    deepest, todo = 0, [(value, 0)]
+def _extent(value: Any) -> tuple[int, int]:
+    """How deep containers nest in ``value`` and the length of its longest list, counted in one
+    walk without recursion (which a deep tree would exhaust); below :data:`MAX_DEPTH` levels
+    the walk stops, the depth being known to be too deep already."""
+    deepest, longest, todo = 0, 0, [(value, 0)]
     while todo:
         node, depth = todo.pop()
         deepest = max(deepest, depth)
+        if isinstance(node, list):
+            longest = max(longest, len(node))
         if depth <= MAX_DEPTH and isinstance(node, dict | list):
             items = node.values() if isinstance(node, dict) else node
             todo.extend((v, depth + 1) for v in items)
-    return deepest
+    return deepest, longest
 
 
 def _not_plain(value: Any, key: str = "") -> Iterator[str]:
