@@ -5,8 +5,8 @@ use it; the flat rows and columns the report makes of records are in
 
 Metric names are stable paths used unchanged in TensorBoard, ``metrics.json``, the CSVs and the
 report: ``test/recall`` (per class; ``test/recall_c0`` in flat tables), ``selection/fd_train``,
-``eval/fd_test``, ``eval/precision``, ``eval/recall``. Fields of the GAN run behind a classify
-run are prefixed ``gan/`` in flat tables (``gan/best_epoch``), beside the classifier's own.
+``eval/fd_test``, ``eval/precision``, ``eval/recall``. Fields of the generator run behind a
+classify run are prefixed ``gan/`` in flat tables (``gan/best_epoch``), beside the classifier's own.
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ RECORD_FILE = "metrics.json"
 FAILURE_FILE = "failed.json"
 ERROR_LOG = "error.log"
 
-#: the GAN selection score (train side, lower is better)
+#: the generator selection score (train side, lower is better)
 SELECTION_SCORE = "selection/fd_train"
-#: what a GAN run reports of its chosen checkpoint (never used to choose; see Selector.evaluate)
+#: what a generator run reports of its chosen checkpoint (never used to choose; see
+#: Selector.evaluate)
 GAN_EVAL = (
     "eval/fd_train",
     "eval/fd_test",
@@ -54,7 +55,7 @@ class RecordError(ValueError):
 
 # -- building -----------------------------------------------------------------------------------
 def collapse_fields(reasons: Sequence[str]) -> dict[str, Any]:
-    """A GAN record's ``collapsed`` and ``collapse_reason`` from the quality floor's misses."""
+    """A generator record's ``collapsed``/``collapse_reason`` from the quality floor's misses."""
     return {"collapsed": bool(reasons), "collapse_reason": "; ".join(reasons) or None}
 
 
@@ -75,7 +76,7 @@ def gan_record(
     hardware: str,
     wall_time_s: float,
 ) -> dict[str, Any]:
-    """The record of a GAN run: its chosen epoch (and step, for a budget in steps), scores and
+    """The record of a generator run: its chosen epoch (and step, for a budget in steps), scores and
     what it generated (``filter/*``: how many samples a ``gan.filter`` drew and kept). A
     generator below the quality floor (``collapse_reasons`` not empty) is marked ``collapsed``.
     ``score_history`` holds (epoch or step, score) pairs, as ``selection_unit`` says."""
@@ -104,12 +105,12 @@ def gan_record(
     }
 
 
-#: the GAN's sample grid, copied into each classify run that used the GAN
+#: the generator's sample grid, copied into each classify run that used the generator
 GAN_SAMPLES = "gan_samples.png"
 
 
 def gan_run_info(entry: Path, gan: dict[str, Any]) -> dict[str, Any]:
-    """What a classify record keeps of the GAN run whose samples it used; ``dir`` is the
+    """What a classify record keeps of the generator run whose samples it used; ``dir`` is the
     cache entry relative to ``paths.artifact_dir`` (no machine's path in a record)."""
     return {
         "dir": f"{entry.parent.name}/{entry.name}",
@@ -264,10 +265,10 @@ def schema_version(record: dict[str, Any]) -> int:
 
 
 def gan_metrics(record: dict[str, Any]) -> dict[str, Any]:
-    """The GAN run's record kept in a classify record ({} when the scenario used no GAN)."""
+    """The generator run's record kept in a classify record ({} when the scenario used none)."""
     return (record.get("gan_run") or {}).get("metrics") or {}
 
 
 def score_history(record: dict[str, Any]) -> Sequence[tuple[int, float]]:
-    """The selection score per scored epoch of the GAN behind a classify record ([] if none)."""
+    """The selection score per scored epoch of a classify record's generator ([] if none)."""
     return [tuple(h) for h in gan_metrics(record).get("score_history") or []]
