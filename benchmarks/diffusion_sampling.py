@@ -27,7 +27,7 @@ if (ROOT.parent / "shared" / "data").is_dir():
 from hydra import compose, initialize_config_dir  # noqa: E402
 from torchvision.utils import make_grid, save_image  # noqa: E402
 
-from imbalance_gan.data import datamodule_from_config  # noqa: E402
+from imbalance_gan.data import split_from_config  # noqa: E402
 from imbalance_gan.generators.callback import cycled_labels  # noqa: E402
 from imbalance_gan.generators.diffusion import DiffusionFamily  # noqa: E402
 from imbalance_gan.generators.family import family_of  # noqa: E402
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     source, cfg, minority = trained_source(request)
     if family_of(cfg.gan) is not DiffusionFamily:
         parser.error(f"{args.run} is not a diffusion run")
-    dm = datamodule_from_config(cfg.data, cfg.gan.batch_size)
+    dm = split_from_config(cfg.data)
     selector = build_selector(cfg, dm)
     held_out, held_labels = dm.minority_split("test")
     model = load_generator(cfg, source, minority, f"{args.checkpoint}.ckpt")

@@ -28,7 +28,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 from torchmetrics.functional.classification import multiclass_f1_score
 
-from imbalance_gan.data import datamodule_from_config
+from imbalance_gan.data import split_from_config
 from imbalance_gan.data.loader import EpochSampler
 from imbalance_gan.generators.gan.losses import get_loss, gradient_penalty
 from imbalance_gan.generators.pipeline import build_generator
@@ -77,7 +77,7 @@ class EndToEnd:
         for cfg in (self.gan_cfg, self.cls_cfg):
             with open_dict(cfg):
                 cfg.paths.artifact_dir = str(out / "artifacts")  # one feature-net cache
-        self.gan_dm = datamodule_from_config(self.gan_cfg.data, self.gan_cfg.gan.batch_size)
+        self.gan_dm = split_from_config(self.gan_cfg.data)
         self._runs = 0
 
     def _fresh(self, cfg: DictConfig, name: str) -> DictConfig:
@@ -108,7 +108,7 @@ class EndToEnd:
         cfg, dm = self.gan_cfg, self.gan_dm
         g = cfg.gan
         seed_all(cfg.seed)
-        model = build_generator(cfg, dm.minority)
+        model = build_generator(cfg, list(dm.minority))
         gen, disc = model.generator, model.discriminator
         opt_g, opt_d = model.optimizer_g(gen.parameters()), model.optimizer_d(disc.parameters())
         loss = get_loss(g.loss)
@@ -149,7 +149,7 @@ class EndToEnd:
         cfg = self.cls_cfg
         c = cfg.classifier
         seed_all(cfg.seed)
-        dm = datamodule_from_config(cfg.data, c.batch_size, c.eval_batch_size)
+        dm = split_from_config(cfg.data)
         net = instantiate(c.net)
         opt = instantiate(c.optimizer)(net.parameters())
         sched = instantiate(c.scheduler)(opt) if c.scheduler else None

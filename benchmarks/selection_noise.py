@@ -46,10 +46,10 @@ import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from omegaconf import open_dict  # noqa: E402
 
-from imbalance_gan.data import datamodule_from_config  # noqa: E402
+from imbalance_gan.data import split_from_config  # noqa: E402
 from imbalance_gan.generators.diffusion import DiffusionFamily  # noqa: E402
 from imbalance_gan.generators.family import family_of  # noqa: E402
-from imbalance_gan.generators.pipeline import build_generator  # noqa: E402
+from imbalance_gan.generators.pipeline import build_generator, generator_data  # noqa: E402
 from imbalance_gan.generators.quality import frechet_distance_features  # noqa: E402
 from imbalance_gan.generators.selection import Selector, load_or_train_feature_net  # noqa: E402
 from imbalance_gan.runtime.progress import steps_done  # noqa: E402
@@ -234,16 +234,12 @@ def main(argv: list[str] | None = None) -> dict:
         with open_dict(cfg):
             cfg.paths.output_dir = str(out)
             cfg.paths.artifact_dir = str(args.artifacts or out / "artifacts")
-        dm = datamodule_from_config(cfg.data, cfg.gan.batch_size)
+        dm = split_from_config(cfg.data)
         net = load_or_train_feature_net(dm, cfg.selection, Path(cfg.paths.artifact_dir))
         selector = Selector(net, *dm.minority_split("train"), k=cfg.selection.pr_k)
         seed_all(cfg.seed)
-        model = build_generator(cfg, dm.minority)
-        data = dm.with_training(
-            cfg.gan.batch_size,
-            None if model.conditional else dm.minority,
-            cfg.gan.class_balanced_sampling,
-        )
+        model = build_generator(cfg, list(dm.minority))
+        data = generator_data(cfg, dm, model.conditional)
         per_epoch = len(data.train_dataloader())
         max_steps = cfg.gan.max_steps or cfg.gan.max_epochs * per_epoch
         probe = Probe(

@@ -33,10 +33,10 @@ from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
 
 from imbalance_gan.classifier.module import ClassifierModule  # noqa: E402
-from imbalance_gan.data import ImbalancedDataModule, datamodule_from_config  # noqa: E402
+from imbalance_gan.data import BatchPolicy, ModelData, TrainingSet, split_from_config  # noqa: E402
 from imbalance_gan.generators.gan.losses import get_loss, gradient_penalty  # noqa: E402
 from imbalance_gan.generators.gan.module import GANModule  # noqa: E402
-from imbalance_gan.generators.pipeline import build_generator  # noqa: E402
+from imbalance_gan.generators.pipeline import build_generator, generator_data  # noqa: E402
 from imbalance_gan.runtime.trainer import build_trainer, seed_all  # noqa: E402
 
 #: the clock every measurement reads: wall time, or process CPU time with ``--clock cpu``
@@ -60,7 +60,7 @@ NOTES = {
     "in a temp dir; timed from on_train_batch_start after warm-up to on_train_epoch_end; no "
     "validation, progress bar, checkpointing or ReduceLROnPlateau (it steps on validation only)",
     "gan": "a step = a D step (BCE on logits + gradient penalty) and a G step; project = "
-    "GANModule fed by the data module's GAN view (with_training), without SelectionCallback (evaluation, not the step), D "
+    "GANModule fed by the generator's own data (generator_data), without SelectionCallback (evaluation, not the step), D "
     "on every batch; the DCGAN's epochs are 9 batches, so its timing spans epoch ends",
     "diffusion": "a step = the epsilon-prediction loss at a random timestep with label dropout, "
     "an Adam step and the EMA update; project = DiffusionModule fed by the data module's "
@@ -161,7 +161,7 @@ class Bench:
         self.gan_cfg = {g: compose_cfg("train", [f"gan={g}", *gan], out) for g in ("dcgan", "cgan")}
         self.gan_cfg["diffusion"] = compose_cfg("train", ["gan=diffusion", *common], out)
         c = self.cls_cfg.classifier
-        self.dm = datamodule_from_config(self.cls_cfg.data, c.batch_size, c.eval_batch_size)
+        self.dm = split_from_config(self.cls_cfg.data)
         if n > len(self.dm.train_x) // c.batch_size:
             raise SystemExit(f"--warmup + --steps = {n} is more than one classifier epoch")
 
@@ -182,7 +182,11 @@ class Bench:
             optimizer=instantiate(cfg.classifier.optimizer),
             channels_last=cfg.trainer.channels_last,
         )
-        return self._fit(cfg, model, 1, datamodule=self.dm)
+        c = cfg.classifier
+        policy = BatchPolicy(c.batch_size, c.eval_batch_size)
+        return self._fit(
+            cfg, model, 1, datamodule=ModelData(self.dm, TrainingSet.real(self.dm), policy)
+        )
 
     def _classifier_step(self) -> Callable:
         cfg, dev = self.cls_cfg, self.dev
@@ -214,23 +218,22 @@ class Bench:
         from torchvision import datasets, transforms
 
         tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
-        ds = datasets.MNIST(self.dm.root, train=True, transform=tf, download=False)
+        ds = datasets.MNIST(self.dm.data.root, train=True, transform=tf, download=False)
         subset, batch = Subset(ds, self.dm.train_idx.tolist()), self.cls_cfg.classifier.batch_size
         loader = DataLoader(
             subset, batch, shuffle=True, num_workers=0, pin_memory=self.dev.type == "cuda"
         )
         return bench_loop(loader, self._classifier_step(), self.args)
 
-    def _gan_data(self, cfg: DictConfig, model: GANModule) -> ImbalancedDataModule:
-        """The data module's view for this GAN, as the GAN pipeline builds it."""
-        classes = None if model.conditional else self.dm.minority
-        return self.dm.with_training(cfg.gan.batch_size, classes, cfg.gan.class_balanced_sampling)
+    def _gan_data(self, cfg: DictConfig, model: GANModule) -> ModelData:
+        """This GAN's data, as the generator pipeline builds it."""
+        return generator_data(cfg, self.dm, model.conditional)
 
     def gan_project(self, name: str) -> float:
         """The real generator module under the project's Trainer, fed by the data module."""
         cfg = self.gan_cfg[name]
         seed_all(cfg.seed)
-        model = build_generator(cfg, self.dm.minority)
+        model = build_generator(cfg, list(self.dm.minority))
         # no epoch limit: StepTimer stops the fit (a DCGAN epoch is only 9 batches)
         return self._fit(cfg, model, 1_000_000, datamodule=self._gan_data(cfg, model))
 
@@ -238,7 +241,7 @@ class Bench:
         """The same nets, losses and optimizers in a plain loop: a D step, then a G step."""
         cfg, g, dev = self.gan_cfg[name], self.gan_cfg[name].gan, self.dev
         seed_all(cfg.seed)
-        model = build_generator(cfg, self.dm.minority)  # the same nets and optimizer configs
+        model = build_generator(cfg, list(self.dm.minority))  # the same nets and optimizer configs
         gen, disc = model.generator.to(dev), model.discriminator.to(dev)
         opt_g, opt_d = model.optimizer_g(gen.parameters()), model.optimizer_d(disc.parameters())
         loss = get_loss(g.loss)
@@ -269,7 +272,7 @@ class Bench:
         """The diffusion model's net, objective, optimizer and EMA in a plain loop."""
         cfg, dev = self.gan_cfg["diffusion"], self.dev
         seed_all(cfg.seed)
-        model = build_generator(cfg, self.dm.minority)
+        model = build_generator(cfg, list(self.dm.minority))
         net, ema = model.net.to(dev), model.net_ema.to(dev)
         opt = model.optimizer_factory(net.parameters())
         abar = model.schedule.alphas_cumprod.float().to(dev)
@@ -297,7 +300,7 @@ class Bench:
         """Images per second of the diffusion model's sampler (untrained weights: the cost is
         the same)."""
         cfg = self.gan_cfg["diffusion"]
-        model = build_generator(cfg, self.dm.minority).to(self.dev)
+        model = build_generator(cfg, list(self.dm.minority)).to(self.dev)
         model.sample(min(n, 8), seed=0)  # warm-up
         sync(self.dev)
         t0 = CLOCK[0]()

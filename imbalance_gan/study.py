@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from imbalance_gan import record
 from imbalance_gan.classifier.pipeline import run_one
-from imbalance_gan.data import build_datamodule, datamodule_from_config
+from imbalance_gan.data import build_data, split_from_config
 from imbalance_gan.generators import cache
 from imbalance_gan.generators.pipeline import gan_for_run
 from imbalance_gan.record.rundir import check_run_dir
@@ -101,7 +101,7 @@ def study(cfg: DictConfig, overrides: list[str], launcher: DictConfig | None = N
         if finished or (cfg.resume and out.is_dir()):
             data = _identity(run_cfg.data, identities)
             check_run_dir(out, run_cfg, finished, resume=True, data=data)
-    datamodule_from_config(cfg.data, cfg.classifier.batch_size)  # data and counts valid?
+    split_from_config(cfg.data)  # data and counts valid?
     previous = read_json(root / "study.json") if (root / "study.json").is_file() else {}
     info = study_info(cfg, overrides, previous.get("wall_time_s", 0.0))
     write_json(root / "study.json", info)
@@ -135,7 +135,7 @@ def _identity(cfg_data: DictConfig, known: dict[str, dict]) -> dict:
     holds those found already (one per seed: a folder is not hashed again per scenario)."""
     key = str(OmegaConf.to_container(cfg_data, resolve=True))
     if key not in known:
-        known[key] = build_datamodule(cfg_data).identity()
+        known[key] = build_data(cfg_data).identity()
     return known[key]
 
 

@@ -65,12 +65,17 @@ def run_module(
     )
 
 
-@pytest.fixture(scope="session")
-def mnist_dm():
-    """The default imbalanced MNIST data module, prepared once per test session."""
-    from imbalance_gan.data import ImbalancedDataModule
+def mnist_split_of(**kwargs):
+    """The imbalanced MNIST split of the default data settings, with ``kwargs`` changed."""
+    from imbalance_gan.data import ImbalancedData, build_split
 
-    return ImbalancedDataModule(root=str(DATA), seed=0).prepare()
+    return build_split(ImbalancedData(**{"root": str(DATA), "seed": 0, **kwargs}))
+
+
+@pytest.fixture(scope="session")
+def mnist_split():
+    """The default imbalanced MNIST split, loaded once per test session."""
+    return mnist_split_of()
 
 
 def run_processes(procs: list, timeout_s: float = 120) -> list[int | None]:

@@ -24,23 +24,23 @@ def notebook_mnist() -> datasets.MNIST:
     return datasets.MNIST(str(DATA), train=True, transform=tf, download=False)
 
 
-def test_fast_path_yields_the_notebooks_images_and_labels(mnist_dm):
+def test_fast_path_yields_the_notebooks_images_and_labels(mnist_split):
     ds = notebook_mnist()
     g = torch.Generator().manual_seed(0)
-    pos = torch.randperm(len(mnist_dm.train_idx), generator=g)[:500]
-    items = [ds[int(i)] for i in mnist_dm.train_idx[pos]]
+    pos = torch.randperm(len(mnist_split.train_idx), generator=g)[:500]
+    items = [ds[int(i)] for i in mnist_split.train_idx[pos]]
     x = torch.stack([img for img, _ in items])
     y = torch.tensor([label for _, label in items])
-    assert mnist_dm.train_x.dtype == torch.float32
-    torch.testing.assert_close(mnist_dm.train_x[pos], x, atol=1e-6, rtol=0)
-    assert torch.equal(mnist_dm.train_y[pos], y)
+    assert mnist_split.train_x.dtype == torch.float32
+    torch.testing.assert_close(mnist_split.train_x[pos], x, atol=1e-6, rtol=0)
+    assert torch.equal(mnist_split.train_y[pos], y)
 
 
-def test_a_tensor_loader_batch_equals_the_dataloader_batch_in_the_same_order(mnist_dm):
-    fast = TensorLoader((mnist_dm.train_x, mnist_dm.train_y), 256, shuffle=True, seed=3)
+def test_a_tensor_loader_batch_equals_the_dataloader_batch_in_the_same_order(mnist_split):
+    fast = TensorLoader((mnist_split.train_x, mnist_split.train_y), 256, shuffle=True, seed=3)
     order = fast.sampler.indices().tolist()
     slow = DataLoader(
-        Subset(notebook_mnist(), mnist_dm.train_idx.tolist()), batch_size=256, sampler=order
+        Subset(notebook_mnist(), mnist_split.train_idx.tolist()), batch_size=256, sampler=order
     )
     (fx, fy), (sx, sy) = next(iter(fast)), next(iter(slow))
     assert fx.shape == sx.shape == (256, 1, 28, 28)

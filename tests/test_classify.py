@@ -105,7 +105,7 @@ def test_recorded_validation_is_that_of_the_tested_checkpoint(tmp_path):
     from hydra.utils import instantiate
 
     from imbalance_gan.classifier.module import ClassifierModule
-    from imbalance_gan.data import datamodule_from_config
+    from imbalance_gan.data import BatchPolicy, ModelData, TrainingSet, split_from_config
     from imbalance_gan.runtime.trainer import build_trainer
 
     out = tmp_path / "run"
@@ -113,7 +113,9 @@ def test_recorded_validation_is_that_of_the_tested_checkpoint(tmp_path):
     run = classify(cfg)  # takes the best epoch's validation from the fit
     c = cfg.classifier
     model = ClassifierModule(net=instantiate(c.net), optimizer=instantiate(c.optimizer))
-    dm = datamodule_from_config(cfg.data, c.batch_size, c.eval_batch_size)
+    split = split_from_config(cfg.data)
+    policy = BatchPolicy(c.batch_size, c.eval_batch_size)
+    dm = ModelData(split, TrainingSet.real(split), policy)
     trainer = build_trainer(cfg.trainer, tmp_path / "again", 1, [])
     best = str(out / "checkpoints" / "best.ckpt")
     trainer.validate(model, datamodule=dm, ckpt_path=best, verbose=False)

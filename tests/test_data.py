@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from dataclasses import FrozenInstanceError, replace
 from pathlib import Path
 
 import numpy as np
@@ -10,19 +11,24 @@ import pytest
 import torch
 
 from imbalance_gan.data import (
-    ImbalancedDataModule,
+    BatchPolicy,
+    ImbalancedData,
+    ModelData,
     TensorLoader,
+    TrainingSet,
+    build_split,
     load_split,
     resolve_class_counts,
     select_imbalanced,
     sources,
     stratified_split,
+    to_uint8,
+    to_unit_range,
 )
-from imbalance_gan.data.datamodule import to_uint8, to_unit_range
 from imbalance_gan.data.imbalance import class_histogram
 from imbalance_gan.runtime.errors import UserError
 
-from .conftest import DATA
+from .conftest import DATA, mnist_split_of
 
 MNIST_TRAIN = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 STUDY_COUNTS = [300, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -79,8 +85,8 @@ def test_stratified_split_keeps_every_class_on_both_sides(train_labels):
     assert class_histogram(y[va], 10)[0] == 30  # 10% of 300
 
 
-def test_datamodule_splits_are_disjoint_and_test_is_untouched(mnist_dm):
-    dm = mnist_dm
+def test_datamodule_splits_are_disjoint_and_test_is_untouched(mnist_split):
+    dm = mnist_split
     train, val = set(dm.train_idx.tolist()), set(dm.val_idx.tolist())
     assert train.isdisjoint(val)
     assert len(train) + len(val) == 54_377
@@ -90,28 +96,47 @@ def test_datamodule_splits_are_disjoint_and_test_is_untouched(mnist_dm):
     assert len(dm.test_y) == 10_000
     assert torch.equal(dm.test_y, test_y)
     assert torch.equal(to_uint8(dm.test_x).squeeze(1), test_x)
-    assert dm.train_counts()["real"][0] + class_histogram(dm.val_y, 10)[0] == 300
+    real = TrainingSet.real(dm).counts()["real"]
+    assert real[0] + class_histogram(dm.val_y, 10)[0] == 300
 
 
-def test_pixels_are_scaled_once_to_minus_one_one(mnist_dm):
-    x = mnist_dm.train_x
+def test_pixels_are_scaled_once_to_minus_one_one(mnist_split):
+    x = mnist_split.train_x
     assert x.dtype == torch.float32 and x.shape[1:] == (1, 28, 28)
     assert x.min().item() == -1.0 and x.max().item() == 1.0
     u = torch.tensor([[0, 255, 128]], dtype=torch.uint8)
     assert torch.equal(to_uint8(to_unit_range(u)).squeeze(1), u)
 
 
-def test_extra_data_goes_to_training_only(mnist_dm):
-    dm = ImbalancedDataModule(root=str(DATA), seed=0).prepare()
-    n_val, n_test = len(dm.val_y), len(dm.test_y)
-    dm.add_training_data(
+def test_extra_data_goes_to_training_only(mnist_split):
+    split = mnist_split
+    n_train, n_val, n_test = len(split.train_y), len(split.val_y), len(split.test_y)
+    real = TrainingSet.real(split)
+    more = real.adding(
         torch.zeros(7, 1, 28, 28, dtype=torch.uint8), torch.zeros(7, dtype=torch.int64)
     )
-    counts = dm.train_counts()
+    counts = more.counts()
     assert counts["added"] == [7] + [0] * 9
     assert counts["total"][0] == counts["real"][0] + 7
-    assert len(dm.fit_y) == len(dm.train_y) + 7
-    assert (len(dm.val_y), len(dm.test_y)) == (n_val, n_test)
+    assert len(more.labels) == len(split.train_y) + 7
+    assert torch.equal(more.added_images([0]), to_unit_range(torch.zeros(7, 28, 28)))
+    # a new set: the split and the set it was made from are as they were
+    assert len(real.labels) == len(split.train_y) == n_train
+    assert (len(split.val_y), len(split.test_y)) == (n_val, n_test)
+
+
+def test_a_training_set_replaces_real_images_only_and_is_never_changed(mnist_split):
+    real = TrainingSet.real(mnist_split)
+    ones = torch.nonzero(real.labels == 1, as_tuple=True)[0][:5]
+    made = torch.zeros(5, 1, 28, 28)
+    swapped = real.replacing(ones, made, torch.ones(5, dtype=torch.int64), generated=True)
+    assert swapped.counts()["total"] == real.counts()["total"]
+    assert swapped.counts()["added"] == [0, 5] + [0] * 8
+    assert int(swapped.generated.sum()) == 5 and len(real.labels) == len(mnist_split.train_y)
+    with pytest.raises(ValueError, match="only real training images"):
+        swapped.replacing(torch.tensor([len(swapped.labels) - 1]), made[:1], ones[:1])
+    with pytest.raises(FrozenInstanceError):
+        real.images = made  # type: ignore[misc]
 
 
 def test_loader_slices_a_seeded_permutation_per_epoch():
@@ -158,7 +183,7 @@ def test_ddp_shards_split_each_epoch_without_overlap():
 )
 def test_impossible_settings_name_the_key(kwargs, message):
     with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        ImbalancedDataModule(root=str(DATA), **kwargs).prepare()
+        mnist_split_of(**kwargs)
 
 
 class LabelSource:
@@ -193,22 +218,24 @@ EVERY_CLASS = [0, 1, 2] * 4
 )
 def test_a_split_without_every_class_or_with_a_label_beyond_them_is_refused(train, test, message):
     source = LabelSource(train, test)
-    dm = ImbalancedDataModule(
+    data = ImbalancedData(
         dataset="stub", source=source, num_classes=3, image_shape=(1, 4, 4), minority_count=2
     )
     with pytest.raises(UserError, match=message):
-        dm.prepare()
+        build_split(data)
 
 
 def test_a_split_with_every_class_is_kept():
-    dm = ImbalancedDataModule(
-        dataset="stub",
-        source=LabelSource(EVERY_CLASS, [0, 1, 2]),
-        num_classes=3,
-        image_shape=(1, 4, 4),
-        minority_count=2,
-        val_fraction=0.5,
-    ).prepare()
+    dm = build_split(
+        ImbalancedData(
+            dataset="stub",
+            source=LabelSource(EVERY_CLASS, [0, 1, 2]),
+            num_classes=3,
+            image_shape=(1, 4, 4),
+            minority_count=2,
+            val_fraction=0.5,
+        )
+    )
     assert class_histogram(dm.val_y, 3) == [1, 2, 2] and class_histogram(dm.test_y, 3) == [1] * 3
 
 
@@ -257,8 +284,8 @@ def test_array_labels_are_checked_as_the_integers_they_are(labels, message, tmp_
         sources.as_labels(np.full(3, 2**64 - 1, np.uint64), 3, "here")
 
 
-def test_minority_split_names_each_split_and_refuses_others(mnist_dm):
-    dm = mnist_dm
+def test_minority_split_names_each_split_and_refuses_others(mnist_split):
+    dm = mnist_split
     for split, y in (("train", dm.train_y), ("val", dm.val_y), ("test", dm.test_y)):
         x, labels = dm.minority_split(split)
         assert len(x) == len(labels) == int((y == 0).sum()) and set(labels.tolist()) == {0}
@@ -267,28 +294,34 @@ def test_minority_split_names_each_split_and_refuses_others(mnist_dm):
         dm.minority_images("validation")
 
 
-def test_the_test_set_is_reachable_only_from_the_test_path():
-    dm = ImbalancedDataModule(root=str(DATA), seed=0).prepare()
-    dm.test_x = torch.full_like(dm.test_x, float("nan"))  # poisoned: any use shows as a NaN
-    views = [dm, dm.with_training(32, classes=[0]), dm.with_training(64, class_balanced=True)]
+def test_the_test_set_is_reachable_only_from_the_test_path(mnist_split):
+    # poisoned: any use shows as a NaN
+    dm = replace(mnist_split, test_x=torch.full_like(mnist_split.test_x, float("nan")))
+    training = TrainingSet.real(dm)
+    policies = [
+        BatchPolicy(256),
+        BatchPolicy(32, classes=[0]),
+        BatchPolicy(64, class_balanced=True),
+    ]
+    views = [ModelData(dm, training, policy) for policy in policies]
     for view in views:
         for loader in (view.train_dataloader(), view.val_dataloader()):
             assert not any(torch.isnan(batch[0]).any() for batch in loader)
     for split in ("train", "val"):
         assert not torch.isnan(dm.minority_images(split)).any()
-    assert torch.isnan(next(iter(dm.test_dataloader()))[0]).all()
+    assert torch.isnan(next(iter(views[0].test_dataloader()))[0]).all()
     assert torch.isnan(dm.minority_images("test")).all()
 
 
-def test_gan_view_trains_on_its_classes_with_balanced_draws():
-    dm = ImbalancedDataModule(root=str(DATA), seed=0).prepare()
-    zeros = dm.with_training(32, classes=[0]).train_dataloader()
+def test_gan_view_trains_on_its_classes_with_balanced_draws(mnist_split):
+    training = TrainingSet.real(mnist_split)
+    zeros = ModelData(mnist_split, training, BatchPolicy(32, classes=[0])).train_dataloader()
     assert len(zeros) == 9 and set(torch.cat([y for _, y in zeros]).tolist()) == {0}  # 270 zeros
-    balanced = dm.with_training(4096, class_balanced=True).train_dataloader()
+    policy = BatchPolicy(4096, class_balanced=True)
+    balanced = ModelData(mnist_split, training, policy).train_dataloader()
     counts = torch.bincount(torch.cat([y for _, y in balanced]), minlength=10).double()
     # every class drawn about equally often, although zeros are 1 in 180 images
     assert (counts / counts.sum() - 0.1).abs().max() < 0.01
-    assert dm.batch_size == 256 and dm.train_classes is None  # the original is untouched
 
 
 def _write_idx(path, array: torch.Tensor, packed: bool) -> None:
@@ -345,9 +378,11 @@ def test_the_missing_file_message_names_only_the_missing_file(tmp_path):
     reason="needs Debian's dataset-fashion-mnist (.ci/run installs it)",
 )
 def test_fashion_mnist_from_the_system_package_has_the_imbalance(tmp_path):
-    dm = ImbalancedDataModule(
-        dataset="fashion_mnist", root=tmp_path, minority_count=300, seed=0, download=False
-    ).prepare()
+    dm = build_split(
+        ImbalancedData(
+            dataset="fashion_mnist", root=tmp_path, minority_count=300, seed=0, download=False
+        )
+    )
     counts = class_histogram(torch.cat([dm.train_y, dm.val_y]), 10)
     assert counts == [300] + [6000] * 9
     assert class_histogram(dm.test_y, 10) == [1000] * 10
@@ -371,7 +406,7 @@ OLD_DATA_KEYS = (
 def test_identity_is_the_old_cache_key_of_every_data_config(data, extra, tmp_path):
     from omegaconf import OmegaConf
 
-    from imbalance_gan.data import build_datamodule
+    from imbalance_gan.data import build_data
     from imbalance_gan.generators.cache import data_key
 
     from .conftest import make_cfg
@@ -379,36 +414,35 @@ def test_identity_is_the_old_cache_key_of_every_data_config(data, extra, tmp_pat
     cfg = make_cfg("train", [f"data={data}", *extra], tmp_path)
     resolved = OmegaConf.to_container(cfg.data, resolve=True)
     old = {k: resolved.get(k) for k in OLD_DATA_KEYS}
-    dm = build_datamodule(cfg.data)  # nothing loaded
-    assert not dm._prepared
+    dm = build_data(cfg.data)  # nothing loaded
     assert dm.identity() == old and data_key(cfg.data) == old
     assert [type(v) for v in dm.identity().values()] == [type(v) for v in old.values()]
     assert list(dm.image_shape) == resolved["image_shape"]
 
 
 def test_the_config_names_the_data_module_and_its_source(tmp_path):
-    from imbalance_gan.data import IDXSource, datamodule_from_config
+    from imbalance_gan.data import IDXSource, split_from_config
 
     from .conftest import make_cfg
 
     cfg = make_cfg("train", ["data=mnist", "data.download=false"], tmp_path)
-    dm = datamodule_from_config(cfg.data, 64, 500)
-    assert isinstance(dm.source, IDXSource) and dm.source.dataset == "mnist"
-    assert (dm.batch_size, dm.eval_batch_size, dm.top_up_to) == (64, 500, 6000)
+    dm = split_from_config(cfg.data)
+    assert isinstance(dm.data.source, IDXSource) and dm.data.source.dataset == "mnist"
+    assert dm.data.top_up_to == 6000
     assert tuple(dm.train_x.shape[1:]) == dm.image_shape == (1, 28, 28)
 
 
 def test_a_bad_config_value_stays_one_user_error(tmp_path):
-    from imbalance_gan.data import datamodule_from_config
+    from imbalance_gan.data import split_from_config
 
     from .conftest import make_cfg
 
     cfg = make_cfg("train", ["data.dataset=cifar"], tmp_path)
     with pytest.raises(UserError, match="data.dataset='cifar'"):
-        datamodule_from_config(cfg.data, 64)
+        split_from_config(cfg.data)
     cfg = make_cfg("train", ["data.image_shape=[3,28,28]"], tmp_path)
     with pytest.raises(UserError, match=r"data.image_shape=\[3, 28, 28\]"):
-        datamodule_from_config(cfg.data, 64)
+        split_from_config(cfg.data)
 
 
 #: cache keys of ``experiment=smoke seed=0`` before issue 23's restructuring (3e3540a): GANs
@@ -424,7 +458,7 @@ OLD_SMOKE_FEATURE_NET_KEY = "eeba90d847f3ab34"
 
 @pytest.mark.parametrize("gan", sorted(OLD_SMOKE_KEYS))
 def test_gan_and_feature_net_cache_keys_did_not_change(gan, tmp_path):
-    from imbalance_gan.data import build_datamodule
+    from imbalance_gan.data import build_data
     from imbalance_gan.generators import cache
     from imbalance_gan.generators.selection import feature_net_key
 
@@ -432,19 +466,22 @@ def test_gan_and_feature_net_cache_keys_did_not_change(gan, tmp_path):
 
     cfg = make_cfg("train", [f"gan={gan}", "experiment=smoke", "seed=0"], tmp_path)
     assert cache.cache_key(cfg) == OLD_SMOKE_KEYS[gan]
-    assert feature_net_key(build_datamodule(cfg.data), cfg.selection) == OLD_SMOKE_FEATURE_NET_KEY
+    assert feature_net_key(build_data(cfg.data), cfg.selection) == OLD_SMOKE_FEATURE_NET_KEY
 
 
 def test_a_data_config_saved_before_it_named_its_module_still_builds(tmp_path):
     from omegaconf import OmegaConf
 
-    from imbalance_gan.data import IDXSource, ImbalancedDataModule, build_datamodule
+    from imbalance_gan.data import IDXSource, ImbalancedData, build_data
 
     from .conftest import make_cfg
 
     cfg = make_cfg("train", ["data=mnist_lt"], tmp_path)
     saved = OmegaConf.to_container(cfg.data, resolve=True)
-    del saved["_target_"], saved["source"]  # what a run's config.yaml held before issue 23
-    dm = build_datamodule(OmegaConf.create(saved), 32)
-    assert type(dm) is ImbalancedDataModule and isinstance(dm.source, IDXSource)
-    assert dm.identity() == build_datamodule(cfg.data).identity() and dm.batch_size == 32
+    del saved["_target_"], saved["source"]  # what a run's config.yaml held before it named one
+    dm = build_data(OmegaConf.create(saved))
+    assert type(dm) is ImbalancedData and isinstance(dm.source, IDXSource)
+    assert dm.identity() == build_data(cfg.data).identity()
+    # and one naming the data's class by its old name (ImbalancedDataModule)
+    renamed = {**saved, "_target_": "imbalance_gan.data.ImbalancedDataModule"}
+    assert type(build_data(OmegaConf.create(renamed))) is ImbalancedData

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -10,8 +11,7 @@ from omegaconf import OmegaConf, open_dict
 from torch import nn
 
 from imbalance_gan.classifier.pipeline import classify
-from imbalance_gan.data import TensorLoader, datamodule_from_config
-from imbalance_gan.data.datamodule import to_unit_range
+from imbalance_gan.data import TensorLoader, split_from_config, to_unit_range
 from imbalance_gan.generators import cache
 from imbalance_gan.generators.callback import cycled_labels
 from imbalance_gan.generators.gan.module import GANModule
@@ -81,11 +81,12 @@ def test_selection_uses_no_test_image(tmp_path):
     trained on test images would change the scores."""
     cfg = make_cfg("train", ["gan=dcgan", "experiment=smoke"], tmp_path / "clean" / "run")
     clean = train_gan(cfg, tmp_path / "clean" / "run")
-    dm = datamodule_from_config(cfg.data, cfg.gan.batch_size)
-    dm.test_x = torch.rand(dm.test_x.shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    split = split_from_config(cfg.data)
+    noise = torch.rand(split.test_x.shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    split = replace(split, test_x=noise)
     cfg2 = make_cfg("train", ["gan=dcgan", "experiment=smoke"], tmp_path / "poisoned" / "run")
     assert cfg2.paths.artifact_dir != cfg.paths.artifact_dir
-    poisoned = train_gan(cfg2, tmp_path / "poisoned" / "run", dm)
+    poisoned = train_gan(cfg2, tmp_path / "poisoned" / "run", split)
     assert (tmp_path / "poisoned" / "artifacts" / "feature_nets").is_dir()
     assert poisoned["score_history"] == clean["score_history"]
     assert poisoned["best_epoch"] == clean["best_epoch"]

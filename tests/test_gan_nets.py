@@ -217,7 +217,7 @@ class RandomSource:
 def test_a_3x32x32_source_needs_only_config(tmp_path) -> None:
     from hydra.utils import instantiate
 
-    from imbalance_gan.data import datamodule_from_config
+    from imbalance_gan.data import BatchPolicy, ModelData, TrainingSet, split_from_config
 
     from .conftest import make_cfg
 
@@ -228,8 +228,9 @@ def test_a_3x32x32_source_needs_only_config(tmp_path) -> None:
     ]
     for gan in GAN_CONFIGS:
         cfg = make_cfg("classify", [f"gan={gan}", "scenario=dcgan", *overrides], tmp_path)
-        dm = datamodule_from_config(cfg.data, 16)
-        assert dm.image_shape == (3, 32, 32) and dm.identity()["dataset"] == "random"
+        split = split_from_config(cfg.data)
+        assert split.image_shape == (3, 32, 32) and split.identity()["dataset"] == "random"
+        dm = ModelData(split, TrainingSet.real(split), BatchPolicy(16))
         x, y = next(iter(dm.train_dataloader()))
         gen, disc = instantiate(cfg.gan.generator), instantiate(cfg.gan.discriminator)
         fake = gen(torch.randn(len(y), gen.latent_dim), y)

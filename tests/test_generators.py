@@ -234,16 +234,15 @@ def _fake_gan(cfg, dm, need):
 )
 def test_every_topped_up_scenario_ends_with_the_same_minority_totals(data, tmp_path, monkeypatch):
     import imbalance_gan.scenarios as scenarios
-    from imbalance_gan.data import datamodule_from_config
+    from imbalance_gan.data import TrainingSet, split_from_config
 
     monkeypatch.setattr(scenarios, "synthetic_for_scenario", _fake_gan)
     totals, added = {}, {}
     for scenario in ("oversample", "affine", "elastic", "smote", "projgan", "projgan_affine"):
         cfg = make_cfg("classify", [f"scenario={scenario}", data], tmp_path / scenario)
-        dm = datamodule_from_config(cfg.data, 256)
-        real = dm.train_counts()["real"]
-        build_training_data(cfg, dm)
-        counts = dm.train_counts()
+        dm = split_from_config(cfg.data)
+        real = TrainingSet.real(dm).counts()["real"]
+        counts = build_training_data(cfg, dm).training.counts()
         totals[scenario] = [counts["total"][c] for c in dm.minority]
         added[scenario] = counts["added"]
         assert counts["real"] == real  # nothing real is lost or duplicated into "real"
@@ -300,9 +299,11 @@ def test_projection_discriminator_shares_features_across_classes():
         ("gan.generator.img_size=[30,30]", "multiples of 4"),  # a net that cannot take the shape
     ],
 )
-def test_bad_generator_options_are_refused_before_training(override, message, mnist_dm, tmp_path):
+def test_bad_generator_options_are_refused_before_training(
+    override, message, mnist_split, tmp_path
+):
     from imbalance_gan.generators.pipeline import check_generator_config
 
     cfg = make_cfg("train", ["gan=projgan", override], tmp_path)
     with pytest.raises(UserError, match=message):
-        check_generator_config(cfg, mnist_dm)
+        check_generator_config(cfg, mnist_split)

@@ -116,7 +116,7 @@ def test_a_missing_array_file_ends_the_command_in_one_line(tmp_path):
 def test_a_test_split_the_classes_cannot_hold_is_refused_before_any_work(
     test_labels, message, mnist_part, tmp_path
 ):
-    from imbalance_gan.data import ImbalancedDataModule
+    from imbalance_gan.data import ImbalancedData, build_split
 
     train, _ = mnist_part
     folder = tmp_path / "arrays"
@@ -128,6 +128,6 @@ def test_a_test_split_the_classes_cannot_hold_is_refused_before_any_work(
         )
     else:
         np.savez(folder / "test.npz", images=np.zeros((4, 28, 28), np.uint8), labels=test_labels)
-    dm = ImbalancedDataModule(dataset="arrays", source=ArraySource(folder), minority_count=30)
+    data = ImbalancedData(dataset="arrays", source=ArraySource(folder), minority_count=30)
     with pytest.raises(UserError, match=message):
-        dm.prepare()
+        build_split(data)

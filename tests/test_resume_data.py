@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from imbalance_gan.data import datamodule_from_config
+from imbalance_gan.data import build_data
 from imbalance_gan.record.rundir import DATA_FILE, check_run_dir
 from imbalance_gan.runtime.errors import UserError
 
@@ -93,7 +93,7 @@ def test_an_interrupted_run_resumed_with_another_folder_is_refused(folders, fini
     assert _files(run) == before
     for folder, accepted in ((folders[0], True), (folders[1], False)):
         cfg = make_cfg("classify", [*_overrides(folder, tmp_path), "resume=true"], run)
-        data = datamodule_from_config(cfg.data, 64).identity()
+        data = build_data(cfg.data).identity()
         if accepted:  # continued: the same config and images
             assert check_run_dir(run, cfg, finished=False, resume=True, data=data) is False
         else:
@@ -126,7 +126,7 @@ def test_a_record_nested_too_deeply_is_not_kept_by_resume(name, folders, finishe
     (run / name).write_text("[" * 100_000 + "]" * 100_000)
     before = _files(run)
     cfg = make_cfg("classify", [*_overrides(folders[0], tmp_path), "resume=true"], run)
-    data = datamodule_from_config(cfg.data, 64).identity()
+    data = build_data(cfg.data).identity()
     with pytest.raises(UserError, match="cannot read .*nothing was changed"):
         start_run(run, cfg, data)
     assert _files(run) == before
@@ -144,5 +144,5 @@ def test_the_same_images_copied_elsewhere_resume(folders, finished, tmp_path):
     for p in moved.rglob("*.png"):
         os.utime(p, (later, later))
     cfg = make_cfg("classify", [*_overrides(moved, tmp_path), "resume=true"], finished)
-    data = datamodule_from_config(cfg.data, 64).identity()
+    data = build_data(cfg.data).identity()
     assert check_run_dir(finished, cfg, finished=True, resume=True, data=data) is True

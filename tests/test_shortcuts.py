@@ -14,9 +14,9 @@ from imbalance_gan.scenarios.signature import signature_auc
 from .conftest import make_cfg
 
 
-def test_probe_cannot_tell_real_from_real_but_sees_a_mark(mnist_dm):
-    train = mnist_dm.minority_images("train")
-    held_out = mnist_dm.minority_images("test")
+def test_probe_cannot_tell_real_from_real_but_sees_a_mark(mnist_split):
+    train = mnist_split.minority_images("train")
+    held_out = mnist_split.minority_images("test")
     # real held-out zeros as the "added" images: nothing to find
     assert 0.3 < signature_auc(train, held_out, seed=0) < 0.7
     marked = held_out.clone()
@@ -24,11 +24,11 @@ def test_probe_cannot_tell_real_from_real_but_sees_a_mark(mnist_dm):
     assert signature_auc(train, marked, seed=0) > 0.9
 
 
-def test_probe_is_not_fooled_by_copies_of_its_own_training_images(mnist_dm):
+def test_probe_is_not_fooled_by_copies_of_its_own_training_images(mnist_split):
     # oversample's added images are exact copies of the real ones; split at random the probe
     # learns the sources and calls their copies "real" (AUC about 0.39 here); kept with their
     # sources, copies are indistinguishable
-    train = mnist_dm.minority_images("train")
+    train = mnist_split.minority_images("train")
     copies = train[torch.randint(len(train), (2000,), generator=torch.Generator().manual_seed(1))]
     auc = sum(signature_auc(train, copies, seed=s) for s in (0, 1)) / 2
     assert 0.44 < auc < 0.56
@@ -94,16 +94,15 @@ def _stand_in_gan(cfg, dm, need, *seed):
 @pytest.mark.parametrize("scenario", ["affine_agnostic", "projgan_affine_agnostic"])
 def test_class_agnostic_variants_give_every_class_the_same_share(scenario, tmp_path, monkeypatch):
     import imbalance_gan.scenarios as scenarios
-    from imbalance_gan.data import datamodule_from_config
+    from imbalance_gan.data import TrainingSet, split_from_config
     from imbalance_gan.scenarios import build_training_data
 
     monkeypatch.setattr(scenarios, "synthetic_for_scenario", _stand_in_gan)
     monkeypatch.setattr(scenarios, "generate_for_classes", _stand_in_gan)
     cfg = make_cfg("classify", [f"scenario={scenario}"], tmp_path)
-    dm = datamodule_from_config(cfg.data, 256)
-    before = dm.train_counts()["total"]
-    build_training_data(cfg, dm)
-    counts = dm.train_counts()
+    dm = split_from_config(cfg.data)
+    before = TrainingSet.real(dm).counts()["total"]
+    counts = build_training_data(cfg, dm).training.counts()
     assert counts["total"][0] == 6000  # the minority is still topped up
     assert counts["total"][1:] == before[1:]  # the others keep their counts...
     share = [a / t for a, t in zip(counts["added"], counts["total"], strict=True)]

@@ -29,18 +29,20 @@ def test_the_synthetic_weight_scales_exactly_the_generated_images_terms():
     assert torch.allclose(module.weighted_loss(logits, y, ones, 0.0), F.cross_entropy(logits, y))
 
 
-def test_only_generated_images_carry_the_weight_into_the_batches(mnist_dm):
-    dm = mnist_dm.with_training(64)
-    n_real = len(dm.fit_y)
-    made = dm.minority_images("train")[:20]
-    dm.add_training_data(made, torch.zeros(20, dtype=torch.long), generated=True)
-    dm.add_training_data(made[:7], torch.zeros(7, dtype=torch.long))  # warped copies, say
-    dm.synthetic_weight = 0.5
-    weights = torch.cat([w for _, _, w in dm.train_dataloader()])
+def test_only_generated_images_carry_the_weight_into_the_batches(mnist_split):
+    from imbalance_gan.data import BatchPolicy, ModelData, TrainingSet
+
+    real = TrainingSet.real(mnist_split)
+    n_real = len(real.labels)
+    made = mnist_split.minority_images("train")[:20]
+    training = real.adding(made, torch.zeros(20, dtype=torch.long), generated=True)
+    training = training.adding(made[:7], torch.zeros(7, dtype=torch.long))  # warped copies, say
+    weighted = ModelData(mnist_split, training.weighted(0.5), BatchPolicy(64))
+    weights = torch.cat([w for _, _, w in weighted.train_dataloader()])
     assert len(weights) == n_real + 27
     assert int((weights == 0.5).sum()) == 20 and int((weights == 1.0).sum()) == n_real + 7
-    dm.synthetic_weight = None
-    assert all(len(batch) == 2 for batch in dm.train_dataloader())  # unweighted: as before
+    plain = ModelData(mnist_split, training, BatchPolicy(64))
+    assert all(len(batch) == 2 for batch in plain.train_dataloader())  # unweighted: as before
 
 
 @pytest.mark.parametrize(

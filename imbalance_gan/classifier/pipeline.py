@@ -21,7 +21,7 @@ from imbalance_gan.classifier.metrics import half_metrics
 from imbalance_gan.classifier.module import ClassifierModule
 from imbalance_gan.classifier.retrain import Retrain
 from imbalance_gan.classifier.tensorboard import log_test_views
-from imbalance_gan.data import ImbalancedDataModule, datamodule_from_config
+from imbalance_gan.data import BatchPolicy, ModelData, Split, split_from_config
 from imbalance_gan.record.rundir import start_run
 from imbalance_gan.runtime.errors import UserError, raise_user_error
 from imbalance_gan.runtime.files import savez
@@ -36,6 +36,7 @@ from imbalance_gan.runtime.trainer import (
     seed_all,
 )
 from imbalance_gan.scenarios import (
+    ScenarioData,
     build_training_data,
     inverse_frequency_weights,
     synthetic_weight,
@@ -54,14 +55,14 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "classifier"
 
 @dataclass
 class Built:
-    """What a classify run trains: the data module with the scenario's training data, the model,
+    """What a classify run trains: the scenario's data and the model's view of it, the model,
     and what the run record says about them."""
 
-    dm: ImbalancedDataModule
+    scenario: ScenarioData
+    data: ModelData
     model: ClassifierModule
     counts: dict[str, list[int]]
     weights: list[float] | None
-    gan_info: dict | None
     signature: float | None
 
 
@@ -76,12 +77,12 @@ def classify(cfg: DictConfig) -> dict:
     check_fixes(cfg.classifier)
     check_rare_class(cfg)
     check_synthetic_weight(cfg)
-    dm = datamodule_from_config(cfg.data, cfg.classifier.batch_size, cfg.classifier.eval_batch_size)
-    kept = start_run(out, cfg, dm.identity())  # resume: the same config and the same images
+    split = split_from_config(cfg.data)
+    kept = start_run(out, cfg, split.identity())  # resume: the same config and the same images
     if kept is not None:
         log.info("%s is finished; resume=true keeps its results", out)
         return kept
-    built = build(cfg, out, dm)
+    built = build(cfg, out, split)
     trainer, best_path, earlier_attempts_s = fit(cfg, built, out, timer)
     best_epoch = evaluate(trainer, built, best_path)
     if not trainer.is_global_zero:  # DDP: every rank tested the same set; rank 0 writes
@@ -145,24 +146,28 @@ def check_fixes(cfg_classifier: DictConfig) -> None:
         )
 
 
-def build(cfg: DictConfig, out: Path, dm: ImbalancedDataModule | None = None) -> Built:
-    """The scenario's training data (and the signature probe on it), then the model; ``dm``:
-    the data module of ``cfg.data``, already prepared (its draws use their own seeds)."""
+def build(cfg: DictConfig, out: Path, split: Split | None = None) -> Built:
+    """The scenario's training data (and the signature probe on it), then the model and its
+    data; ``split``: the split of ``cfg.data``, already loaded (its draws use their own seeds)."""
     seed_all(cfg.seed)
-    dm = dm or datamodule_from_config(
-        cfg.data, cfg.classifier.batch_size, cfg.classifier.eval_batch_size
-    )
-    gan_info = build_training_data(cfg, dm)
+    split = split or split_from_config(cfg.data)
+    scenario = build_training_data(cfg, split)
+    training = scenario.training
     retrain = instantiate(cfg.classifier.retrain) if cfg.classifier.get("retrain") else None
-    dm.train_sampler = instantiate(cfg.classifier.sampler)
+    sampler = instantiate(cfg.classifier.sampler)
     if retrain is not None:  # cRT: class-balanced batches for the head's retraining
-        dm.train_sampler = retrain.sampler(dm.train_sampler, int(cfg.classifier.max_epochs))
-    counts = dm.train_counts()
-    added = dm.added_images(dm.minority)
+        sampler = retrain.sampler(sampler, int(cfg.classifier.max_epochs))
+    c = cfg.classifier
+    data = ModelData(split, training, BatchPolicy(c.batch_size, c.eval_batch_size, sampler=sampler))
+    counts = training.counts()
+    added = training.added_images(split.minority)
     # can a small CNN tell the added minority images from the real ones? (scenarios/signature.py)
     signature = (
         signature_auc(
-            dm.minority_images("train"), added, cfg.seed, **instantiate(cfg.probe, _convert_="all")
+            split.minority_images("train"),
+            added,
+            cfg.seed,
+            **instantiate(cfg.probe, _convert_="all"),
         )
         if len(added)
         else None
@@ -178,7 +183,7 @@ def build(cfg: DictConfig, out: Path, dm: ImbalancedDataModule | None = None) ->
     # re-seed so initialization does not depend on how much randomness the scenario drew
     seed_all(cfg.seed)
     model = build_model(cfg, counts["total"], weights, retrain)
-    return Built(dm, model, counts, weights, gan_info, signature)
+    return Built(scenario, data, model, counts, weights, signature)
 
 
 def build_model(
@@ -228,7 +233,7 @@ def fit(cfg: DictConfig, built: Built, out: Path, timer: Timer) -> tuple[pl.Trai
         check_checkpoint(resume_from, built.model)
     trainer.fit(
         built.model,
-        datamodule=built.dm,
+        datamodule=built.data,
         ckpt_path=str(resume_from) if resume else None,
         weights_only=True,
     )
@@ -239,8 +244,8 @@ def fit(cfg: DictConfig, built: Built, out: Path, timer: Timer) -> tuple[pl.Trai
 
 def evaluate(trainer: pl.Trainer, built: Built, best_path: str) -> int:
     """Test the best checkpoint and take its validation metrics; returns its 1-based epoch."""
-    model, dm = built.model, built.dm
-    trainer.test(model, datamodule=dm, ckpt_path=best_path, verbose=False, weights_only=True)
+    model, data = built.model, built.data
+    trainer.test(model, datamodule=data, ckpt_path=best_path, verbose=False, weights_only=True)
     best_epoch = int(torch.load(best_path, map_location="cpu", weights_only=True)["epoch"]) + 1
     # the chosen checkpoint's validation metrics: what a report may use to choose between
     # scenarios (the best classic fix), so that no choice is made on the test set; the fit
@@ -249,7 +254,7 @@ def evaluate(trainer: pl.Trainer, built: Built, best_path: str) -> int:
         model.val_metrics = model.val_history[best_epoch]
     else:
         trainer.validate(
-            model, datamodule=dm, ckpt_path=best_path, verbose=False, weights_only=True
+            model, datamodule=data, ckpt_path=best_path, verbose=False, weights_only=True
         )
     return best_epoch
 
@@ -258,7 +263,7 @@ def write_results(
     cfg: DictConfig, out: Path, trainer: pl.Trainer, built: Built, best_epoch: int, wall: float
 ) -> dict:
     """TensorBoard views, ``predictions.npz`` and, last, the run record; returns the record."""
-    model, dm = built.model, built.dm
+    model, split = built.model, built.data.split
     log_test_views(trainer.loggers, cfg, model.test_probs, model.test_targets, model.test_metrics)
     savez(
         out / "predictions.npz",
@@ -269,13 +274,13 @@ def write_results(
         cfg,
         best_epoch=best_epoch,
         train_counts=built.counts,
-        val_counts=np.bincount(dm.val_y.numpy(), minlength=dm.num_classes).tolist(),
-        minority=dm.minority,
-        class_names=dm.class_names,
+        val_counts=np.bincount(split.val_y.numpy(), minlength=split.num_classes).tolist(),
+        minority=list(split.minority),
+        class_names=split.class_names,
         class_weights=built.weights,
-        gan_run=built.gan_info,
+        gan_run=built.scenario.generator_run,
         signature_auc=built.signature,
-        synthetic_weight=dm.synthetic_weight,
+        synthetic_weight=built.scenario.training.synthetic_weight,
         chosen_tau=model.logit_adjustment.chosen_tau(),
         device=str(trainer.strategy.root_device),
         hardware=hardware(),
@@ -293,7 +298,7 @@ def _log_result(built: Built, elapsed: float) -> None:
     per_class = ", ".join(
         f"class-{k} precision {m['test/precision'][k]:.4f} recall {m['test/recall'][k]:.4f} "
         f"f1 {m['test/f1'][k]:.4f}"
-        for k in built.dm.minority
+        for k in built.data.split.minority
     )
     log.info(
         "test accuracy %.4f, f1_macro %.4f%s (%.0fs)",

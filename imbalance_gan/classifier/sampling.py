@@ -1,6 +1,6 @@
 """Which training images make up each epoch's batches, built from ``classifier.sampler`` (a
-``_target_`` config in ``conf/classifier/sampler/``) and handed to the data module's training
-loader (:attr:`ImbalancedDataModule.train_sampler`)."""
+``_target_`` config in ``conf/classifier/sampler/``) and handed to the classifier's data as
+its batch policy's sampler (:class:`imbalance_gan.data.BatchPolicy`)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""The imbalanced dataset: raw loading, pure index selection, and one LightningDataModule."""
+"""The imbalanced dataset: raw loading, pure index selection, the split and each model's data."""
 
-from imbalance_gan.data.datamodule import (
-    ImbalancedDataModule,
-    build_datamodule,
-    datamodule_from_config,
-)
+from imbalance_gan.data.datamodule import BatchPolicy, ModelData, build_data, split_from_config
 from imbalance_gan.data.imbalance import (
     resolve_class_counts,
     select_imbalanced,
@@ -12,15 +8,30 @@ from imbalance_gan.data.imbalance import (
 )
 from imbalance_gan.data.loader import TensorLoader
 from imbalance_gan.data.sources import IDXSource, load_split
+from imbalance_gan.data.split import (
+    ImbalancedData,
+    Split,
+    TrainingSet,
+    build_split,
+    to_uint8,
+    to_unit_range,
+)
 
 __all__ = [
+    "BatchPolicy",
     "IDXSource",
-    "ImbalancedDataModule",
-    "build_datamodule",
-    "datamodule_from_config",
+    "ImbalancedData",
+    "ModelData",
+    "Split",
     "TensorLoader",
+    "TrainingSet",
+    "build_data",
+    "build_split",
     "load_split",
     "resolve_class_counts",
     "select_imbalanced",
+    "split_from_config",
     "stratified_split",
+    "to_uint8",
+    "to_unit_range",
 ]

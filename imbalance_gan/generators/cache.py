@@ -1,9 +1,10 @@
-"""Build-once caches: a trained GAN (or feature network) is reused by every run that needs it.
+"""Build-once caches: a trained generator (or feature network) serves every run that needs it.
 
-An entry is a directory; it is finished only when its marker file exists (written last: a GAN's
-``metrics.json``, a feature network's ``net.pt``). Entries are built in a temporary directory and
-renamed into place, so a reader never sees half an entry; a lock file with the owner's pid and
-host keeps two processes from building the same entry, and a lock whose owner died is taken over.
+An entry is a directory; it is finished only when its marker file exists (written last: a
+generator's ``metrics.json``, a feature network's ``net.pt``). Entries are built in a temporary
+directory and renamed into place, so a reader never sees half an entry; a lock file with the
+owner's pid and host keeps two processes from building the same entry, and a lock whose owner
+died is taken over.
 """
 
 from __future__ import annotations
@@ -20,18 +21,18 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from imbalance_gan import record
-from imbalance_gan.data import build_datamodule
+from imbalance_gan.data import build_data
 from imbalance_gan.generators.family import FIRST_FAMILY
 from imbalance_gan.generators.lock import EntryLock
 
 #: trainer keys that change what is computed (limits in smoke runs, precision)
 TRAINER_KEYS = ("limit_train_batches", "precision")
-#: the file whose presence marks a finished GAN entry: its run record, written last
-GAN_MARKER = record.RECORD_FILE
+#: the file whose presence marks a finished generator entry: its run record, written last
+GENERATOR_MARKER = record.RECORD_FILE
 #: generator keys that only hold a profile's budget (``quick``): what they set is in the
 #: resolved keys (``max_steps``, ...), so they are no part of the key
 PROFILE_KEYS = ("quick",)
-#: selection keys that only label a finished GAN (the quality floor), not how it is trained
+#: selection keys that only label a finished generator (the quality floor), not how it is trained
 LABEL_KEYS = ("recall_floor", "minority_share_floor")
 #: net arguments that repeat ``data.image_shape``'s sides, which the data identity holds: no part
 #: of a key, so nets trained before they took their size keep their keys
@@ -44,8 +45,8 @@ def config_hash(blob: dict) -> str:
 
 
 def data_key(cfg_data: DictConfig) -> dict:
-    """The data module's identity: what decides which images a model sees (nothing is loaded)."""
-    return build_datamodule(cfg_data).identity()
+    """The data's identity: what decides which images a model sees (nothing is loaded)."""
+    return build_data(cfg_data).identity()
 
 
 def net_key(node):
@@ -59,7 +60,7 @@ def net_key(node):
 
 
 def cache_key(cfg: DictConfig) -> str:
-    """Hash of everything that determines a trained GAN: data selection, GAN, selection, seed."""
+    """Hash of what determines a trained generator: data selection, generator, selection, seed."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     return config_hash(
         {
@@ -80,17 +81,17 @@ def cache_key(cfg: DictConfig) -> str:
 
 
 def entry_dir(cfg: DictConfig) -> Path:
-    """Where the finished GAN for ``cfg`` lives (or will)."""
+    """Where the finished generator for ``cfg`` lives (or will)."""
     return Path(cfg.paths.artifact_dir).resolve() / "gan" / f"{cfg.gan.name}-{cache_key(cfg)}"
 
 
-def is_finished(entry: Path, marker: str = GAN_MARKER) -> bool:
+def is_finished(entry: Path, marker: str = GENERATOR_MARKER) -> bool:
     """A finished entry has its marker file; nothing else counts."""
     return (entry / marker).is_file()
 
 
 def publish(cfg: DictConfig, run_dir: Path) -> Path:
-    """Copy a finished GAN run into the cache (atomically); keep an existing finished entry."""
+    """Copy a finished generator run into the cache, atomically; never replace a finished entry."""
     entry = entry_dir(cfg)
     if is_finished(entry) or not is_finished(run_dir):
         return entry
@@ -120,7 +121,7 @@ def _partials(entry: Path) -> list[Path]:
 def build_once(
     entry: Path,
     build: Callable[[Path], None],
-    marker: str = GAN_MARKER,
+    marker: str = GENERATOR_MARKER,
     resume: bool = False,
     lock: EntryLock | None = None,
 ) -> Path:
@@ -160,9 +161,9 @@ def build_once(
 
 
 def get_or_build(cfg: DictConfig, build: Callable[[Path], None]) -> Path:
-    """The finished GAN entry for ``cfg``, built with ``build(partial_dir)`` if nobody has."""
+    """The finished generator entry for ``cfg``, built with ``build(partial_dir)`` if nobody has."""
     entry = entry_dir(cfg)
     settings = cfg.paths.get("cache") or {}
     return build_once(
-        entry, build, GAN_MARKER, bool(cfg.get("resume", False)), EntryLock(entry, **settings)
+        entry, build, GENERATOR_MARKER, bool(cfg.get("resume", False)), EntryLock(entry, **settings)
     )

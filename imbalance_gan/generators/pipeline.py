@@ -17,8 +17,14 @@ from omegaconf import DictConfig
 from torchvision.utils import save_image
 
 from imbalance_gan import record
-from imbalance_gan.data import ImbalancedDataModule, datamodule_from_config
-from imbalance_gan.data.datamodule import to_uint8
+from imbalance_gan.data import (
+    BatchPolicy,
+    ModelData,
+    Split,
+    TrainingSet,
+    split_from_config,
+    to_uint8,
+)
 from imbalance_gan.generators import cache
 from imbalance_gan.generators.callback import SelectionCallback, sample_grid
 from imbalance_gan.generators.family import family_of
@@ -93,7 +99,7 @@ def load_generator(
     return _load_state(build_generator(cfg, minority), state, path).eval()
 
 
-def check_generator_config(cfg: DictConfig, dm: ImbalancedDataModule) -> None:
+def check_generator_config(cfg: DictConfig, split: Split) -> None:
     """Refuse impossible generator settings before training starts: the family's own, then
     what every family shares (budget, selection, filter, data)."""
     g = cfg.gan
@@ -108,11 +114,11 @@ def check_generator_config(cfg: DictConfig, dm: ImbalancedDataModule) -> None:
         if value is not None and int(value) < 1:
             raise UserError(f"{key}={value} must be at least 1 (or null)")
     check_filter(g.filter)
-    if not dm.minority:
+    if not split.minority:
         raise UserError(
             "the data config cuts no class (data.minority_classes is empty): nothing to generate"
         )
-    n_real = len(dm.minority_images("train"))
+    n_real = len(split.minority_images("train"))
     if n_real <= int(cfg.selection.pr_k):
         raise UserError(
             f"only {n_real} real minority images: too few for selection.pr_k={cfg.selection.pr_k}"
@@ -155,23 +161,23 @@ def quality_floor_misses(evaluation: dict[str, float], cfg_sel: DictConfig) -> l
     return misses
 
 
-def train_gan(cfg: DictConfig, out: Path, dm: ImbalancedDataModule | None = None) -> dict:
+def train_gan(cfg: DictConfig, out: Path, split: Split | None = None) -> dict:
     """Check ``cfg.gan``, then train it into ``out`` (see :func:`fit_and_generate`)."""
-    if dm is None:
-        dm = datamodule_from_config(cfg.data, cfg.gan.batch_size)
-    check_generator_config(cfg, dm)
-    return fit_and_generate(cfg, out, dm)
+    if split is None:
+        split = split_from_config(cfg.data)
+    check_generator_config(cfg, split)
+    return fit_and_generate(cfg, out, split)
 
 
-def cached_gan(cfg: DictConfig, dm: ImbalancedDataModule) -> Path:
+def cached_gan(cfg: DictConfig, split: Split) -> Path:
     """The GAN cache entry for ``cfg``: checked, and trained here if no process has it."""
-    check_generator_config(cfg, dm)
+    check_generator_config(cfg, split)
 
     def build(tmp: Path) -> None:
         log.info(
             "no finished %s GAN in the cache for this data/config/seed: training one", cfg.gan.name
         )
-        fit_and_generate(cfg, tmp, dm)
+        fit_and_generate(cfg, tmp, split)
 
     return cache.get_or_build(cfg, build)
 
@@ -179,26 +185,26 @@ def cached_gan(cfg: DictConfig, dm: ImbalancedDataModule) -> Path:
 def gan_for_run(cfg: DictConfig) -> str:
     """The GAN a classify run's config needs, from the cache or trained into it (a study's GAN
     job on SLURM); returns its cache entry."""
-    return str(cached_gan(cfg, datamodule_from_config(cfg.data, cfg.gan.batch_size)))
+    return str(cached_gan(cfg, split_from_config(cfg.data)))
 
 
-def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> dict:
+def fit_and_generate(cfg: DictConfig, out: Path, split: Split) -> dict:
     """Train a checked ``cfg.gan`` into ``out``; write best/last checkpoints, ``synthetic.pt``,
     ``samples.png`` and, last, ``metrics.json``. Returns the run record."""
     timer = Timer()
     seed_all(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out)
-    selector = build_selector(cfg, dm)
+    selector = build_selector(cfg, split)
     seed_all(cfg.seed)
-    model = build_generator(cfg, dm.minority)
+    model = build_generator(cfg, list(split.minority))
     if cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    trainer, select, earlier_attempts_s = fit(cfg, out, dm, model, selector, timer)
+    trainer, select, earlier_attempts_s = fit(cfg, out, split, model, selector, timer)
     if not trainer.is_global_zero:  # DDP: rank 0 generates and writes
         return {record.SELECTION_SCORE: select.best_score}
     load_best(model, out).to(trainer.strategy.root_device)  # the selected checkpoint
-    evaluation, filter_info = write_samples(cfg, out, dm, model, selector, select.grid_classes)
+    evaluation, filter_info = write_samples(cfg, out, split, model, selector, select.grid_classes)
     run = record.gan_record(
         cfg,
         best_epoch=select.best_epoch,
@@ -208,7 +214,7 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
         selection_score=select.best_score,
         evaluation=evaluation,
         score_history=select.history,
-        minority=dm.minority,
+        minority=list(split.minority),
         real_minority_train=len(selector.real_train),
         collapse_reasons=quality_floor_misses(evaluation, cfg.selection),
         device=str(trainer.strategy.root_device),
@@ -231,20 +237,31 @@ def fit_and_generate(cfg: DictConfig, out: Path, dm: ImbalancedDataModule) -> di
     return run
 
 
-def build_selector(cfg: DictConfig, dm: ImbalancedDataModule) -> Selector:
+def build_selector(cfg: DictConfig, split: Split) -> Selector:
     """The selection's scorer: the feature net, trained on the imbalanced training part only
     (see selection.py), and the training split's real minority images as the reference."""
     feature_net = load_or_train_feature_net(
-        dm, cfg.selection, Path(cfg.paths.artifact_dir), cfg.paths.get("cache")
+        split, cfg.selection, Path(cfg.paths.artifact_dir), cfg.paths.get("cache")
     )
-    real_train, real_labels = dm.minority_split("train")
+    real_train, real_labels = split.minority_split("train")
     return Selector(feature_net, real_train, real_labels, k=cfg.selection.pr_k)
+
+
+def generator_data(cfg: DictConfig, split: Split, conditional: bool) -> ModelData:
+    """A generator's data: the real training part, in batches of ``gan.batch_size``; an
+    unconditional generator learns the minority classes only, a conditional one every class."""
+    policy = BatchPolicy(
+        cfg.gan.batch_size,
+        classes=None if conditional else split.minority,
+        class_balanced=cfg.gan.class_balanced_sampling,
+    )
+    return ModelData(split, TrainingSet.real(split), policy)
 
 
 def fit(
     cfg: DictConfig,
     out: Path,
-    dm: ImbalancedDataModule,
+    split: Split,
     model: pl.LightningModule,
     selector: Selector,
     timer: Timer,
@@ -253,12 +270,8 @@ def fit(
     (resuming from ``last.ckpt`` with ``resume``). Returns the trainer, the callback and the
     seconds earlier attempts of this run took."""
     # an unconditional generator learns the minority classes only; a conditional one every class
-    classes = list(range(dm.num_classes)) if model.conditional else dm.minority
-    gan_data = dm.with_training(
-        cfg.gan.batch_size,
-        classes=None if model.conditional else dm.minority,
-        class_balanced=cfg.gan.class_balanced_sampling,
-    )
+    classes = list(range(split.num_classes)) if model.conditional else list(split.minority)
+    data = generator_data(cfg, split, model.conditional)
     ckpt_dir = out / "checkpoints"
     select = SelectionCallback(
         selector,
@@ -281,16 +294,14 @@ def fit(
     resume = cfg.get("resume", False) and last.exists()
     if resume:
         check_checkpoint(last, model)
-    trainer.fit(
-        model, datamodule=gan_data, ckpt_path=str(last) if resume else None, weights_only=True
-    )
+    trainer.fit(model, datamodule=data, ckpt_path=str(last) if resume else None, weights_only=True)
     return trainer, select, resumed_seconds(trainer)
 
 
 def write_samples(
     cfg: DictConfig,
     out: Path,
-    dm: ImbalancedDataModule,
+    split: Split,
     model: pl.LightningModule,
     selector: Selector,
     grid_classes: list[int],
@@ -299,9 +310,9 @@ def write_samples(
     against held-out real images (reported only, after the choice), and write ``synthetic.pt``
     and ``samples.png``. Returns the evaluation and the filter's counts."""
     fake, fake_labels, filter_info = draw_synthetic(
-        model, selector, dm.minority, int(cfg.gan.num_synthetic), cfg.seed, cfg.gan.filter
+        model, selector, list(split.minority), int(cfg.gan.num_synthetic), cfg.seed, cfg.gan.filter
     )
-    held_out, held_out_labels = dm.minority_split("test")
+    held_out, held_out_labels = split.minority_split("test")
     evaluation = selector.evaluate(fake, fake_labels, held_out, held_out_labels, seed=cfg.seed)
     images, labels = as_synthetic(fake, fake_labels)
     torch_save(out / "synthetic.pt", {"images": images, "labels": labels})

@@ -24,6 +24,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from imbalance_gan.record.plain import interpolations, load_plain, select
+from imbalance_gan.record.rundir import upgrade_config
 from imbalance_gan.runtime.errors import UserError
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -233,7 +234,7 @@ def rebuilt_config(path: Path, request: DictConfig) -> DictConfig:
     """The config to build a finished run's generator and data with: ``request`` (the command's
     own config) whose :data:`TAKEN` parts are this package's configs for the generator and data
     the file at ``path`` names, with the file's plain values (see the module docstring)."""
-    theirs = load_plain(path)
+    theirs = upgrade_config(load_plain(path))
     if not isinstance(theirs, dict):
         raise UserError(f"{path} is not a mapping of config keys: refused")
     found = next(interpolations(theirs), None)
@@ -243,16 +244,18 @@ def rebuilt_config(path: Path, request: DictConfig) -> DictConfig:
             found[0],
             f"holds an interpolation ({found[1][:60]!r}); a run saves its config resolved",
         )
-    gan = select(theirs, "gan.name")
-    gans = sorted(p.stem for p in (CONF_DIR / "gan").glob("*.yaml"))
-    if gan not in gans:
+    generator = select(theirs, "gan.name")
+    generators = sorted(p.stem for p in (CONF_DIR / "gan").glob("*.yaml"))
+    if generator not in generators:
         raise _refuse(
-            path, "gan.name", f"is {gan!r}, not a generator of this package ({', '.join(gans)})"
+            path,
+            "gan.name",
+            f"is {generator!r}, not a generator of this package ({', '.join(generators)})",
         )
     if not isinstance(theirs.get("data"), dict):
         raise _refuse(path, "data", "is missing or not a mapping")
     data, own_data = _data_choice(theirs["data"], path)
-    own = OmegaConf.to_container(_compose([f"gan={gan}", f"data={data}"]), resolve=False)
+    own = OmegaConf.to_container(_compose([f"gan={generator}", f"data={data}"]), resolve=False)
     own["data"] = own_data
     if "download" in own_data:
         own_data["download"] = False

@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from imbalance_gan.data import ImbalancedDataModule, TensorLoader
+from imbalance_gan.data import Split, TensorLoader
 from imbalance_gan.generators.cache import build_once, config_hash, net_key
 from imbalance_gan.generators.lock import EntryLock
 from imbalance_gan.generators.quality import (
@@ -52,11 +52,11 @@ def train_feature_net(
     return net.eval()
 
 
-def feature_net_key(dm: ImbalancedDataModule, cfg_sel: DictConfig) -> str:
+def feature_net_key(split: Split, cfg_sel: DictConfig) -> str:
     """Cache key of a feature network: the data's identity, its architecture and its training."""
     return config_hash(
         {
-            "data": dm.identity(),
+            "data": split.identity(),
             "net": net_key(OmegaConf.to_container(cfg_sel.feature_net, resolve=True)),
             "training": OmegaConf.to_container(cfg_sel.feature_training, resolve=True),
         }
@@ -64,16 +64,16 @@ def feature_net_key(dm: ImbalancedDataModule, cfg_sel: DictConfig) -> str:
 
 
 def load_or_train_feature_net(
-    dm: ImbalancedDataModule, cfg_sel: DictConfig, cache_dir: Path, lock: dict | None = None
+    split: Split, cfg_sel: DictConfig, cache_dir: Path, lock: dict | None = None
 ) -> nn.Module:
-    """The feature network for ``dm``'s images, trained once and kept in ``cache_dir``;
+    """The feature network for ``split``'s images, trained once and kept in ``cache_dir``;
     ``lock``: the build claim's settings (``paths.cache``)."""
-    entry = Path(cache_dir).resolve() / "feature_nets" / feature_net_key(dm, cfg_sel)
+    entry = Path(cache_dir).resolve() / "feature_nets" / feature_net_key(split, cfg_sel)
 
     def build(tmp: Path) -> None:
         # the random draws of the training do not disturb the caller's random state
         with torch.random.fork_rng():
-            net = train_feature_net(cfg_sel, dm.train_x, dm.train_y, dm.seed)
+            net = train_feature_net(cfg_sel, split.train_x, split.train_y, split.seed)
         torch_save(tmp / FEATURE_NET_MARKER, net.state_dict())
 
     build_once(entry, build, FEATURE_NET_MARKER, lock=EntryLock(entry, **(lock or {})))

@@ -46,8 +46,23 @@ NEUTRAL = (
 GENERATOR_KEYS = ("gan", "selection")
 #: the run's own copy of its resolved config
 CONFIG_FILE = "config.yaml"
+#: classes a config names by ``_target_`` that have been renamed since: old name -> new name
+RENAMED_TARGETS = {"imbalance_gan.data.ImbalancedDataModule": "imbalance_gan.data.ImbalancedData"}
 #: the identity of the run's data (which images, not where), written when the run starts
 DATA_FILE = "data.json"
+
+
+def upgrade_config(recorded: Any) -> Any:
+    """A recorded config in today's shape: the classes it names by their new names (done once,
+    where a config written by an older version is read)."""
+    if isinstance(recorded, dict):
+        return {
+            k: RENAMED_TARGETS.get(v, v) if k == "_target_" else upgrade_config(v)
+            for k, v in recorded.items()
+        }
+    if isinstance(recorded, list):
+        return [upgrade_config(v) for v in recorded]
+    return recorded
 
 
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -144,7 +159,7 @@ def check_run_dir(
             "this run; nothing was changed. Choose a fresh hydra.run.dir"
         )
     if resume and path.is_file():
-        recorded = load_plain(path)  # data only: nothing in it is resolved or built
+        recorded = upgrade_config(load_plain(path))  # data only: nothing resolved or built
         if not isinstance(recorded, dict):
             raise UserError(f"{path} is not a mapping of config keys; nothing was changed")
         requested = OmegaConf.to_container(cfg, resolve=True)

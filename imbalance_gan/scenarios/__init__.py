@@ -9,11 +9,13 @@ generator and the scenario's augmenter (if any) makes the rest from *real* image
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from imbalance_gan.data import ImbalancedDataModule
+from imbalance_gan.data import Split, TrainingSet
 from imbalance_gan.data.imbalance import class_histogram
 from imbalance_gan.generators.family import is_conditional
 from imbalance_gan.runtime.errors import UserError
@@ -21,12 +23,21 @@ from imbalance_gan.runtime.seeds import stream_seed
 from imbalance_gan.scenarios.augment import Augmentation, inverse_frequency_weights
 from imbalance_gan.scenarios.synthetic import generate_for_classes, synthetic_for_scenario
 
-__all__ = ["build_training_data", "inverse_frequency_weights", "top_up_plan"]
+__all__ = ["ScenarioData", "build_training_data", "inverse_frequency_weights", "top_up_plan"]
 
 
-def top_up_plan(cfg_scenario: DictConfig, dm: ImbalancedDataModule) -> dict[int, tuple[int, int]]:
+@dataclass(frozen=True)
+class ScenarioData:
+    """What a scenario makes: the training set, and what the run record keeps of the generator
+    run it drew from (``None``: it drew from none)."""
+
+    training: TrainingSet
+    generator_run: dict | None = None
+
+
+def top_up_plan(cfg_scenario: DictConfig, split: Split) -> dict[int, tuple[int, int]]:
     """Per minority class: (images the generator adds, images the augmenter adds)."""
-    counts = class_histogram(dm.train_y, dm.num_classes)
+    counts = class_histogram(split.train_y, split.num_classes)
     target = cfg_scenario.get("target_count")
     target = max(counts) if target is None else int(target)
     share = float(cfg_scenario.get("generator_share", 1.0)) if cfg_scenario.use_generator else 0.0
@@ -37,7 +48,7 @@ def top_up_plan(cfg_scenario: DictConfig, dm: ImbalancedDataModule) -> dict[int,
             f"scenario.generator_share={share} leaves images to an augmenter, but scenario.augment is null"
         )
     plan = {}
-    for c in dm.minority:
+    for c in split.minority:
         deficit = max(0, target - counts[c])
         from_gan = round(share * deficit)
         plan[c] = (from_gan, deficit - from_gan)
@@ -74,31 +85,33 @@ def check_class_agnostic(cfg: DictConfig) -> None:
 
 def _spread_to_every_class(
     cfg: DictConfig,
-    dm: ImbalancedDataModule,
+    split: Split,
+    training: TrainingSet,
     plan: dict[int, tuple[int, int]],
     counts: list[int],
-) -> None:
-    """The class-agnostic step: give every other class the minority's shares of made images
-    (``counts``: the real training images per class)."""
+) -> TrainingSet:
+    """The class-agnostic step: ``training`` with every other class given the minority's
+    shares of made images, each in place of real images of its class (``counts``: the real
+    training images per class)."""
     sc = cfg.scenario
     total = sum(counts[c] + a + b for c, (a, b) in plan.items())
     share_gan = sum(a for a, _ in plan.values()) / total
     share_aug = sum(b for _, b in plan.values()) / total
     g = torch.Generator().manual_seed(stream_seed(cfg.seed, "scenario.agnostic"))
     index, from_gan, to_aug = [], {}, {}
-    for c in range(dm.num_classes):
+    for c in range(split.num_classes):
         if c in plan or counts[c] == 0:
             continue
         k_gan, k_aug = round(share_gan * counts[c]), round(share_aug * counts[c])
         from_gan[c] = k_gan
         to_aug[c] = counts[c] + k_aug
-        own = torch.nonzero(dm.train_y == c, as_tuple=True)[0]
+        own = torch.nonzero(split.train_y == c, as_tuple=True)[0]
         index.append(own[torch.randperm(len(own), generator=g)[: k_gan + k_aug]])
     if not index:
-        return
+        return training
     made_x, made_y, made_by_generator = [], [], []
     if sc.use_generator:
-        x, y = generate_for_classes(cfg, dm, from_gan, int(cfg.seed))
+        x, y = generate_for_classes(cfg, split, from_gan, int(cfg.seed))
         made_x.append(x)
         made_y.append(y)
         made_by_generator.append(torch.ones(len(y), dtype=torch.bool))
@@ -106,26 +119,33 @@ def _spread_to_every_class(
         # made from the real images of each class, as the minority's were (before any is dropped)
         augment = instantiate(sc.augment)
         aug = augment(
-            dm.train_x, dm.train_y, list(to_aug), dm.num_classes, cfg.seed, target_count=to_aug
+            split.train_x,
+            split.train_y,
+            list(to_aug),
+            split.num_classes,
+            cfg.seed,
+            target_count=to_aug,
         )
         made_x.append(aug.images)
         made_y.append(aug.labels)
         made_by_generator.append(torch.zeros(len(aug.labels), dtype=torch.bool))
-    dm.replace_training_images(
+    return training.replacing(
         torch.cat(index), torch.cat(made_x), torch.cat(made_y), torch.cat(made_by_generator)
     )
 
 
-def build_training_data(cfg: DictConfig, dm: ImbalancedDataModule) -> dict | None:
-    """Add the scenario's extra examples to ``dm``'s training part; return the GAN run's info."""
+def build_training_data(cfg: DictConfig, split: Split) -> ScenarioData:
+    """The scenario's training set: ``split``'s real training part and the examples the
+    scenario makes (generated, augmented, spread to every class), with their loss weights."""
     sc = cfg.scenario
     check_renamed_keys(sc)
     check_class_agnostic(cfg)
     weight = synthetic_weight(sc)  # refused before any generator trains
-    plan = top_up_plan(sc, dm)
-    real_x, real_y = dm.train_x, dm.train_y
-    counts = class_histogram(real_y, dm.num_classes)
-    gan_info = None
+    plan = top_up_plan(sc, split)
+    real_x, real_y = split.train_x, split.train_y
+    counts = class_histogram(real_y, split.num_classes)
+    training = TrainingSet.real(split)
+    generator_run = None
     if sc.use_generator:
         need = {c: from_gan for c, (from_gan, _) in plan.items()}
         if max(need.values(), default=0) > int(cfg.gan.num_synthetic):
@@ -133,20 +153,19 @@ def build_training_data(cfg: DictConfig, dm: ImbalancedDataModule) -> dict | Non
                 f"the scenario needs {max(need.values())} generated images of a class but "
                 f"gan.num_synthetic={cfg.gan.num_synthetic}: raise it"
             )
-        images, labels, gan_info = synthetic_for_scenario(cfg, dm, need)
-        dm.add_training_data(images, labels, generated=True)
+        images, labels, generator_run = synthetic_for_scenario(cfg, split, need)
+        training = training.adding(images, labels, generated=True)
     if sc.augment is not None:
         augment = instantiate(sc.augment)
         # the augmenter works from real images only, up to what the generator left to it
         targets = {c: counts[c] + from_aug for c, (_, from_aug) in plan.items()}
         aug: Augmentation = augment(
-            real_x, real_y, dm.minority, dm.num_classes, cfg.seed, target_count=targets
+            real_x, real_y, list(split.minority), split.num_classes, cfg.seed, target_count=targets
         )
-        dm.add_training_data(aug.images, aug.labels)
+        training = training.adding(aug.images, aug.labels)
     if sc.get("class_agnostic"):
-        _spread_to_every_class(cfg, dm, plan, counts)
-    dm.synthetic_weight = weight
-    return gan_info
+        training = _spread_to_every_class(cfg, split, training, plan, counts)
+    return ScenarioData(training.weighted(weight), generator_run)
 
 
 def synthetic_weight(sc: DictConfig) -> float | None:

@@ -10,7 +10,7 @@ import torch
 from omegaconf import DictConfig
 
 from imbalance_gan import record
-from imbalance_gan.data import ImbalancedDataModule
+from imbalance_gan.data import Split
 from imbalance_gan.generators.pipeline import cached_gan, load_generator, quality_floor_misses
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import atomic_write, read_png
@@ -69,18 +69,18 @@ def take_per_class(
 
 
 def generate_for_classes(
-    cfg: DictConfig, dm: ImbalancedDataModule, need: dict[int, int], seed: int
+    cfg: DictConfig, split: Split, need: dict[int, int], seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``need[c]`` fresh samples of each class ``c`` from the scenario's cached, class-conditional
     GAN (for the class-agnostic variants, which need images of every class)."""
-    model = load_generator(cfg, cached_gan(cfg, dm), dm.minority)
+    model = load_generator(cfg, cached_gan(cfg, split), list(split.minority))
     xs, ys = [], []
     for c, n in need.items():
         if n > 0:
             xs.append(model.sample(n, [c], seed=stream_seed(seed, "generator.per_class", c)))
             ys.append(torch.full((n,), c, dtype=torch.int64))
     if not xs:
-        return dm.train_x[:0], torch.zeros(0, dtype=torch.int64)
+        return split.train_x[:0], torch.zeros(0, dtype=torch.int64)
     return torch.cat(xs), torch.cat(ys)
 
 
@@ -101,15 +101,17 @@ def copy_sample_grid(samples: Path, dest: Path) -> bool:
 
 
 def synthetic_for_scenario(
-    cfg: DictConfig, dm: ImbalancedDataModule, need: dict[int, int]
+    cfg: DictConfig, split: Split, need: dict[int, int]
 ) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """``need[c]`` synthetic images (uint8) of each minority class ``c``, their labels, and what
     the run record keeps of the GAN run. The GAN's sample grid is copied into the run's folder,
     so the run shows what it trained on without the cache."""
-    entry = cached_gan(cfg, dm)
+    entry = cached_gan(cfg, split)
     copy_sample_grid(entry / "samples.png", Path(cfg.paths.output_dir) / record.GAN_SAMPLES)
     path = entry / "synthetic.pt"
-    images, labels = load_synthetic(path, dm.num_classes, dm.image_shape, dm.minority)
+    images, labels = load_synthetic(
+        path, split.num_classes, split.image_shape, list(split.minority)
+    )
     images, labels = take_per_class(images, labels, need, str(path))
     gan = record.read(entry / record.RECORD_FILE)
     # judged against this run's quality floor: the cached GAN may have been made under another

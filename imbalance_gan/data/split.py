@@ -1,0 +1,353 @@
+"""The data of a run, as values that are made once and never changed.
+
+Data flows one way: the ``data`` config builds an :class:`ImbalancedData` (the source and the
+selection: which images, not yet loaded); :func:`build_split` loads and selects them into a
+:class:`Split` (train / val / test tensors, class counts); a scenario turns the split's real
+training part into the :class:`TrainingSet` it makes (images, labels, which are generated,
+their loss weights); and each model reads a training set through its own thin DataModule
+(``data/datamodule.py``). Every step returns a new value; none changes what it was given.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from imbalance_gan.data.cifar import long_tail_counts
+from imbalance_gan.data.imbalance import (
+    check_every_class,
+    check_label_range,
+    class_histogram,
+    resolve_class_counts,
+    select_imbalanced,
+    stratified_split,
+    whole,
+)
+from imbalance_gan.data.sources import IDXSource
+from imbalance_gan.runtime.errors import UserError
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 ``[N, H, W]`` or ``[N, C, H, W]`` -> float32 ``[N, C, H, W]`` in [-1, 1]."""
+    if images.ndim == 3:
+        images = images.unsqueeze(1)
+    return images.to(torch.float32).div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Float images in [-1, 1] -> uint8 in [0, 255] (the inverse of :func:`to_unit_range`)."""
+    return images.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+@dataclass(frozen=True)
+class ImbalancedData:
+    """Which images a run's models see: a ``source`` (see ``data/sources.py``) and the
+    imbalanced selection from it. Made by the ``data`` config (its ``_target_``); it loads
+    nothing, so :meth:`identity` (the cache key of what trains on the images) and
+    ``image_shape`` are known at once and bad settings are refused before any work.
+
+    Without ``source``, the images are the IDX dataset ``dataset`` under ``root``; with one,
+    ``root``, ``path`` and ``download`` are the source's settings as ``data`` repeats them, and
+    ``dataset`` must be the name the source gives. ``imbalance_ratio``: keep the exponential
+    long-tailed profile of that ratio (:func:`long_tail_counts` from the smallest class's
+    count), instead of ``class_counts`` or the minority cut. ``top_up_to``: what topping-up
+    scenarios bring each minority class to (``None``: the largest class). ``on_device``: keep
+    the tensors on the training device so no batch is copied.
+    """
+
+    dataset: str = "mnist"
+    root: str | None = None
+    minority_classes: Sequence[int] = (0,)
+    minority_count: int = 300
+    class_counts: Sequence[int] | None = None
+    val_fraction: float = 0.1
+    seed: int = 0
+    num_classes: int = 10
+    image_shape: Sequence[int] = (1, 28, 28)
+    on_device: bool = True
+    download: bool = True
+    top_up_to: int | None = None
+    source: object = None
+    path: str | None = None
+    imbalance_ratio: float | None = None
+
+    def __post_init__(self) -> None:
+        source = self.source
+        if source is None:
+            source = IDXSource(self.dataset, self.root, self.download)
+        elif source.identity().get("dataset", self.dataset) != self.dataset:
+            raise UserError(
+                f"data.dataset={self.dataset!r} but data.source reads "
+                f"{source.identity()['dataset']!r}"
+            )
+        if self.imbalance_ratio is not None and self.class_counts is not None:
+            raise UserError(
+                "data.imbalance_ratio and data.class_counts both choose the class counts; set one"
+            )
+        root = getattr(source, "root", None) or (os.fspath(self.root) if self.root else None)
+        values = {
+            "source": source,
+            "root": root,
+            "minority_classes": tuple(self.minority_classes),
+            "minority_count": whole("data.minority_count", self.minority_count),
+            "class_counts": None if self.class_counts is None else tuple(self.class_counts),
+            "imbalance_ratio": None
+            if self.imbalance_ratio is None
+            else float(self.imbalance_ratio),
+            "val_fraction": float(self.val_fraction),
+            "seed": whole("data.seed", self.seed),
+            "num_classes": whole("data.num_classes", self.num_classes),
+            "image_shape": tuple(self.image_shape),
+            "on_device": bool(self.on_device),
+            "top_up_to": None if self.top_up_to is None else int(self.top_up_to),
+        }
+        for name, value in values.items():  # normalised once, here, then never changed
+            object.__setattr__(self, name, value)
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """The names of classes 0, 1, ... when the source has them (an image folder's)."""
+        return list(getattr(self.source, "classes", None) or []) or None
+
+    def identity(self) -> dict:
+        """The plain values that decide which images a model sees: the source's, then the
+        selection's (not where the files are, nor where the tensors live)."""
+        return {
+            **self.source.identity(),
+            "minority_classes": list(self.minority_classes),
+            "minority_count": self.minority_count,
+            "class_counts": None if self.class_counts is None else list(self.class_counts),
+            **({"imbalance_ratio": self.imbalance_ratio} if self.imbalance_ratio else {}),
+            "val_fraction": self.val_fraction,
+            "seed": self.seed,
+            "num_classes": self.num_classes,
+            "image_shape": list(self.image_shape),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """The imbalanced split of an :class:`ImbalancedData`: float images in [-1, 1] and int64
+    labels of the training part (the imbalanced selection minus a stratified validation part),
+    the validation part and the whole test set. ``counts``: the selected images per class,
+    ``available_counts``: the source's training images per class; ``minority``: the classes
+    whose images were cut (the ones scenarios top up); ``train_idx`` and ``val_idx``: where the
+    training and validation images are in the source's training split. Made by
+    :func:`build_split` only."""
+
+    data: ImbalancedData
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    counts: tuple[int, ...]
+    available_counts: tuple[int, ...]
+    minority: tuple[int, ...]
+    train_idx: torch.Tensor
+    val_idx: torch.Tensor
+
+    @property
+    def num_classes(self) -> int:
+        return self.data.num_classes
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return self.data.image_shape
+
+    @property
+    def seed(self) -> int:
+        return self.data.seed
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return self.data.class_names
+
+    def identity(self) -> dict:
+        return self.data.identity()
+
+    def minority_split(
+        self, split: str = "train", classes: Sequence[int] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Real images and labels of the minority classes (or ``classes``) in ``split``:
+        ``train`` (the real training part), ``val`` or ``test``."""
+        tensors = {
+            "train": (self.train_x, self.train_y),
+            "val": (self.val_x, self.val_y),
+            "test": (self.test_x, self.test_y),
+        }
+        if split not in tensors:
+            # refused, never silently the test set
+            raise ValueError(f"unknown split {split!r}; choose one of {list(tensors)}")
+        x, y = tensors[split]
+        classes = list(self.minority if classes is None else classes)
+        mask = torch.isin(y, torch.tensor(classes, dtype=y.dtype))
+        return x[mask], y[mask]
+
+    def minority_images(
+        self, split: str = "train", classes: Sequence[int] | None = None
+    ) -> torch.Tensor:
+        """Real images of the minority classes in ``split`` (see :meth:`minority_split`)."""
+        return self.minority_split(split, classes)[0]
+
+
+def _checked_images(data: ImbalancedData) -> tuple[torch.Tensor, ...]:
+    """The source's training and test images and labels, refused (one line) when their shape,
+    labels or classes do not fit ``data``."""
+    images, labels = data.source.load(train=True)
+    test_images, test_labels = data.source.load(train=False)
+    for split, x in (("training", images), ("test", test_images)):
+        shape = tuple(x.shape[1:]) if x.ndim == 4 else (1, *x.shape[1:])
+        if shape != data.image_shape:
+            raise UserError(
+                f"data.image_shape={list(data.image_shape)} but the {split} images of "
+                f"{data.dataset} are {list(shape)}"
+            )
+    for split, y in (("training", labels), ("test", test_labels)):
+        if len(y) == 0:
+            raise UserError(f"the {split} split of {data.dataset} holds no images")
+        check_label_range(y, data.num_classes, f"the {split} split of {data.dataset}")
+    for split, y in (("training", labels), ("test", test_labels)):
+        # validation: stratified_split gives it every class or refuses the fraction
+        counts = class_histogram(y, data.num_classes)
+        check_every_class(counts, f"the {split} split of {data.dataset}", data.class_names)
+    return images, labels, test_images, test_labels
+
+
+def build_split(data: ImbalancedData) -> Split:
+    """Load the source's images, select the imbalanced training set and hold out validation:
+    a pure function of ``data`` (its seed draws the selection and the validation part)."""
+    images, labels, test_images, test_labels = _checked_images(data)
+    available = class_histogram(labels, data.num_classes)
+    class_counts = data.class_counts
+    if data.imbalance_ratio is not None:
+        class_counts = long_tail_counts(min(available), data.imbalance_ratio, data.num_classes)
+    counts = resolve_class_counts(
+        available, list(data.minority_classes), data.minority_count, class_counts
+    )
+    selected = select_imbalanced(labels, counts, data.seed)
+    train_pos, val_pos = stratified_split(
+        labels[selected], data.val_fraction, data.seed, data.num_classes
+    )
+    train_idx, val_idx = selected[train_pos], selected[val_pos]
+    return Split(
+        data=data,
+        train_x=to_unit_range(images[train_idx]),
+        train_y=labels[train_idx],
+        val_x=to_unit_range(images[val_idx]),
+        val_y=labels[val_idx],
+        test_x=to_unit_range(test_images),
+        test_y=test_labels,
+        counts=tuple(counts),
+        available_counts=tuple(available),
+        minority=tuple(c for c in range(data.num_classes) if counts[c] < available[c]),
+        train_idx=train_idx,
+        val_idx=val_idx,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingSet:
+    """What a model trains on: images (float, in [-1, 1]), their labels, which of them a
+    generator made (``generated``) and which a scenario added to the real training part
+    (``added``; the real images come first, in the split's order, then the added ones in the
+    order they were added). ``synthetic_weight``: the loss weight of generated images
+    (``None``: 1, and batches carry no weights). Each method returns a new set."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int
+    generated: torch.Tensor = field(default=None)  # type: ignore[assignment]
+    added: torch.Tensor = field(default=None)  # type: ignore[assignment]
+    synthetic_weight: float | None = None
+
+    def __post_init__(self) -> None:
+        none = torch.zeros(len(self.labels), dtype=torch.bool)
+        for name in ("generated", "added"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, none)
+        if tuple(self.images.shape[:1]) != (len(self.labels),) or any(
+            len(getattr(self, name)) != len(self.labels) for name in ("generated", "added")
+        ):
+            raise ValueError("a training set needs one label and one flag of each per image")
+
+    @classmethod
+    def real(cls, split: Split) -> TrainingSet:
+        """The split's real training part, nothing added."""
+        return cls(split.train_x, split.train_y, split.num_classes)
+
+    def adding(
+        self, images: torch.Tensor, labels: torch.Tensor, generated: bool | torch.Tensor = False
+    ) -> TrainingSet:
+        """This set with extra examples after it (float in [-1, 1] or uint8); ``generated``:
+        whether a generator made them (one flag, or one per image)."""
+        if images.dtype == torch.uint8:
+            images = to_unit_range(images)
+        shape = tuple(self.images.shape[1:])
+        if tuple(images.shape[1:]) != shape or len(images) != len(labels):
+            raise UserError(
+                f"extra training data has shape {tuple(images.shape)} with {len(labels)} labels; "
+                f"expected [N, {', '.join(map(str, shape))}] and N labels"
+            )
+        flags = torch.as_tensor(generated, dtype=torch.bool).expand(len(labels))
+        return replace(
+            self,
+            images=torch.cat([self.images, images.to(torch.float32)]),
+            labels=torch.cat([self.labels, labels.to(torch.int64)]),
+            generated=torch.cat([self.generated, flags]),
+            added=torch.cat([self.added, torch.ones(len(labels), dtype=torch.bool)]),
+        )
+
+    def replacing(
+        self,
+        index: torch.Tensor,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        generated: bool | torch.Tensor = False,
+    ) -> TrainingSet:
+        """This set without the real images at ``index`` and with ``images`` (made ones) added
+        instead: the class counts stay the same when the labels match."""
+        keep = torch.ones(len(self.labels), dtype=torch.bool)
+        keep[index] = False
+        if not torch.all(keep | ~self.added):
+            raise ValueError("only real training images are replaced")
+        kept = replace(
+            self,
+            images=self.images[keep],
+            labels=self.labels[keep],
+            generated=self.generated[keep],
+            added=self.added[keep],
+        )
+        return kept.adding(images, labels, generated)
+
+    def weighted(self, synthetic_weight: float | None) -> TrainingSet:
+        """This set with generated images weighted ``synthetic_weight`` in the loss."""
+        return replace(self, synthetic_weight=synthetic_weight)
+
+    def counts(self) -> dict[str, list[int]]:
+        """Training class counts: ``real``, ``added`` and ``total``, one entry per class."""
+        real = class_histogram(self.labels[~self.added], self.num_classes)
+        added = class_histogram(self.labels[self.added], self.num_classes)
+        return {
+            "real": real,
+            "added": added,
+            "total": [a + b for a, b in zip(real, added, strict=True)],
+        }
+
+    def added_images(self, classes: Sequence[int]) -> torch.Tensor:
+        """The added images of ``classes`` (what a scenario made), in [-1, 1]."""
+        keep = self.added & torch.isin(self.labels, torch.tensor(list(classes), dtype=torch.int64))
+        return self.images[keep]
+
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        """``(images, labels)``, and each image's loss weight third when generated images are
+        weighted."""
+        if self.synthetic_weight is None:
+            return self.images, self.labels
+        one = torch.ones((), dtype=torch.float32)
+        weights = torch.where(self.generated, float(self.synthetic_weight) * one, one)
+        return self.images, self.labels, weights
