@@ -1,5 +1,5 @@
 """``python -m imbalance_gan.generate run=<train run dir> n=<count> "classes=[0]" seed=0``: draw
-images from a trained GAN (or, without ``run=``, from the GAN cache entry of the same
+images from a trained generator (or, without ``run=``, from the cache entry of the same
 ``gan=``/``data.*``/``seed=`` overrides as ``train``) into ``generated.npz`` and ``generated.png``."""
 
 from __future__ import annotations

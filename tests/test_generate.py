@@ -1,4 +1,4 @@
-"""``generate``: images of the chosen classes from a trained GAN, reproducible for a seed."""
+"""``generate``: images of the chosen classes from a trained generator, reproducible for a seed."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_a_run_dir_without_a_checkpoint_ends_in_one_line(tmp_path):
     [
         (["run={gan}", "classes=[12]"], "classes=[12]"),
         (["run={gan}", "n=0"], "n=0"),
-        (["gan=projgan", "experiment=smoke"], "no finished projgan GAN"),
+        (["gan=projgan", "experiment=smoke"], "no finished projgan generator"),
     ],
 )
 def test_generate_refuses_bad_input(args, message, gan_run, tmp_path):

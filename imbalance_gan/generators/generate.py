@@ -1,4 +1,4 @@
-"""Draw images from a trained GAN: a ``train`` run dir, or the GAN cache entry of a config.
+"""Draw images from a trained generator: a ``train`` run dir, or the cache entry of a config.
 
 Writes ``generated.npz`` (``images`` uint8 ``[N, C, H, W]``, ``labels`` int64) and
 ``generated.png`` (a grid) from the run's selected checkpoint (EMA weights when it has them).
@@ -23,30 +23,30 @@ from imbalance_gan.runtime.files import atomic_write, savez
 
 
 def trained_source(cfg: DictConfig) -> tuple[Path, DictConfig, list[int]]:
-    """The finished GAN run to draw from, its config and its minority classes. A run dir's
+    """The finished generator run to draw from, its config and its minority classes. A run dir's
     config is rebuilt from this package's own (:func:`rebuilt_config`), never built from."""
     if cfg.run is not None:
         source = Path(str(cfg.run))
         if not source.is_dir():
             raise UserError(f"run={source} is not a folder (a finished train run dir)")
         if not (source / "checkpoints" / "best.ckpt").is_file():
-            raise UserError(f"{source} holds no checkpoints/best.ckpt: not a trained GAN run")
+            raise UserError(f"{source} holds no checkpoints/best.ckpt: not a trained generator run")
         for name in ("config.yaml", record.RECORD_FILE):
             if not (source / name).is_file():
-                raise UserError(f"{source} holds no {name}: not a finished GAN run")
-        run = _gan_record(source)  # the kind first: a classify run's config is no GAN's
-        gan_cfg = rebuilt_config(source / "config.yaml", cfg)
-        check_buildable(gan_cfg, source)
+                raise UserError(f"{source} holds no {name}: not a finished generator run")
+        run = _generator_record(source)  # the kind first: a classify run's config is no generator's
+        gen_cfg = rebuilt_config(source / "config.yaml", cfg)
+        check_buildable(gen_cfg, source)
     else:
-        source, gan_cfg = cache.entry_dir(cfg), cfg
+        source, gen_cfg = cache.entry_dir(cfg), cfg
         if not cache.is_finished(source):
             raise UserError(
-                f"no finished {cfg.gan.name} GAN in {Path(cfg.paths.artifact_dir) / 'gan'} for "
-                "this data/GAN config/seed; train it first with python -m imbalance_gan.train "
-                "and the same overrides, or pass run=<a train run dir>"
+                f"no finished {cfg.gan.name} generator in {Path(cfg.paths.artifact_dir) / 'gan'} "
+                "for this data/generator config/seed; train it first with python -m "
+                "imbalance_gan.train and the same overrides, or pass run=<a train run dir>"
             )
-        run = _gan_record(source)
-    return source, gan_cfg, _minority(run, source)
+        run = _generator_record(source)
+    return source, gen_cfg, _minority(run, source)
 
 
 def check_buildable(cfg: DictConfig, source: Path) -> None:
@@ -65,14 +65,15 @@ def check_buildable(cfg: DictConfig, source: Path) -> None:
         raise UserError(f"{where} describes a generator that cannot be built ({first})") from None
 
 
-def _gan_record(source: Path) -> dict:
-    """The run record of a GAN run (JSON, read as data); refused if it is not one."""
+def _generator_record(source: Path) -> dict:
+    """The run record of a generator run (JSON, read as data); refused if it is not one."""
     try:
         run = record.read(source / record.RECORD_FILE)
     except record.RecordError as err:
         raise UserError(f"cannot read {source / record.RECORD_FILE}: {err}") from None
     if run.get("kind") != "gan":
-        raise UserError(f"{source} is not a GAN run (its record is of kind {run.get('kind')!r})")
+        kind = run.get("kind")
+        raise UserError(f"{source} is not a generator run (its record is of kind {kind!r})")
     return run
 
 
@@ -84,20 +85,20 @@ def _minority(run: dict, source: Path) -> list[int]:
 
 
 def generate(cfg: DictConfig, out: Path) -> dict:
-    """Draw ``cfg.n`` images of ``cfg.classes`` (default: the GAN's minority classes) with noise
-    seed ``cfg.seed`` into ``out``; returns what was written."""
+    """Draw ``cfg.n`` images of ``cfg.classes`` (default: the generator's minority classes) with
+    noise seed ``cfg.seed`` into ``out``; returns what was written."""
     n = int(cfg.n)
     if n < 1:
         raise UserError(f"n={cfg.n} must be at least 1")
-    source, gan_cfg, minority = trained_source(cfg)
-    model = load_generator(gan_cfg, source, minority)
+    source, gen_cfg, minority = trained_source(cfg)
+    model = load_generator(gen_cfg, source, minority)
     classes = minority if cfg.classes is None else [int(c) for c in cfg.classes]
-    num_classes = int(gan_cfg.data.num_classes)
+    num_classes = int(gen_cfg.data.num_classes)
     allowed = range(num_classes) if model.conditional else minority
     wrong = [c for c in classes if c not in allowed]
     if wrong or not classes:
         raise UserError(
-            f"classes={classes}: this {gan_cfg.gan.name} GAN makes classes {list(allowed)}"
+            f"classes={classes}: this {gen_cfg.gan.name} generator makes classes {list(allowed)}"
         )
     fake = model.sample(n, classes, seed=int(cfg.seed))
     images, labels = as_synthetic(fake, cycled_labels(classes, n))
