@@ -1,4 +1,4 @@
-"""imbalance-gan: does synthetic data from a GAN help a classifier on a rare class?"""
+"""imbalance-gan: does synthetic data from a generator help a classifier on a rare class?"""
 
 from imbalance_gan import resolvers as _resolvers
 

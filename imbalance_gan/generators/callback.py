@@ -153,7 +153,7 @@ def sample_grid(
     rows: int = 10,
     seed: int = 0,
 ) -> torch.Tensor:
-    """A [3, H, W] image grid in [0, 1]; for a conditional GAN one row per class."""
+    """A [3, H, W] image grid in [0, 1]; for a conditional generator one row per class."""
     if pl_module.conditional:
         imgs = torch.cat([pl_module.sample(per_row, [c], seed=seed) for c in classes])
         nrow = per_row

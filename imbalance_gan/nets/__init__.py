@@ -1,4 +1,5 @@
-"""Plain nn.Modules: the GANs' generators and discriminators, and the digit classifier."""
+"""Plain nn.Modules: the GANs' generators and discriminators (:mod:`.gan`), the diffusion model's
+U-Net (:mod:`.unet`), and the classifiers (:mod:`.cnn`, :mod:`.resnet`)."""
 
 from imbalance_gan.nets.cnn import CNN
 from imbalance_gan.nets.gan import (

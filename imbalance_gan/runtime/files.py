@@ -107,7 +107,7 @@ def read_regular(
 
 #: the first bytes of every PNG file
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-#: a GAN's 10 x 10 sample grid is tens of kB for 28-32 px images, and under 5 MB even raw for
+#: a generator's 10 x 10 sample grid is tens of kB for 28-32 px images, and under 5 MB even raw for
 #: 128 px photos; 16 MiB leaves room, yet what a stranger's folder gets copied into a report
 #: (and embedded in its HTML) stays bounded
 PNG_MAX_BYTES = 16 * 2**20

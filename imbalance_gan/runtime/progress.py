@@ -1,7 +1,7 @@
 """One progress display for a whole run: budget done of budget total, with an ETA.
 
-On a terminal: one tqdm bar over the run's whole budget (epochs x batches, or the GAN's
-generator steps), not one bar per epoch, with the latest logged score (``show``) beside it.
+On a terminal: one tqdm bar over the run's whole budget (epochs x batches, or a generator's
+steps), not one bar per epoch, with the latest logged score (``show``) beside it.
 Elsewhere (CI, SLURM logs, files): a log line at every tenth of the budget, and no bar, so
 logs stay readable.
 """

@@ -132,7 +132,7 @@ class ResumeCallback(pl.Callback):
         every_s: float | None = None,
     ) -> None:
         """``started``: when this attempt began (``time.perf_counter()``; default: now), so that
-        the time before training (data, GANs) counts too."""
+        the time before training (data, generators) counts too."""
         self.ckpt_path = Path(ckpt_path)
         self.every_n_steps = None if every_n_steps is None else max(1, int(every_n_steps))
         self.every_s = None if every_s is None else float(every_s)

@@ -33,7 +33,7 @@ OUR_TRAINER_KEYS = (
 
 def output_dir(cfg: DictConfig) -> Path:
     """The run's output dir, created and checked writable before any work starts; so is the
-    artifact dir (the GAN and feature-net cache) when the config has one."""
+    artifact dir (the generator and feature-net cache) when the config has one."""
     try:
         out = Path(cfg.paths.output_dir)
     except Exception as err:  # ${hydra:...} outside a Hydra app
@@ -75,8 +75,9 @@ def build_trainer(
     }
     if kwargs.get("accelerator") == "gpu" and not torch.cuda.is_available():
         raise UserError("trainer=gpu but no CUDA GPU is visible; use trainer=cpu")
-    # Lightning's own checkpoint callback only where the caller brings none: the GAN's selection
-    # callback writes best/last itself, and a second 11 MB file per epoch costs time and disk
+    # Lightning's own checkpoint callback only where the caller brings none: a generator's
+    # selection callback writes best/last itself, and a second 11 MB file per epoch costs time
+    # and disk
     kwargs.setdefault(
         "enable_checkpointing", any(isinstance(c, ModelCheckpoint) for c in callbacks)
     )
