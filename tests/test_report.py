@@ -641,14 +641,3 @@ def test_best_classic_ties_on_validation_are_broken_by_the_other_metric() -> Non
     ]
     assert best_classic(rows, "val/recall_c0") == "oversample"  # a tie: the first listed
     assert best_classic(rows, "val/recall_c0", "val/f1_c0") == "affine"
-
-
-def test_g_mean_of_an_older_record_follows_from_its_recalls(tmp_path: Path) -> None:
-    from imbalance_gan.record import read
-    from imbalance_gan.reporting.columns import to_row
-
-    _metrics_json(tmp_path / "r", "original", 0)  # a record without test/gmean_recall
-    row = to_row(read(tmp_path / "r" / "metrics.json"), tmp_path / "r", "r", [0])
-    recalls = [KNOWN["original"][1][0]] + [0.98] * 9
-    assert row["test/gmean_recall"] == pytest.approx(float(np.prod(recalls)) ** 0.1)
-    assert row["probe/signature_auc"] is None  # nothing was added in this run

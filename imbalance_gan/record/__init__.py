@@ -22,7 +22,10 @@ from imbalance_gan.runtime.files import read_json, write_json
 
 #: the shape of the records this version writes (``schema_version`` in each): 1 for the
 #: records from 2026-12-07 on; a record without the field is of version 0, so a reader tells a
-#: record's age from its version instead of from which keys it lacks (:func:`schema_version`)
+#: record's age from its version instead of from which keys it lacks (:func:`schema_version`).
+#: A reader takes older records to this shape once, as it reads them
+#: (:func:`imbalance_gan.record.upgrade.upgrade`, one step per version: a change to what the
+#: builders write raises this and adds a step there)
 SCHEMA_VERSION = 1
 #: written last by a run: its presence marks the run finished
 RECORD_FILE = "metrics.json"
@@ -137,7 +140,7 @@ def classifier_fixes(cfg_classifier: DictConfig) -> dict[str, Any]:
 
 def fixes_summary(fixes: dict[str, Any] | None) -> str:
     """A record's ``fixes`` in one line, ``slot=Class(key=value, ...)`` for each slot that is
-    set ('' for a record written before they were kept)."""
+    set ('' for None: none recorded)."""
     parts = []
     for slot, value in (fixes or {}).items():
         if isinstance(value, dict) and value.get("_target_"):
@@ -265,10 +268,12 @@ def schema_version(record: dict[str, Any]) -> int:
 
 
 def gan_metrics(record: dict[str, Any]) -> dict[str, Any]:
-    """The generator run's record kept in a classify record ({} when the scenario used none)."""
-    return (record.get("gan_run") or {}).get("metrics") or {}
+    """The generator run's record kept in a classify record upgraded to the current shape
+    (:mod:`imbalance_gan.record.upgrade`; {} when the scenario used none)."""
+    return (record["gan_run"] or {}).get("metrics") or {}
 
 
 def score_history(record: dict[str, Any]) -> Sequence[tuple[int, float]]:
-    """The selection score per scored epoch of a classify record's generator ([] if none)."""
+    """The selection score per scored epoch (or step) of an upgraded classify record's
+    generator ([] if none)."""
     return [tuple(h) for h in gan_metrics(record).get("score_history") or []]

@@ -62,12 +62,12 @@ def build_report(
     test_metrics, val_metrics = columns.key_metrics(minority), columns.key_metrics(minority, "val")
     ap, val_ap = columns.ap_metric(minority), columns.ap_metric(minority, "val")
     if all(r.get(ap) is not None and r.get(val_ap) is not None for r in rows):
-        # threshold-free, beside F1 and recall (records older than AP have none)
+        # threshold-free, beside F1 and recall, where every run recorded it
         test_metrics, val_metrics = (*test_metrics, ap), (*val_metrics, val_ap)
     comparisons = compare_to_baseline(rows, baseline, test_metrics)
     # the best fix: chosen on the test set's selection half and measured on its report half
-    # when every run recorded both; on the validation split (measured on the whole test set)
-    # for older records
+    # when every run recorded both; else on the validation split (measured on the whole test
+    # set)
     if columns.has_halves(rows, minority):
         f1, recall, _, ap_half = columns.half_metrics(minority, "report")
         pick_f1, pick_recall, _, pick_ap = columns.half_metrics(minority, "select")

@@ -18,6 +18,7 @@ from hydra.errors import HydraException
 
 from imbalance_gan import record
 from imbalance_gan.record import plain
+from imbalance_gan.record.upgrade import upgrade
 from imbalance_gan.reporting import columns
 from imbalance_gan.runtime.errors import UserError
 
@@ -181,9 +182,9 @@ def _valid_minority(classes: Any) -> bool:
 
 
 def minority_of(records: Sequence[dict]) -> list[int]:
-    """The minority classes of a set of classify records (a ``full`` run, which cuts nothing,
+    """The minority classes of a set of upgraded classify records (a ``full`` run, which cuts nothing,
     has none and does not count); several different sets are an error."""
-    found = {tuple(r.get("minority_classes") or ()) for r in records} - {()}
+    found = {tuple(r["minority_classes"] or ()) for r in records} - {()}
     if len(found) > 1:
         sets = ", ".join(str(list(f)) for f in sorted(found))
         raise UserError(
@@ -196,7 +197,9 @@ def collect_runs(
     root: str | Path, minority: Sequence[int] | None = None
 ) -> tuple[list[dict], list[dict], list[int]]:
     """Find classify runs at any depth under ``root``: (one flat row per run, failed runs, the
-    minority classes: ``minority``, or else the runs' own).
+    minority classes: ``minority``, or else the runs' own). Each record is upgraded to the
+    current shape as it is read (:func:`~imbalance_gan.record.upgrade.upgrade`); a row's
+    ``record`` is the upgraded one.
 
     Failures are ``failed.json`` files, unreadable ``metrics.json`` files, and runs that
     ``study.json`` (or else a sweep's ``multirun.yaml``) plans but that left no file. A failure
@@ -214,9 +217,15 @@ def collect_runs(
             continue
         if rec.get("kind") != "classify":
             continue
-        if not _valid_minority(rec.get("minority_classes")):
+        try:  # the one place a record is upgraded: everything after reads the current shape
+            rec = upgrade(rec)
+        except record.RecordError as err:
             where = _relative(path.parent, root)
-            shown = _shown(rec.get("minority_classes"))
+            failures.append(_failure(rec, where, f"{where}: unreadable metrics.json: {err}"))
+            continue
+        if not _valid_minority(rec["minority_classes"]):
+            where = _relative(path.parent, root)
+            shown = _shown(rec["minority_classes"])
             error = f"malformed metrics.json: minority_classes is {shown}, not a list of classes"
             failures.append(_failure(rec, where, error))
             continue

@@ -1,10 +1,11 @@
 """The flat view of run records: results.csv's columns, in order, and the row of one classify
-record (per-class metrics flattened to ``<name>_c<k>``; the GAN run's fields prefixed ``gan/``)."""
+record (per-class metrics flattened to ``<name>_c<k>``; the fields of the generator run behind
+it prefixed ``gan/``). Records are read in the current shape
+(:func:`~imbalance_gan.record.upgrade.upgrade`): a field a run did not record is None."""
 
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,13 @@ MACRO_METRICS = (
     "test/ece",
 )
 PER_CLASS = ("precision", "recall", "f1")
-#: per-class metrics that records written before they existed lack (their columns stay empty)
-NEWER_PER_CLASS = ("average_precision", "auroc")
+#: the threshold-free per-class metrics, None where a run did not record them (their columns
+#: stay empty)
+RANKING_PER_CLASS = ("average_precision", "auroc")
 #: the signature probe's ROC AUC (scenarios/signature.py): a column of results.csv
 SIGNATURE = "probe/signature_auc"
 #: copied as they are from a classify record into its row (``chosen_tau``: the τ a logit
-#: adjustment chose on validation, empty when none was chosen or the record predates it;
+#: adjustment chose on validation, empty when none was chosen or none was recorded;
 #: ``synthetic_weight``: the loss weight of generated images, empty for 1)
 RUN_FIELDS = (
     "device",
@@ -38,7 +40,7 @@ RUN_FIELDS = (
     "chosen_tau",
     "synthetic_weight",
 )
-#: the GAN run behind a GAN scenario: record key -> column of the flat row
+#: the generator run behind a generative scenario: record key -> column of the flat row
 GAN_COLUMNS = {
     "best_epoch": "gan/best_epoch",
     "best_step": "gan/best_step",
@@ -50,7 +52,8 @@ GAN_COLUMNS = {
 
 #: quantities that only take whole values: shown per seed, never with a t-interval
 DISCRETE = ("gan/best_epoch", "gan/best_step")
-#: unbounded GAN quantities (distances, ratios, seconds); every other metric lies in [0, 1]
+#: unbounded generator quantities (distances, ratios, seconds); every other metric lies in
+#: [0, 1]
 UNBOUNDED = (SELECTION_SCORE, "eval/fd_train", "eval/fd_test", "copy/nn_ratio", "gan/wall_time_s")
 
 
@@ -62,9 +65,9 @@ def is_bounded(name: str) -> bool:
 def metric_names(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
     """The test-metric columns: macro metrics, each minority class's precision/recall/F1 and,
     with several minority classes, their means (``test/recall_minority``)."""
-    per_class = tuple(f"test/{m}_c{k}" for k in minority for m in PER_CLASS + NEWER_PER_CLASS)
+    per_class = tuple(f"test/{m}_c{k}" for k in minority for m in PER_CLASS + RANKING_PER_CLASS)
     means = (
-        tuple(f"test/{m}_minority" for m in PER_CLASS + NEWER_PER_CLASS)
+        tuple(f"test/{m}_minority" for m in PER_CLASS + RANKING_PER_CLASS)
         if len(minority) > 1
         else ()
     )
@@ -101,8 +104,8 @@ def half_columns(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
 
 
 def has_halves(rows: Sequence[dict], minority: Sequence[int] = (0,)) -> bool:
-    """Whether every row has its metrics on both halves of the test set (records written
-    before the halves were kept have none)."""
+    """Whether every row has its metrics on both halves of the test set (a row of results.csv
+    or of :func:`to_row`; runs that did not record the halves have none)."""
     return all(r.get(c) is not None for r in rows for c in half_columns(minority))
 
 
@@ -152,13 +155,13 @@ def _class_metrics(metrics: dict[str, Any], split: str, minority: Sequence[int])
     out = {
         f"{split}/{m}_c{k}": float(metrics[f"{split}/{m}"][k]) for k in minority for m in PER_CLASS
     }
-    for m in NEWER_PER_CLASS:  # None in records written before the metric existed
-        values = metrics.get(f"{split}/{m}")
+    for m in RANKING_PER_CLASS:
+        values = metrics[f"{split}/{m}"]
         out.update(
             {f"{split}/{m}_c{k}": None if values is None else float(values[k]) for k in minority}
         )
     if len(minority) > 1:
-        for m in PER_CLASS + NEWER_PER_CLASS:
+        for m in PER_CLASS + RANKING_PER_CLASS:
             values = [out[f"{split}/{m}_c{k}"] for k in minority]
             mean = None if None in values else sum(values) / len(values)
             out[f"{split}/{m}_minority"] = mean
@@ -183,47 +186,44 @@ def _text(value: Any, key: str) -> str | None:
 def to_row(
     record: dict[str, Any], path: Path, run_dir: str, minority: Sequence[int]
 ) -> dict[str, Any]:
-    """A classify record as one flat row of results (per-class metrics of the ``minority``
-    classes). ``path`` is the run's folder, ``run_dir`` its name in the report (relative).
+    """A classify record, upgraded to the current shape, as one flat row of results (per-class
+    metrics of the ``minority`` classes). ``path`` is the run's folder, ``run_dir`` its name in
+    the report (relative).
 
     The row also carries the record (``"record"``) and ``path``, not CSV columns, for figures.
     """
-    metrics, counts = record["metrics"], record.get("train_counts") or {}
+    metrics, counts = record["metrics"], record["train_counts"] or {}
     row: dict[str, Any] = {
         "scenario": str(record["scenario"]),
-        "family": _text(record.get("family"), "family"),
+        "family": _text(record["family"], "family"),
         "seed": _seed(record["seed"]),
-        "experiment": _text(record.get("experiment"), "experiment"),
-        "fixes": fixes_summary(record.get("fixes")),
+        "experiment": _text(record["experiment"], "experiment"),
+        "fixes": fixes_summary(record["fixes"]),
     }
     for key in RUN_FIELDS:
-        row[key] = record.get(key)
-    row.update({name: _num(metrics.get(name)) for name in MACRO_METRICS})
-    if row["test/gmean_recall"] is None and metrics.get("test/recall"):
-        # records written before the G-mean was recorded: it follows from the per-class recalls
-        recalls = [float(r) for r in metrics["test/recall"]]
-        row["test/gmean_recall"] = math.prod(recalls) ** (1.0 / len(recalls))
+        row[key] = record[key]
+    row.update({name: _num(metrics[name]) for name in MACRO_METRICS})
     row.update(_class_metrics(metrics, "test", minority))
-    if record.get("val_metrics"):
+    if record["val_metrics"]:
         val = _class_metrics(record["val_metrics"], "val", minority)
         names = (*key_metrics(minority, "val"), ap_metric(minority, "val"))
         row.update({name: val[name] for name in names})
-    for half in HALVES:  # records written before the halves were kept have none
-        if f"{half}/recall" in metrics:
+    for half in HALVES:  # None where the run did not record the halves
+        if metrics[f"{half}/recall"] is not None:
             values = _class_metrics(metrics, half, minority)
             row.update({name: values[name] for name in half_metrics(minority, half)})
-    row[SIGNATURE] = _num(record.get("signature_auc"))
+    row[SIGNATURE] = _num(record["signature_auc"])
     for k in minority:
         row[f"n_real_c{k}"] = counts["real"][k] if "real" in counts else None
         row[f"n_added_c{k}"] = counts["added"][k] if "added" in counts else None
-        row[f"n_val_c{k}"] = record["val_counts"][k] if record.get("val_counts") else None
-    gan = record.get("gan_run")
+        row[f"n_val_c{k}"] = record["val_counts"][k] if record["val_counts"] else None
+    gan = record["gan_run"]
     if gan:
-        row["gan"] = gan.get("gan")
-        row.update({col: _num(gan["metrics"].get(key)) for key, col in GAN_COLUMNS.items()})
-        row["gan/collapsed"] = gan["metrics"].get("collapsed")
-        row["gan/collapse_reason"] = gan["metrics"].get("collapse_reason")
-        row["gan_dir"] = gan.get("dir")
+        row["gan"] = gan["gan"]
+        row.update({col: _num(gan["metrics"][key]) for key, col in GAN_COLUMNS.items()})
+        row["gan/collapsed"] = gan["metrics"]["collapsed"]
+        row["gan/collapse_reason"] = gan["metrics"]["collapse_reason"]
+        row["gan_dir"] = gan["dir"]
     row["run_dir"] = run_dir
     row["record"] = record  # not CSV columns: for figures
     row["path"] = Path(path)

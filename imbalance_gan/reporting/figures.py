@@ -20,7 +20,8 @@ from imbalance_gan.record import GAN_SAMPLES, gan_metrics, score_history
 from imbalance_gan.reporting.columns import key_metrics
 from imbalance_gan.runtime.files import atomic_write, read_png
 
-#: One GAN run's selection history: (seed, epochs or steps, scores, chosen one or None, unit).
+#: One generator run's selection history: (seed, epochs or steps, scores, chosen one or None,
+#: unit).
 History = tuple[int, Sequence[float], Sequence[float], float | None, str]
 
 
@@ -71,9 +72,9 @@ def confusion(matrix: np.ndarray, title: str, path: str | os.PathLike) -> Path:
 def gan_selection(
     histories: dict[str, list[History]], path: str | os.PathLike, users: dict[str, list[str]]
 ) -> Path:
-    """One panel per GAN: selection score per evaluated epoch (or generator step, for a budget
-    in steps), one line per seed; ``users``: the scenarios that used each GAN (one trained GAN
-    serves several scenarios, so its curves are drawn once)."""
+    """One panel per generator: selection score per evaluated epoch (or generator step, for a
+    budget in steps), one line per seed; ``users``: the scenarios that used each generator (one
+    trained generator serves several scenarios, so its curves are drawn once)."""
     fig = _figure(5.0 * len(histories), 4.4)
     axes = np.atleast_1d(fig.subplots(1, len(histories), squeeze=False)[0])
     for ax, (gan, runs) in zip(axes, histories.items(), strict=True):
@@ -92,9 +93,10 @@ def gan_selection(
 
 
 def file_stem(name: str) -> str:
-    """``name`` (a scenario or GAN name from a run record) as a safe file name stem: itself when
-    it is made of letters, digits, ``_`` and ``-``; else those characters and a hash, so a name
-    like ``../x`` never leaves the figures folder and two odd names never share a file."""
+    """``name`` (a scenario or generator name from a run record) as a safe file name stem:
+    itself when it is made of letters, digits, ``_`` and ``-``; else those characters and a
+    hash, so a name like ``../x`` never leaves the figures folder and two odd names never share
+    a file."""
     if re.fullmatch(r"[A-Za-z0-9_-]+", name):
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
@@ -110,7 +112,8 @@ def write_figures(
     skipped: list[str] | None = None,
 ) -> list[tuple[str, str]]:
     """Write every report figure under ``out_dir/figures``: (caption, path relative to out_dir).
-    A GAN's sample grid that cannot be copied safely is not shown, and why appended to
+    ``rows`` carry their upgraded records (:func:`~imbalance_gan.reporting.collect.collect_runs`).
+    A generator's sample grid that cannot be copied safely is not shown, and why appended to
     ``skipped``."""
     out_dir = Path(out_dir)
     made: list[tuple[str, str]] = []
@@ -147,12 +150,12 @@ def write_figures(
             users.setdefault(gan, [])
             if r["scenario"] not in users[gan]:
                 users[gan].append(r["scenario"])
-            run = (gan, r["seed"], str((r["record"].get("gan_run") or {}).get("dir")))
-            if run in drawn:  # the same trained GAN behind another scenario
+            run = (gan, r["seed"], str(r["record"]["gan_run"]["dir"]))
+            if run in drawn:  # the same trained generator behind another scenario
                 continue
             drawn.add(run)
             epochs, scores = zip(*history, strict=True)
-            unit = gan_metrics(r["record"]).get("selection_unit", "epoch")
+            unit = gan_metrics(r["record"])["selection_unit"]
             best = r.get("gan/best_step") if unit == "step" else r.get("gan/best_epoch")
             histories.setdefault(gan, []).append((r["seed"], epochs, scores, best, unit))
     if histories:
@@ -163,7 +166,7 @@ def write_figures(
         samples = run["path"] / GAN_SAMPLES
         caption = f"Samples from the {gan} GAN (seed {run['seed']})"
         if not os.path.lexists(samples):
-            continue  # a run of an older version, or its grid deleted
+            continue  # no grid was copied into the run, or it was deleted
         try:  # copied and embedded as is: only a small PNG of the run's own folder
             data = read_png(samples)
         except (OSError, ValueError) as err:

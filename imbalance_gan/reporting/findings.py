@@ -4,8 +4,8 @@
 Per study: the best non-generative fix and the best generative scenario, each by its mean
 minority F1 over seeds on the test set's *selection* half, and the paired difference
 generative - fix on minority F1, recall and AP on its *report* half, with its t-test p (the
-validation split of a rare class is too small to choose). Studies whose runs predate the halves
-choose and measure on the whole test set, as the report's every-classic table does.
+validation split of a rare class is too small to choose). Studies whose runs did not record
+the halves choose and measure on the whole test set, as the report's every-classic table does.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from imbalance_gan import record
+from imbalance_gan.record.upgrade import upgrade
 from imbalance_gan.reporting.aggregate import compare_to_every_classic, summarize
 from imbalance_gan.reporting.columns import half_metrics, has_halves, key_metrics, read_results
 from imbalance_gan.reporting.tables import p_text, table
@@ -46,8 +48,8 @@ def _best(summary: Sequence[dict], names: Sequence[str], f1: str) -> str | None:
 def _dataset(root: Path, rows: Sequence[dict]) -> str | None:
     """The dataset the runs trained on, from the first run record (results.csv has no column)."""
     try:
-        name = json.loads((root / rows[0]["run_dir"] / "metrics.json").read_text())["dataset"]
-    except (OSError, ValueError, KeyError):
+        name = upgrade(record.read(root / rows[0]["run_dir"] / record.RECORD_FILE))["dataset"]
+    except (record.RecordError, KeyError):
         return None
     return {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "kmnist": "KMNIST"}.get(name, name)
 
@@ -71,7 +73,7 @@ def findings_section(root: Path, link: str) -> list[str]:
         f1, recall, _, ap = half_metrics(minority, "report")
         shown, pick = (f1, recall, ap), half_metrics(minority, "select")[0]
         where = "chosen on the test set's selection half, measured on its report half"
-    else:  # runs from before the halves: the whole test set chooses and measures
+    else:  # runs without the halves: the whole test set chooses and measures
         shown = key_metrics(minority)
         pick = shown[0]
         where = "chosen and measured on the whole test set"

@@ -305,10 +305,8 @@ def _sizes(rows: Sequence[dict]) -> str:
     sizes = set()
     for r in rows:
         m = gan_metrics(r["record"]) if r.get("gan") else {}
-        if m.get("eval/n_real") is not None and m.get("eval/n_fake") is not None:
-            # runs recorded before eval/n_pr existed used min(n_real, n_fake) of each
-            n_pr = m.get("eval/n_pr", min(m["eval/n_real"], m["eval/n_fake"]))
-            sizes.add((m["eval/n_real"], m["eval/n_fake"], n_pr))
+        if m and m["eval/n_real"] is not None and m["eval/n_fake"] is not None:
+            sizes.add((m["eval/n_real"], m["eval/n_fake"], m["eval/n_pr"]))
     text = " or ".join(
         f"{real} real images on each side against {fake:,} generated, and {pr} of each for "
         "precision/recall"
@@ -532,7 +530,7 @@ def _named(minority: Sequence[int], names: Sequence[str] | None) -> str:
 def class_names(rows: Sequence[dict]) -> list[str] | None:
     """The class names the runs recorded (an image folder's), or None; runs naming their
     classes differently are not one setting and are refused."""
-    found = {tuple(r["record"].get("class_names") or ()) for r in rows if "record" in r}
+    found = {tuple(r["record"]["class_names"] or ()) for r in rows if "record" in r}
     found.discard(())
     if len(found) > 1:
         raise UserError(

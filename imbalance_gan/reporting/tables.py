@@ -76,7 +76,7 @@ def results_table(
     collapsed: dict[str, tuple[int, int]] | None = None,
 ) -> str:
     """The results table: one row per scenario, mean ± CI half-width of each test metric (a
-    metric no run recorded, such as AP in records older than it, is left out)."""
+    metric no run recorded is left out)."""
     names = [m for m in metric_names(minority) if any(f"{m}/mean" in s for s in summary)]
     return table(
         ["scenario", "n seeds", *map(label, names)],
