@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from imbalance_gan import record
 from imbalance_gan.classifier.pipeline import run_one
+from imbalance_gan.classifier.rules import check_classify_config
 from imbalance_gan.data import build_data, split_from_config
 from imbalance_gan.generators import cache
 from imbalance_gan.generators.pipeline import gan_for_run
@@ -95,6 +96,8 @@ def study(cfg: DictConfig, overrides: list[str], launcher: DictConfig | None = N
     timer = Timer()
     root = output_dir(cfg)
     runs = plan_runs(cfg, overrides, root)
+    for _, _, run_cfg in runs:  # every run's settings, before the first run starts
+        check_classify_config(run_cfg)
     identities: dict[str, dict] = {}
     for _, _, run_cfg in runs:  # a finished run is kept, and only the same run is continued
         out, finished = Path(run_cfg.paths.output_dir), record.is_finished(run_cfg.paths.output_dir)

@@ -58,6 +58,9 @@ CASES = [
     Case("classify", ("data=nope",), "Could not find 'data/nope'"),
     Case("classify", ("data.minority_cout=30",), "unknown key data.minority_cout"),
     Case("classify", ("+data.minority_cout=30",), "adds a key that no config reads"),
+    # a scenario key's type is its schema's (runtime/schemas.py), its meaning the rules'
+    Case("classify", ("scenario.use_generator=maybe",), "'maybe' is not a valid bool"),
+    Case("classify", ("scenario.family=bogus",), "scenario.family='bogus' is not one of"),
     Case("classify", ("++classifier.lr_typo=1",), "adds a key that no config reads"),
     Case("classify", ("classifier.augment=affine",), "write classifier/augment=<name>"),
     Case("classify", ("scenario=",), "scenario"),
@@ -114,6 +117,12 @@ CASES = [
     Case("study", ("study.jobs=0",), "study.jobs=0"),
     Case("study", ("study.seeds=abc",), "must be"),
     Case("study", ("study.fixes=[none,nope]",), "nope is not a fix of study.fix_overrides"),
+    # one planned run breaks a rule: refused before the first run starts
+    Case(
+        "study",
+        ("study.scenarios=[projgan,original]", "scenario.synthetic_weight=0.5"),
+        "scenario=original adds none",
+    ),
     Case("study", ("study.baseline=bogus",), "study.baseline=bogus is not one of"),
     Case("study", ("study.best_classic=bogus",), "study.best_classic=bogus is not one of"),
     Case("study", ("study.best_classic=dcgan",), "not a classic scenario"),

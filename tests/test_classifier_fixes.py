@@ -12,7 +12,7 @@ from torch import nn
 from imbalance_gan.classifier.adjust import Identity, LogitAdjustment
 from imbalance_gan.classifier.losses import CrossEntropy, Loss
 from imbalance_gan.classifier.module import ClassifierModule
-from imbalance_gan.classifier.pipeline import check_fixes
+from imbalance_gan.classifier.rules import check_fixes
 from imbalance_gan.classifier.sampling import Shuffle
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.scenarios import inverse_frequency_weights
@@ -60,7 +60,7 @@ def test_scenario_and_command_line_choose_the_batch_augmentation(tmp_path):
     assert cfg.classifier.augment._target_.endswith("RandomElastic")
     cfg = make_cfg("classify", ["scenario=oversample_aug", "classifier.augment=null"], tmp_path)
     assert cfg.classifier.augment is None
-    check_fixes(cfg.classifier)
+    check_fixes(cfg)
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def test_a_fix_that_is_not_a_config_is_refused_in_one_line(override, message, tm
     }
     cfg = make_cfg("classify", [override], tmp_path)
     with pytest.raises(UserError, match="is not a config with a _target_") as err:
-        check_fixes(cfg.classifier)
+        check_fixes(cfg)
     assert message.format(**options) in str(err.value) and "\n" not in str(err.value)
     assert "cross_entropy" in options["loss"] and "affine" in options["augment"]
 

@@ -25,7 +25,8 @@ from imbalance_gan.classifier.losses import (
 )
 from imbalance_gan.classifier.metrics import classification_metrics
 from imbalance_gan.classifier.module import ClassifierModule
-from imbalance_gan.classifier.pipeline import check_fixes, classify
+from imbalance_gan.classifier.pipeline import classify
+from imbalance_gan.classifier.rules import check_classify_config
 from imbalance_gan.classifier.retrain import Retrain
 from imbalance_gan.classifier.sampling import ClassPowered
 from imbalance_gan.data.loader import TensorLoader
@@ -313,7 +314,7 @@ def test_crt_is_not_reset_again_after_a_resume_and_needs_two_epochs(tmp_path):
         "classify", ["experiment=smoke", "scenario=crt", "classifier.max_epochs=1"], tmp_path
     )
     with pytest.raises(UserError, match="max_epochs >= 2"):
-        check_fixes(cfg.classifier)
+        check_classify_config(cfg)
 
 
 def test_a_run_recorded_before_a_slot_existed_is_the_same_run_with_the_slot_unset():

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from imbalance_gan.classifier.losses import CrossEntropy
 from imbalance_gan.classifier.module import ClassifierModule
-from imbalance_gan.classifier.pipeline import check_synthetic_weight, classify
+from imbalance_gan.classifier.pipeline import classify
+from imbalance_gan.classifier.rules import check_synthetic_weight
 from imbalance_gan.nets.cnn import CNN
 from imbalance_gan.runtime.errors import UserError
 

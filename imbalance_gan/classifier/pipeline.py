@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
@@ -20,10 +19,10 @@ from imbalance_gan import record
 from imbalance_gan.classifier.metrics import half_metrics
 from imbalance_gan.classifier.module import ClassifierModule
 from imbalance_gan.classifier.retrain import Retrain
+from imbalance_gan.classifier.rules import check_classify_config
 from imbalance_gan.classifier.tensorboard import log_test_views
 from imbalance_gan.data import BatchPolicy, ModelData, Split, split_from_config
 from imbalance_gan.record.rundir import start_run
-from imbalance_gan.runtime.errors import UserError, raise_user_error
 from imbalance_gan.runtime.files import savez
 from imbalance_gan.runtime.progress import BudgetProgress
 from imbalance_gan.runtime.resilience import check_checkpoint, resumed_seconds
@@ -35,22 +34,10 @@ from imbalance_gan.runtime.trainer import (
     save_config,
     seed_all,
 )
-from imbalance_gan.scenarios import (
-    ScenarioData,
-    build_training_data,
-    inverse_frequency_weights,
-    synthetic_weight,
-)
+from imbalance_gan.scenarios import ScenarioData, build_training_data, inverse_frequency_weights
 from imbalance_gan.scenarios.signature import signature_auc
 
 log = logging.getLogger("imbalance_gan.classify")
-
-
-#: the classifier's config groups built with ``_target_`` (conf/classifier/<group>/); those of
-#: OPTIONAL_GROUPS may be null (none)
-FIX_GROUPS = ("loss", "sampler", "augment", "logit_adjustment", "retrain")
-OPTIONAL_GROUPS = ("augment", "retrain")
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "classifier"
 
 
 @dataclass
@@ -74,9 +61,7 @@ def classify(cfg: DictConfig) -> dict:
     """
     timer = Timer()
     out = output_dir(cfg)
-    check_fixes(cfg.classifier)
-    check_rare_class(cfg)
-    check_synthetic_weight(cfg)
+    check_classify_config(cfg)
     split = split_from_config(cfg.data)
     kept = start_run(out, cfg, split.identity())  # resume: the same config and the same images
     if kept is not None:
@@ -91,59 +76,6 @@ def classify(cfg: DictConfig) -> dict:
     run = write_results(cfg, out, trainer, built, best_epoch, wall_time_s)
     _log_result(built, timer.elapsed)
     return run
-
-
-def check_rare_class(cfg: DictConfig) -> None:
-    """Refuse ``data.minority_classes=[]`` (no class cut) outside the balanced scenario."""
-    if not cfg.data.minority_classes and not cfg.scenario.get("balanced", False):
-        raise UserError(
-            f"data.minority_classes=[] names no rare class, so scenario={cfg.scenario.name} would "
-            "train the balanced set; only scenario=full does that"
-        )
-
-
-def check_synthetic_weight(cfg: DictConfig) -> None:
-    """Refuse a synthetic loss weight the scenario cannot use (before any work): not positive,
-    without generated images, or with mixup, which blends generated and real images into one."""
-    if synthetic_weight(cfg.scenario) is None:
-        return
-    augment = cfg.classifier.get("augment")
-    if augment is not None and str(augment.get("_target_", "")).endswith(".Mixup"):
-        raise UserError(
-            f"scenario.synthetic_weight={cfg.scenario.synthetic_weight} with "
-            "classifier/augment=mixup: mixup blends generated and real images, so no image "
-            "is one or the other; use one of the two"
-        )
-
-
-def check_fixes(cfg_classifier: DictConfig) -> None:
-    """Refuse a classifier fix that is not a ``_target_`` config (an old ``augment=affine``), and
-    a retraining the epoch budget has no room for."""
-    for group in FIX_GROUPS:
-        value = cfg_classifier.get(group)
-        if value is None and group in OPTIONAL_GROUPS:
-            continue
-        if isinstance(value, DictConfig) and "_target_" in value:
-            continue
-        names = ", ".join(sorted(f.stem for f in (CONF_DIR / group).glob("*.yaml")))
-        none = f", or classifier.{group}=null for none" if group in OPTIONAL_GROUPS else ""
-        raise UserError(
-            f"classifier.{group}={value!r} is not a config with a _target_: write "
-            f"classifier/{group}=<name> ({names}){none}"
-        )
-    if cfg_classifier.get("retrain") is not None:
-        try:
-            retrain = instantiate(cfg_classifier.retrain)
-        except InstantiationException as err:  # hydra wraps the retraining's own words
-            raise_user_error(err)
-            raise
-        retrain.first_epoch(int(cfg_classifier.max_epochs))
-    adjust = str(cfg_classifier.logit_adjustment.get("_target_", ""))
-    if adjust.endswith(".TauNorm") and cfg_classifier.net.get("head", "linear") != "linear":
-        raise UserError(
-            "classifier/logit_adjustment=tau_norm divides each class's head weights by their "
-            f"norm, so it needs classifier.net.head=linear, not {cfg_classifier.net.head!r}"
-        )
 
 
 def build(cfg: DictConfig, out: Path, split: Split | None = None) -> Built:

@@ -1,10 +1,12 @@
-"""Scenarios: what each one adds to the classifier's training split (classic augmenters in
-:mod:`augment`, GAN samples in :mod:`synthetic`), chosen by the ``scenario`` config.
+"""Scenarios: the training set each one makes from the classifier's training split (classic
+augmenters in :mod:`augment`, generated samples in :mod:`synthetic`), chosen by the
+``scenario`` config (whose rules are ``classifier/rules.py``'s).
 
 Every scenario that tops up the minority classes brings each of them to the same total,
 ``scenario.target_count`` (``null``: the largest class's count in the training part), however
-the extra images are made: a generative scenario takes ``generator_share`` of each class's deficit from the
-generator and the scenario's augmenter (if any) makes the rest from *real* images only.
+the extra images are made: a generative scenario takes ``generator_share`` of each class's
+deficit from the generator and the scenario's augmenter (if any) makes the rest from *real*
+images only.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from omegaconf import DictConfig
 
 from imbalance_gan.data import Split, TrainingSet
 from imbalance_gan.data.imbalance import class_histogram
-from imbalance_gan.generators.family import is_conditional
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.seeds import stream_seed
 from imbalance_gan.scenarios.augment import Augmentation, inverse_frequency_weights
@@ -41,46 +42,12 @@ def top_up_plan(cfg_scenario: DictConfig, split: Split) -> dict[int, tuple[int, 
     target = cfg_scenario.get("target_count")
     target = max(counts) if target is None else int(target)
     share = float(cfg_scenario.get("generator_share", 1.0)) if cfg_scenario.use_generator else 0.0
-    if not 0.0 <= share <= 1.0:
-        raise UserError(f"scenario.generator_share={share} must lie between 0 and 1")
-    if share < 1.0 and cfg_scenario.use_generator and cfg_scenario.augment is None:
-        raise UserError(
-            f"scenario.generator_share={share} leaves images to an augmenter, but scenario.augment is null"
-        )
     plan = {}
     for c in split.minority:
         deficit = max(0, target - counts[c])
-        from_gan = round(share * deficit)
-        plan[c] = (from_gan, deficit - from_gan)
+        from_generator = round(share * deficit)
+        plan[c] = (from_generator, deficit - from_generator)
     return plan
-
-
-#: scenario keys renamed when generators became families: old name -> new name
-RENAMED_KEYS = {"use_gan": "use_generator", "gan_share": "generator_share"}
-
-
-def check_renamed_keys(cfg_scenario: DictConfig) -> None:
-    """Refuse a scenario key of before the rename (``+scenario.use_gan=...`` would else be
-    ignored), naming the new one."""
-    for old, new in RENAMED_KEYS.items():
-        if old in cfg_scenario:
-            raise UserError(f"scenario.{old} is now scenario.{new}")
-
-
-def check_class_agnostic(cfg: DictConfig) -> None:
-    """Refuse a class-agnostic variant that cannot exist, before any work."""
-    sc = cfg.scenario
-    if not sc.get("class_agnostic"):
-        return
-    if sc.augment is None and not sc.use_generator:
-        raise UserError(
-            f"scenario.class_agnostic: {sc.name} adds no images; there is nothing to spread"
-        )
-    if sc.use_generator and not is_conditional(cfg.gan):
-        raise UserError(
-            f"scenario.class_agnostic needs a class-conditional generator; gan={cfg.gan.name} "
-            "learns the minority only, so its class-agnostic variant does not exist"
-        )
 
 
 def _spread_to_every_class(
@@ -95,23 +62,23 @@ def _spread_to_every_class(
     training images per class)."""
     sc = cfg.scenario
     total = sum(counts[c] + a + b for c, (a, b) in plan.items())
-    share_gan = sum(a for a, _ in plan.values()) / total
+    share_generated = sum(a for a, _ in plan.values()) / total
     share_aug = sum(b for _, b in plan.values()) / total
     g = torch.Generator().manual_seed(stream_seed(cfg.seed, "scenario.agnostic"))
-    index, from_gan, to_aug = [], {}, {}
+    index, from_generator, to_aug = [], {}, {}
     for c in range(split.num_classes):
         if c in plan or counts[c] == 0:
             continue
-        k_gan, k_aug = round(share_gan * counts[c]), round(share_aug * counts[c])
-        from_gan[c] = k_gan
+        k_generated, k_aug = round(share_generated * counts[c]), round(share_aug * counts[c])
+        from_generator[c] = k_generated
         to_aug[c] = counts[c] + k_aug
         own = torch.nonzero(split.train_y == c, as_tuple=True)[0]
-        index.append(own[torch.randperm(len(own), generator=g)[: k_gan + k_aug]])
+        index.append(own[torch.randperm(len(own), generator=g)[: k_generated + k_aug]])
     if not index:
         return training
     made_x, made_y, made_by_generator = [], [], []
     if sc.use_generator:
-        x, y = generate_for_classes(cfg, split, from_gan, int(cfg.seed))
+        x, y = generate_for_classes(cfg, split, from_generator, int(cfg.seed))
         made_x.append(x)
         made_y.append(y)
         made_by_generator.append(torch.ones(len(y), dtype=torch.bool))
@@ -137,17 +104,14 @@ def _spread_to_every_class(
 def build_training_data(cfg: DictConfig, split: Split) -> ScenarioData:
     """The scenario's training set: ``split``'s real training part and the examples the
     scenario makes (generated, augmented, spread to every class), with their loss weights."""
-    sc = cfg.scenario
-    check_renamed_keys(sc)
-    check_class_agnostic(cfg)
-    weight = synthetic_weight(sc)  # refused before any generator trains
+    sc = cfg.scenario  # checked: classifier/rules.py
     plan = top_up_plan(sc, split)
     real_x, real_y = split.train_x, split.train_y
     counts = class_histogram(real_y, split.num_classes)
     training = TrainingSet.real(split)
     generator_run = None
     if sc.use_generator:
-        need = {c: from_gan for c, (from_gan, _) in plan.items()}
+        need = {c: from_generator for c, (from_generator, _) in plan.items()}
         if max(need.values(), default=0) > int(cfg.gan.num_synthetic):
             raise UserError(
                 f"the scenario needs {max(need.values())} generated images of a class but "
@@ -165,21 +129,5 @@ def build_training_data(cfg: DictConfig, split: Split) -> ScenarioData:
         training = training.adding(aug.images, aug.labels)
     if sc.get("class_agnostic"):
         training = _spread_to_every_class(cfg, split, training, plan, counts)
-    return ScenarioData(training.weighted(weight), generator_run)
-
-
-def synthetic_weight(sc: DictConfig) -> float | None:
-    """The scenario's loss weight of generated images (``scenario.synthetic_weight``; DiffuLT,
-    Shao et al. 2024, weights its synthetic samples below the real ones); None: 1, unweighted.
-    Refused (one line) for a scenario without a generator or a weight that is not positive."""
     weight = sc.get("synthetic_weight")
-    if weight is None:
-        return None
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
-        raise UserError(f"scenario.synthetic_weight={weight!r} must be a positive number (or null)")
-    if not sc.use_generator:
-        raise UserError(
-            f"scenario.synthetic_weight={weight} weights generated images, but scenario="
-            f"{sc.name} adds none (scenario.use_generator is false)"
-        )
-    return float(weight)
+    return ScenarioData(training.weighted(None if weight is None else float(weight)), generator_run)
