@@ -5,7 +5,7 @@ Resumable: a run whose ``metrics.json`` exists is skipped, so the same command w
 output dir (``hydra.run.dir=...``) redoes only what is missing. One failed run writes
 ``failed.json``, shows up in the report and the exit status, and does not stop the others.
 
-With ``hydra/launcher=slurm`` the runs are SLURM jobs instead: first one job per GAN the study
+With ``hydra/launcher=slurm`` the runs are SLURM jobs instead: first one job per generator the study
 needs (each trained once, into the shared cache), then one per classifier run; this process
 waits for them and writes the same report. Jobs always resume, so a requeued job continues.
 """
@@ -27,7 +27,7 @@ from imbalance_gan.classifier.pipeline import run_one
 from imbalance_gan.classifier.rules import check_classify_config
 from imbalance_gan.data import build_data, split_from_config
 from imbalance_gan.generators import cache
-from imbalance_gan.generators.pipeline import gan_for_run
+from imbalance_gan.generators.pipeline import generator_for_run
 from imbalance_gan.record.rundir import check_run_dir
 from imbalance_gan.reporting.build import write_report
 from imbalance_gan.runtime.cli import command, run_command
@@ -44,18 +44,18 @@ SLURM_LAUNCHER = "imbalance_gan_launcher.SlurmLauncher"
 
 
 def needed_gans(todo: list[tuple[int, str, DictConfig]]) -> dict[Path, tuple[str, DictConfig]]:
-    """The unfinished GAN cache entries the runs ``todo`` need, each once: entry -> (a label,
+    """The unfinished generator cache entries the runs ``todo`` need, each once: entry -> (a label,
     the config of one run that needs it)."""
-    gans: dict[Path, tuple[str, DictConfig]] = {}
+    generators: dict[Path, tuple[str, DictConfig]] = {}
     for seed, _, run_cfg in todo:
         entry = cache.entry_dir(run_cfg) if run_cfg.scenario.use_generator else None
-        if entry is not None and not cache.is_finished(entry) and entry not in gans:
-            gans[entry] = (f"GAN {run_cfg.gan.name} seed {seed}", run_cfg)
-    return gans
+        if entry is not None and not cache.is_finished(entry) and entry not in generators:
+            generators[entry] = (f"generator {run_cfg.gan.name} seed {seed}", run_cfg)
+    return generators
 
 
 def run_on_slurm(runs: list[tuple[int, str, DictConfig]], launcher: DictConfig, root: Path) -> int:
-    """The study's runs as SLURM jobs: the GANs they need first, then the classifier runs.
+    """The study's runs as SLURM jobs: the generators they need first, then the classifier runs.
 
     Returns how many runs did not finish; every job that did not is logged on one line."""
     from imbalance_gan.runtime.slurm import Requeueable, launcher_params, run_jobs
@@ -67,11 +67,11 @@ def run_on_slurm(runs: list[tuple[int, str, DictConfig]], launcher: DictConfig, 
             with open_dict(run_cfg):
                 run_cfg.resume = True  # a requeued job continues from its checkpoints
             todo.append((seed, scenario, run_cfg))
-    gans = needed_gans(todo)
-    if gans:
-        log.info("SLURM: %d GAN jobs, for %d runs", len(gans), len(todo))
-        labels, cfgs = zip(*gans.values(), strict=True)
-        _, failures = run_jobs(params, Requeueable(gan_for_run), [(c,) for c in cfgs], labels)
+    generators = needed_gans(todo)
+    if generators:
+        log.info("SLURM: %d generator jobs, for %d runs", len(generators), len(todo))
+        labels, cfgs = zip(*generators.values(), strict=True)
+        _, failures = run_jobs(params, Requeueable(generator_for_run), [(c,) for c in cfgs], labels)
         for line in failures:  # its runs will try again and record the failure
             log.error("%s", line)
     if not todo:
@@ -196,14 +196,14 @@ class RunProgress:
 
 
 def gans_first(todo: list[tuple[int, str, DictConfig]], train) -> None:
-    """Train the GANs the runs ``todo`` need, each once into the cache, before any run:
+    """Train the generators the runs ``todo`` need, each once into the cache, before any run:
     ``train(labels, configs, done)`` trains them and calls ``done(i, ok, value)`` for each. A
-    GAN that fails is logged; its runs try again and record the failure."""
-    gans = needed_gans(todo)
-    if not gans:
+    generator that fails is logged; its runs try again and record the failure."""
+    generators = needed_gans(todo)
+    if not generators:
         return
-    labels, cfgs = zip(*gans.values(), strict=True)
-    log.info("%d GANs first, each trained once into the cache", len(gans))
+    labels, cfgs = zip(*generators.values(), strict=True)
+    log.info("%d generators first, each trained once into the cache", len(generators))
 
     def done(i: int, ok: bool, value) -> None:
         outcome = "trained" if ok else f"failed: {value}"
@@ -215,7 +215,7 @@ def gans_first(todo: list[tuple[int, str, DictConfig]], train) -> None:
 def run_here(
     runs: list[tuple[int, str, DictConfig]], resume: bool, timer: Timer, after_each
 ) -> int:
-    """The study's runs one after the other in this process (the GANs they need first), with
+    """The study's runs one after the other in this process (the generators they need first), with
     progress and an ETA; ``after_each()`` is called after every run. Returns how many runs did
     not finish."""
     todo = [r for r in runs if not record.is_finished(r[2].paths.output_dir)]
@@ -223,7 +223,7 @@ def run_here(
     def train(cfgs: list[DictConfig], done) -> None:
         for i, cfg in enumerate(cfgs):
             try:
-                gan_for_run(cfg)
+                generator_for_run(cfg)
             except Exception as err:  # its runs try again and record the failure
                 done(i, False, f"{type(err).__name__}: {err}".splitlines()[0])
             else:
@@ -253,7 +253,7 @@ def run_in_pool(
     threads: int | None,
 ) -> int:
     """The study's runs ``jobs`` at a time in worker processes (``study.jobs``), each with
-    ``threads`` torch threads (``study.threads``; default: the cores shared out): first the GANs
+    ``threads`` torch threads (``study.threads``; default: the cores shared out): first the generators
     the runs need, each trained once into the cache, then the classifier runs. Returns how many
     runs did not finish."""
     threads = threads_per_job(jobs, threads)
@@ -266,7 +266,8 @@ def run_in_pool(
         threads,
     )
     gans_first(
-        todo, lambda cfgs, done: run_pool(gan_for_run, [(c,) for c in cfgs], jobs, threads, done)
+        todo,
+        lambda cfgs, done: run_pool(generator_for_run, [(c,) for c in cfgs], jobs, threads, done),
     )
     progress, failed = RunProgress(len(runs), len(todo), timer), 0
     progress.done = len(runs) - len(todo)  # skipped, not listed one by one

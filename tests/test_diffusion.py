@@ -190,13 +190,13 @@ def test_the_diffusion_generator_trains_is_selected_and_generates_through_the_sh
     import numpy as np
 
     from imbalance_gan.generators.generate import generate
-    from imbalance_gan.generators.pipeline import train_gan
+    from imbalance_gan.generators.pipeline import train_generator
 
     from .conftest import benchmark_module, make_cfg
 
     out = tmp_path / "run"
     tiny = ["gan.net.channels=[8,8,8]", "gan.sample_steps=2", "gan.batch_size=32"]
-    train_gan(make_cfg("train", ["gan=diffusion", "experiment=smoke", *tiny], out), out)
+    train_generator(make_cfg("train", ["gan=diffusion", "experiment=smoke", *tiny], out), out)
     record = json.loads((out / "metrics.json").read_text())
     for key in ("eval/precision", "eval/recall", "eval/minority_share", "copy/near_share"):
         assert key in record, key  # quality floor and copy detection, unchanged

@@ -15,7 +15,7 @@ from imbalance_gan.data import TensorLoader, split_from_config, to_unit_range
 from imbalance_gan.generators import cache
 from imbalance_gan.generators.callback import cycled_labels
 from imbalance_gan.generators.gan.module import GANModule
-from imbalance_gan.generators.pipeline import as_synthetic, quality_floor_misses, train_gan
+from imbalance_gan.generators.pipeline import as_synthetic, quality_floor_misses, train_generator
 from imbalance_gan.nets import DCGANDiscriminator, DCGANGenerator
 
 from .conftest import bare_trainer, make_cfg
@@ -28,10 +28,10 @@ def test_smoke_training_writes_every_artifact(gan, tmp_path, caplog):
         "train", [f"gan={gan}", "experiment=smoke", "trainer.enable_progress_bar=true"], out
     )
     with caplog.at_level("INFO", logger="imbalance_gan.progress"):
-        m = train_gan(cfg, out)
+        m = train_generator(cfg, out)
     # not on a terminal: progress as log lines over the whole budget, with an ETA, no bar
     progress = [r.getMessage() for r in caplog.records if r.name == "imbalance_gan.progress"]
-    assert progress and progress[-1].startswith(f"GAN {gan}: step 6/6 (100%)")
+    assert progress and progress[-1].startswith(f"generator {gan}: step 6/6 (100%)")
     assert all("ETA" in line and "\r" not in line for line in progress)
     assert (out / "checkpoints" / "best.ckpt").exists()
     assert (out / "checkpoints" / "last.ckpt").exists()
@@ -80,13 +80,13 @@ def test_selection_uses_no_test_image(tmp_path):
     Each run has its own artifact dir, so the poisoned run trains its own feature network: one
     trained on test images would change the scores."""
     cfg = make_cfg("train", ["gan=dcgan", "experiment=smoke"], tmp_path / "clean" / "run")
-    clean = train_gan(cfg, tmp_path / "clean" / "run")
+    clean = train_generator(cfg, tmp_path / "clean" / "run")
     split = split_from_config(cfg.data)
     noise = torch.rand(split.test_x.shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
     split = replace(split, test_x=noise)
     cfg2 = make_cfg("train", ["gan=dcgan", "experiment=smoke"], tmp_path / "poisoned" / "run")
     assert cfg2.paths.artifact_dir != cfg.paths.artifact_dir
-    poisoned = train_gan(cfg2, tmp_path / "poisoned" / "run", split)
+    poisoned = train_generator(cfg2, tmp_path / "poisoned" / "run", split)
     assert (tmp_path / "poisoned" / "artifacts" / "feature_nets").is_dir()
     assert poisoned["score_history"] == clean["score_history"]
     assert poisoned["best_epoch"] == clean["best_epoch"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from imbalance_gan.generators.generate import generate
-from imbalance_gan.generators.pipeline import train_gan
+from imbalance_gan.generators.pipeline import train_generator
 from imbalance_gan.runtime.errors import UserError
 
 from .conftest import make_cfg, run_module
@@ -15,7 +15,7 @@ from .conftest import make_cfg, run_module
 @pytest.fixture(scope="module")
 def gan_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gan") / "run"
-    train_gan(make_cfg("train", ["gan=projgan", "experiment=smoke"], out), out)
+    train_generator(make_cfg("train", ["gan=projgan", "experiment=smoke"], out), out)
     return out
 
 

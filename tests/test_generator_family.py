@@ -13,7 +13,7 @@ from torch import nn
 
 from imbalance_gan.classifier.pipeline import classify
 from imbalance_gan.generators.family import GeneratorModule, is_conditional
-from imbalance_gan.generators.pipeline import train_gan
+from imbalance_gan.generators.pipeline import train_generator
 
 from .conftest import make_cfg
 
@@ -69,7 +69,7 @@ def _with_family(cfg: DictConfig) -> DictConfig:
 def test_a_new_family_trains_samples_and_feeds_a_scenario(tmp_path):
     cfg = _with_family(make_cfg("train", ["experiment=smoke"], tmp_path / "train"))
     assert is_conditional(cfg.gan) and isinstance(ClassMeans(10, [1, 28, 28]), GeneratorModule)
-    run = train_gan(cfg, tmp_path / "train")
+    run = train_generator(cfg, tmp_path / "train")
     assert run["gan"] == "class_means" and run["best_epoch"] >= 1
     syn = torch.load(tmp_path / "train" / "synthetic.pt", weights_only=True)
     assert syn["images"].shape == (400, 1, 28, 28) and syn["labels"].tolist() == [0] * 400

@@ -26,8 +26,8 @@ from imbalance_gan.classifier.losses import (
 from imbalance_gan.classifier.metrics import classification_metrics
 from imbalance_gan.classifier.module import ClassifierModule
 from imbalance_gan.classifier.pipeline import classify
-from imbalance_gan.classifier.rules import check_classify_config
 from imbalance_gan.classifier.retrain import Retrain
+from imbalance_gan.classifier.rules import check_classify_config
 from imbalance_gan.classifier.sampling import ClassPowered
 from imbalance_gan.data.loader import TensorLoader
 from imbalance_gan.nets.cnn import CNN

@@ -17,7 +17,7 @@ import imbalance_gan.runtime.trainer
 from imbalance_gan.classifier.pipeline import classify
 from imbalance_gan.data.sources import verify_idx_file
 from imbalance_gan.generators.gan.module import GANModule
-from imbalance_gan.generators.pipeline import train_gan
+from imbalance_gan.generators.pipeline import train_generator
 from imbalance_gan.runtime.errors import EXIT_PREEMPTED, DivergenceError, Preempted, UserError
 from imbalance_gan.runtime.files import write_json
 from imbalance_gan.runtime.trainer import output_dir, save_config
@@ -175,11 +175,11 @@ def test_sigterm_subprocess_exits_resumable_and_sigkill_resumes(uninterrupted, t
 )
 def test_gan_resume_after_sigterm_matches_uninterrupted(budget, tmp_path):
     args = ["experiment=smoke", *budget, "trainer.limit_train_batches=6"]
-    ref = train_gan(make_cfg("train", args, tmp_path / "ref"), tmp_path / "ref")
+    ref = train_generator(make_cfg("train", args, tmp_path / "ref"), tmp_path / "ref")
     out = tmp_path / "run"
     with installed(sigterm_at_step=10), pytest.raises(Preempted):
-        train_gan(make_cfg("train", args, out), out)
-    got = train_gan(make_cfg("train", [*args, "resume=true"], out), out)
+        train_generator(make_cfg("train", args, out), out)
+    got = train_generator(make_cfg("train", [*args, "resume=true"], out), out)
     assert got["score_history"] == ref["score_history"]
     assert (out / "synthetic.pt").read_bytes() == (tmp_path / "ref" / "synthetic.pt").read_bytes()
 
@@ -191,7 +191,7 @@ class Killed(Exception):
 def test_gan_killed_outright_resumes_exactly_from_its_interval_checkpoint(tmp_path, monkeypatch):
     # 4 epochs of 3 batches; last.ckpt every 4 batches (after batches 4 and 8: mid-epoch)
     args = ["experiment=smoke", "gan=vanilla", "gan.max_epochs=4"]
-    ref = train_gan(make_cfg("train", args, tmp_path / "ref"), tmp_path / "ref")
+    ref = train_generator(make_cfg("train", args, tmp_path / "ref"), tmp_path / "ref")
     batches = []
 
     def kill_at_batch_10(self, outputs, batch, batch_idx):
@@ -202,11 +202,11 @@ def test_gan_killed_outright_resumes_exactly_from_its_interval_checkpoint(tmp_pa
     out, every = tmp_path / "run", ["trainer.checkpoint_every_n_steps=4"]
     monkeypatch.setattr(GANModule, "on_train_batch_end", kill_at_batch_10, raising=False)
     with pytest.raises(Killed):
-        train_gan(make_cfg("train", [*args, *every], out), out)
+        train_generator(make_cfg("train", [*args, *every], out), out)
     monkeypatch.undo()
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["epoch"] == 2  # written after batch 8 (epoch 3's second), not at the kill
-    got = train_gan(make_cfg("train", [*args, *every, "resume=true"], out), out)
+    got = train_generator(make_cfg("train", [*args, *every, "resume=true"], out), out)
     assert got["score_history"] == ref["score_history"]
     assert (out / "synthetic.pt").read_bytes() == (tmp_path / "ref" / "synthetic.pt").read_bytes()
 
@@ -227,7 +227,7 @@ def test_diverging_gan_stops_and_writes_no_synthetic_data(tmp_path):
         out,
     )
     with pytest.raises(DivergenceError, match="epoch 1"):
-        train_gan(cfg, out)
+        train_generator(cfg, out)
     assert not (out / "synthetic.pt").exists() and not (out / "metrics.json").exists()
 
 

@@ -112,8 +112,8 @@ def test_class_agnostic_variants_give_every_class_the_same_share(scenario, tmp_p
 
 
 def test_a_minority_only_generator_has_no_class_agnostic_variant(tmp_path):
-    from imbalance_gan.runtime.errors import UserError
     from imbalance_gan.classifier.rules import check_class_agnostic
+    from imbalance_gan.runtime.errors import UserError
 
     cfg = make_cfg("classify", ["scenario=dcgan", "scenario.class_agnostic=true"], tmp_path)
     with pytest.raises(UserError, match="does not exist"):

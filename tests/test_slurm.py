@@ -217,4 +217,4 @@ def test_smoke_study_runs_as_gan_then_classifier_jobs_and_is_reported(slurm_clus
     gan_job = min(jobs, key=lambda name: int(name.split("_")[0]))
     assert len(jobs) == 4 and "_" not in gan_job, jobs
     logs = "".join(p.read_text() for p in out.glob("runs/seed0/*/classify.log"))
-    assert "training one" not in logs  # the GAN jobs trained them; the runs only loaded them
+    assert "training one" not in logs  # the generator jobs trained them; the runs only loaded them

@@ -39,10 +39,13 @@ def test_two_jobs_give_the_numbers_of_one(tmp_path):
     two, log = _study(tmp_path, 2)  # first: its workers train the GANs, through the cache lock
     assert "2 at a time with 1 torch threads each" in log
     # each GAN trained once, before the runs that use it, in its own cache entry
-    assert log.count("GAN cgan seed 0 trained") == 1 and log.count("GAN cgan seed 1 trained") == 1
+    assert (
+        log.count("generator cgan seed 0 trained") == 1
+        and log.count("generator cgan seed 1 trained") == 1
+    )
     assert len(list((tmp_path / "artifacts" / "gan").glob("cgan-*"))) == 2
     one, log_one = _study(tmp_path, 1)  # the same GANs from the cache (a GAN is deterministic)
-    assert "GAN cgan seed 0 trained" not in log_one and "seed 1 trained" not in log_one
+    assert "generator cgan seed 0 trained" not in log_one and "seed 1 trained" not in log_one
     assert len(one) == 4 and two == one
 
 

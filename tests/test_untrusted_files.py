@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 
 from imbalance_gan.classifier.pipeline import classify
 from imbalance_gan.generators.generate import generate
-from imbalance_gan.generators.pipeline import load_generator, train_gan
+from imbalance_gan.generators.pipeline import load_generator, train_generator
 from imbalance_gan.generators.selection import FEATURE_NET_MARKER, load_or_train_feature_net
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.resilience import AtomicCheckpointIO
@@ -70,7 +70,7 @@ def test_a_planted_last_ckpt_is_refused_on_resume(command, tmp_path, marker):
     cfg = make_cfg(command, overrides, out)
     save_config(cfg, out)  # the run's own record of its config, which a resume checks first
     plant(out / "checkpoints" / "last.ckpt", marker)
-    run = classify if command == "classify" else lambda c: train_gan(c, out)
+    run = classify if command == "classify" else lambda c: train_generator(c, out)
     with pytest.raises(UserError, match="refused"):
         run(cfg)
     assert not marker.exists()
@@ -92,7 +92,7 @@ def test_a_planted_last_ckpt_ends_the_cli_in_one_line(tmp_path, marker):
 
 
 @pytest.mark.parametrize("call", ["fit", "validate", "test"])
-def test_lightning_loads_checkpoints_weights_only(call, tmp_path, marker, mnist_dm):
+def test_lightning_loads_checkpoints_weights_only(call, tmp_path, marker):
     """``trainer.fit/validate/test(ckpt_path=...)`` of a trainer the tool builds (``best.ckpt`` is
     loaded this way) refuses the payload, whatever weights_only the caller passes."""
     from imbalance_gan.classifier.pipeline import build
@@ -102,7 +102,7 @@ def test_lightning_loads_checkpoints_weights_only(call, tmp_path, marker, mnist_
     trainer = build_trainer(cfg.trainer, tmp_path / "run", 1, [])
     ckpt = plant(tmp_path / "best.ckpt", marker)
     with pytest.raises(UserError, match="refused"):
-        getattr(trainer, call)(built.model, datamodule=built.dm, ckpt_path=str(ckpt))
+        getattr(trainer, call)(built.model, datamodule=built.data, ckpt_path=str(ckpt))
     with pytest.raises(UserError, match="refused"):
         AtomicCheckpointIO().load_checkpoint(ckpt, weights_only=False)
     assert not marker.exists()
@@ -111,7 +111,7 @@ def test_lightning_loads_checkpoints_weights_only(call, tmp_path, marker, mnist_
 @pytest.fixture(scope="module")
 def gan_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gan") / "run"
-    train_gan(make_cfg("train", ["gan=projgan", "experiment=smoke"], out), out)
+    train_generator(make_cfg("train", ["gan=projgan", "experiment=smoke"], out), out)
     return out
 
 
@@ -134,15 +134,15 @@ def test_a_planted_synthetic_file_is_refused(tmp_path, marker):
     assert not marker.exists()
 
 
-def test_a_planted_feature_net_in_the_cache_is_refused(tmp_path, marker, mnist_dm):
+def test_a_planted_feature_net_in_the_cache_is_refused(tmp_path, marker, mnist_split):
     cfg = make_cfg("train", ["gan=projgan", "experiment=smoke"], tmp_path / "run")
     cache = tmp_path / "cache"
     with torch.random.fork_rng():
-        load_or_train_feature_net(mnist_dm, cfg.selection, cache)  # a real entry first
+        load_or_train_feature_net(mnist_split, cfg.selection, cache)  # a real entry first
     (entry,) = (cache / "feature_nets").iterdir()
     plant(entry / FEATURE_NET_MARKER, marker)
     with pytest.raises(UserError, match="cached feature network"):
-        load_or_train_feature_net(mnist_dm, cfg.selection, cache)
+        load_or_train_feature_net(mnist_split, cfg.selection, cache)
     assert not marker.exists()
 
 

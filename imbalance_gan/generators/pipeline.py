@@ -1,7 +1,7 @@
 """The generator pipeline, for every family: check the config, build the generator module,
 train and select, generate.
 
-Used by ``train`` (a GAN run of its own), by the GAN scenarios (through the cache) and by the
+Used by ``train`` (a generator run of its own), by the generative scenarios (through the cache) and by the
 benchmark. A trained run's directory holds ``checkpoints/best.ckpt`` (the selected epoch),
 ``synthetic.pt``, ``samples.png`` and, written last, ``metrics.json`` (its run record).
 """
@@ -51,7 +51,7 @@ def build_generator(cfg: DictConfig, minority: list[int]) -> pl.LightningModule:
 def load_best(
     model: pl.LightningModule, run_dir: Path, checkpoint: str = "best.ckpt"
 ) -> pl.LightningModule:
-    """Give ``model`` the selected weights of a GAN run (``checkpoints/best.ckpt``, or another
+    """Give ``model`` the selected weights of a generator run (``checkpoints/best.ckpt``, or another
     file of ``checkpoints/`` such as ``last.ckpt``; read weights-only: no code is unpickled)."""
     path = run_dir / "checkpoints" / checkpoint
     return _load_state(model, _read_state(path), path)
@@ -161,7 +161,7 @@ def quality_floor_misses(evaluation: dict[str, float], cfg_sel: DictConfig) -> l
     return misses
 
 
-def train_gan(cfg: DictConfig, out: Path, split: Split | None = None) -> dict:
+def train_generator(cfg: DictConfig, out: Path, split: Split | None = None) -> dict:
     """Check ``cfg.gan``, then train it into ``out`` (see :func:`fit_and_generate`)."""
     if split is None:
         split = split_from_config(cfg.data)
@@ -169,23 +169,24 @@ def train_gan(cfg: DictConfig, out: Path, split: Split | None = None) -> dict:
     return fit_and_generate(cfg, out, split)
 
 
-def cached_gan(cfg: DictConfig, split: Split) -> Path:
-    """The GAN cache entry for ``cfg``: checked, and trained here if no process has it."""
+def cached_generator(cfg: DictConfig, split: Split) -> Path:
+    """The generator cache entry for ``cfg``: checked, and trained here if no process has it."""
     check_generator_config(cfg, split)
 
     def build(tmp: Path) -> None:
         log.info(
-            "no finished %s GAN in the cache for this data/config/seed: training one", cfg.gan.name
+            "no finished %s generator in the cache for this data/config/seed: training one",
+            cfg.gan.name,
         )
         fit_and_generate(cfg, tmp, split)
 
     return cache.get_or_build(cfg, build)
 
 
-def gan_for_run(cfg: DictConfig) -> str:
-    """The GAN a classify run's config needs, from the cache or trained into it (a study's GAN
+def generator_for_run(cfg: DictConfig) -> str:
+    """The generator a classify run's config needs, from the cache or trained into it (a study's
     job on SLURM); returns its cache entry."""
-    return str(cached_gan(cfg, split_from_config(cfg.data)))
+    return str(cached_generator(cfg, split_from_config(cfg.data)))
 
 
 def fit_and_generate(cfg: DictConfig, out: Path, split: Split) -> dict:
@@ -285,7 +286,9 @@ def fit(
     )
     # a budget in steps: the callback stops the run; every epoch has at least one step
     max_epochs = cfg.gan.max_epochs if cfg.gan.max_steps is None else cfg.gan.max_steps
-    progress = BudgetProgress(f"GAN {cfg.gan.name}", cfg.gan.max_steps, show=record.SELECTION_SCORE)
+    progress = BudgetProgress(
+        f"generator {cfg.gan.name}", cfg.gan.max_steps, show=record.SELECTION_SCORE
+    )
     trainer = build_trainer(
         cfg.trainer, out, max_epochs, [select], progress=progress, started=timer.start
     )

@@ -1,4 +1,4 @@
-"""Honest GAN model selection: a Frechet distance in a digit classifier's feature space.
+"""Honest generator selection: a Frechet distance in a digit classifier's feature space.
 
 Only data the imbalanced scenario has may drive the choice: the feature network is trained on
 the imbalanced *training part* and the reference images are that part's minority images. The

@@ -2,7 +2,7 @@
 each with its own number of torch threads, for a study's ``study.jobs``.
 
 A worker runs library functions only (``classifier.pipeline.run_one``,
-``generators.pipeline.gan_for_run``): nothing it unpickles names a command.
+``generators.pipeline.generator_for_run``): nothing it unpickles names a command.
 """
 
 from __future__ import annotations

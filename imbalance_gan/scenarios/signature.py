@@ -1,6 +1,6 @@
 """The signature probe: can a small CNN tell the added minority images from the real ones?
 
-If it can, whatever marks the added images as made (interpolation blur, GAN texture, warp
+If it can, whatever marks the added images as made (interpolation blur, generator texture, warp
 artefacts) is perfectly correlated with the minority label in the training set, and the
 classifier may learn that mark instead of the class. The probe trains a small CNN to separate
 real minority images of the training split from the added ones, on half of each, and scores

@@ -1,4 +1,5 @@
-"""Synthetic minority images for the GAN scenarios: from the GAN cache, trained there if need be."""
+"""Synthetic minority images for the generative scenarios: from the generator cache, trained
+there if need be."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from omegaconf import DictConfig
 
 from imbalance_gan import record
 from imbalance_gan.data import Split
-from imbalance_gan.generators.pipeline import cached_gan, load_generator, quality_floor_misses
+from imbalance_gan.generators.pipeline import cached_generator, load_generator, quality_floor_misses
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import atomic_write, read_png
 from imbalance_gan.runtime.seeds import stream_seed
@@ -72,8 +73,8 @@ def generate_for_classes(
     cfg: DictConfig, split: Split, need: dict[int, int], seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``need[c]`` fresh samples of each class ``c`` from the scenario's cached, class-conditional
-    GAN (for the class-agnostic variants, which need images of every class)."""
-    model = load_generator(cfg, cached_gan(cfg, split), list(split.minority))
+    generator (for the class-agnostic variants, which need images of every class)."""
+    model = load_generator(cfg, cached_generator(cfg, split), list(split.minority))
     xs, ys = [], []
     for c, n in need.items():
         if n > 0:
@@ -85,7 +86,7 @@ def generate_for_classes(
 
 
 def copy_sample_grid(samples: Path, dest: Path) -> bool:
-    """Copy a GAN cache entry's sample grid to ``dest`` (False: none to copy). A grid that is a
+    """Copy a generator cache entry's sample grid to ``dest`` (False: none to copy). A grid that is a
     link, not a small PNG, or not a regular file is left behind with a warning: a shared cache
     could otherwise put any file of the machine into the run's folder, and from there into its
     report."""
@@ -104,9 +105,9 @@ def synthetic_for_scenario(
     cfg: DictConfig, split: Split, need: dict[int, int]
 ) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """``need[c]`` synthetic images (uint8) of each minority class ``c``, their labels, and what
-    the run record keeps of the GAN run. The GAN's sample grid is copied into the run's folder,
+    the run record keeps of the generator run. The generator's sample grid is copied into the run's folder,
     so the run shows what it trained on without the cache."""
-    entry = cached_gan(cfg, split)
+    entry = cached_generator(cfg, split)
     copy_sample_grid(entry / "samples.png", Path(cfg.paths.output_dir) / record.GAN_SAMPLES)
     path = entry / "synthetic.pt"
     images, labels = load_synthetic(
@@ -114,6 +115,6 @@ def synthetic_for_scenario(
     )
     images, labels = take_per_class(images, labels, need, str(path))
     gan = record.read(entry / record.RECORD_FILE)
-    # judged against this run's quality floor: the cached GAN may have been made under another
+    # judged against this run's quality floor: the cached generator may have been made under another
     gan.update(record.collapse_fields(quality_floor_misses(gan, cfg.selection)))
     return images, labels, record.gan_run_info(entry, gan)
