@@ -14,6 +14,8 @@ from imbalance_gan.reporting.stats import holm, mean_ci, paired_difference
 
 # Fewer paired seeds than this: the t-test has too little to stand on, so we do not report one.
 MIN_PAIRS_FOR_TEST = 3
+#: significance level of the paired tests' verdicts when the study names none (study.alpha)
+ALPHA = 0.05
 
 
 def is_number(value: Any) -> bool:

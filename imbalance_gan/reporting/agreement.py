@@ -11,9 +11,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from imbalance_gan.reporting.aggregate import compare_to_baseline, compare_to_every_classic
+from imbalance_gan.reporting.aggregate import ALPHA, compare_to_baseline, compare_to_every_classic
 from imbalance_gan.reporting.columns import key_metrics, minority_of, read_results
-from imbalance_gan.reporting.markdown import ALPHA
 from imbalance_gan.reporting.tables import label, p_text, table
 
 

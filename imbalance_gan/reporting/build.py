@@ -9,6 +9,7 @@ from pathlib import Path
 
 from imbalance_gan.reporting import columns
 from imbalance_gan.reporting.aggregate import (
+    ALPHA,
     classic_ranking,
     compare_to_baseline,
     compare_to_best_classic,
@@ -18,8 +19,10 @@ from imbalance_gan.reporting.aggregate import (
 )
 from imbalance_gan.reporting.collect import collect_runs, read_study
 from imbalance_gan.reporting.figures import write_figures
-from imbalance_gan.reporting.markdown import ALPHA, collapsed_counts, render_report, results_table
+from imbalance_gan.reporting.markdown import render_report
 from imbalance_gan.reporting.page import to_html
+from imbalance_gan.reporting.report_data import ReportData
+from imbalance_gan.reporting.tables import results_table
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import writable_dir, write_text
 
@@ -86,23 +89,23 @@ def build_report(
     _write_csv(out / "summary.csv", summary, summary_columns(summary))
     skipped: list[str] = []
     figures = write_figures(rows, summary, out, minority, baseline, skipped)
-    ranking = classic_ranking(rows, chosen_by)
-    text = render_report(
-        study,
-        rows,
-        summary,
-        comparisons,
-        best,
-        failures,
-        figures,
-        minority,
-        baseline,
-        ranking,
-        every,
-        chosen_by,
-        skipped,
+    data = ReportData(
+        study=study,
+        rows=rows,
+        summary=summary,
+        minority=minority,
+        comparisons=comparisons,
+        best_classic=best,
+        every_classic=every,
+        ranking=classic_ranking(rows, chosen_by),
+        chosen_by=chosen_by,
+        baseline=baseline,
+        failures=failures,
+        figures=figures,
+        skipped_figures=skipped,
     )
-    table = results_table(summary, minority, collapsed_counts(rows))
+    text = render_report(data)
+    table = results_table(summary, minority, data.collapsed)
     write_text(out / "report.html", to_html(text, out, [p for _, p in figures]))
     return write_text(out / "report.md", text), table, failures
 
