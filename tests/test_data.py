@@ -16,6 +16,7 @@ from imbalance_gan.data import (
     ModelData,
     TensorLoader,
     TrainingSet,
+    arrays,
     build_split,
     load_split,
     resolve_class_counts,
@@ -255,7 +256,7 @@ def test_arrays_that_would_not_fit_the_memory_limit_are_refused_from_their_heade
     folder = _npz_pair(tmp_path / "zeros", {"images": images, "labels": np.zeros(20_000, int)})
     assert (folder / "train.npz").stat().st_size < 200_000
     del images
-    source = sources.ArraySource(folder, memory_limit_gb=0.05)
+    source = arrays.ArraySource(folder, memory_limit_gb=0.05)
     tracemalloc.start()
     try:
         with pytest.raises(UserError, match="GiB in memory, more than data.source.memory_limit_gb"):
@@ -263,7 +264,7 @@ def test_arrays_that_would_not_fit_the_memory_limit_are_refused_from_their_heade
         assert tracemalloc.get_traced_memory()[1] < 4 * 2**20  # no array was inflated
     finally:
         tracemalloc.stop()
-    images, labels = sources.ArraySource(folder).load(True)
+    images, labels = arrays.ArraySource(folder).load(True)
     assert images.shape == (20_000, 1, 64, 64) and len(labels) == 20_000
 
 
@@ -279,7 +280,7 @@ def test_array_labels_are_checked_as_the_integers_they_are(labels, message, tmp_
     images = np.zeros((20, 8, 8), np.uint8)
     folder = _npz_pair(tmp_path / "arrays", {"images": images, "labels": labels})
     with pytest.raises(UserError, match=message):
-        sources.ArraySource(folder, num_classes=10).load(True)
+        arrays.ArraySource(folder, num_classes=10).load(True)
     with pytest.raises(UserError, match="label .* (is not a class|is too large)"):
         sources.as_labels(np.full(3, 2**64 - 1, np.uint64), 3, "here")
 
@@ -470,9 +471,11 @@ def test_gan_and_feature_net_cache_keys_did_not_change(gan, tmp_path):
 
 
 def test_a_data_config_saved_before_it_named_its_module_still_builds(tmp_path):
+    from hydra.utils import get_class
     from omegaconf import OmegaConf
 
     from imbalance_gan.data import IDXSource, ImbalancedData, build_data
+    from imbalance_gan.record.rundir import upgrade_config
 
     from .conftest import make_cfg
 
@@ -485,3 +488,6 @@ def test_a_data_config_saved_before_it_named_its_module_still_builds(tmp_path):
     # and one naming the data's class by its old name (ImbalancedDataModule)
     renamed = {**saved, "_target_": "imbalance_gan.data.ImbalancedDataModule"}
     assert type(build_data(OmegaConf.create(renamed))) is ImbalancedData
+    # and an array source by the module it was in (data.sources)
+    old = {"source": {"_target_": "imbalance_gan.data.sources.ArraySource"}}
+    assert get_class(upgrade_config(old)["source"]["_target_"]) is arrays.ArraySource

@@ -15,7 +15,8 @@ from imbalance_gan.data import TensorLoader, split_from_config, to_unit_range
 from imbalance_gan.generators import cache
 from imbalance_gan.generators.callback import cycled_labels
 from imbalance_gan.generators.gan.module import GANModule
-from imbalance_gan.generators.pipeline import as_synthetic, quality_floor_misses, train_generator
+from imbalance_gan.generators.pipeline import as_synthetic, train_generator
+from imbalance_gan.generators.quality import quality_floor_misses
 from imbalance_gan.nets import DCGANDiscriminator, DCGANGenerator
 
 from .conftest import bare_trainer, make_cfg

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from imbalance_gan.data.sources import ArraySource, IDXSource
+from imbalance_gan.data.arrays import ArraySource
+from imbalance_gan.data.sources import IDXSource
 from imbalance_gan.runtime.errors import UserError
 
 from .conftest import DATA, assert_one_error_line, run_module

@@ -11,11 +11,11 @@ from imbalance_gan.data.sources import IDXSource, load_split
 from imbalance_gan.data.split import (
     ImbalancedData,
     Split,
-    TrainingSet,
     build_split,
     to_uint8,
     to_unit_range,
 )
+from imbalance_gan.data.training import TrainingSet
 
 __all__ = [
     "BatchPolicy",

@@ -15,8 +15,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from imbalance_gan.data.imbalance import whole
 from imbalance_gan.data.loader import TensorLoader
-from imbalance_gan.data.split import ImbalancedData, Split, TrainingSet, build_split
-from imbalance_gan.record.rundir import RENAMED_TARGETS
+from imbalance_gan.data.split import ImbalancedData, Split, build_split
+from imbalance_gan.data.training import TrainingSet
+from imbalance_gan.record.rundir import upgrade_config
 from imbalance_gan.runtime.errors import UserError, raise_user_error
 
 
@@ -97,14 +98,13 @@ class ModelData(pl.LightningDataModule):
 
 def build_data(cfg_data: DictConfig) -> ImbalancedData:
     """The :class:`ImbalancedData` (and its source) the ``data`` config names by
-    ``_target_``, loading nothing (validates the settings). A config saved before ``data`` had
-    a ``_target_`` means :class:`ImbalancedData`, and one naming the class's old name, it."""
-    target = cfg_data.get("_target_")
-    target = RENAMED_TARGETS.get(target, target) or f"{__package__}.{ImbalancedData.__name__}"
-    plain = OmegaConf.to_container(cfg_data, resolve=True)
-    plain.pop("_target_", None)
+        ``_target_``, loading nothing (validates the settings). A config saved before ``data`` had
+        a ``_target_`` means :class:`ImbalancedData`; classes it names by an older name are taken by
+    their new ones (:func:`upgrade_config`)."""
+    plain = upgrade_config(OmegaConf.to_container(cfg_data, resolve=True))
+    plain.setdefault("_target_", f"{__package__}.{ImbalancedData.__name__}")
     try:
-        return instantiate(OmegaConf.merge({"_target_": target}, plain))
+        return instantiate(OmegaConf.create(plain))
     except InstantiationException as err:  # a source inside the data, or the data itself
         raise_user_error(err)
         raise

@@ -29,6 +29,7 @@ from imbalance_gan.generators import cache
 from imbalance_gan.generators.callback import SelectionCallback, sample_grid
 from imbalance_gan.generators.family import family_of
 from imbalance_gan.generators.filtering import check_filter, draw_synthetic
+from imbalance_gan.generators.quality import quality_floor_misses
 from imbalance_gan.generators.selection import Selector, load_or_train_feature_net
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import atomic_write, torch_save
@@ -130,35 +131,6 @@ def as_synthetic(fake: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor
     uint8 images ``[N, C, H, W]`` and int64 labels, sorted by class (stably)."""
     order = torch.argsort(labels.cpu(), stable=True)
     return to_uint8(fake[order.to(fake.device)].cpu()), labels.cpu()[order]
-
-
-def quality_floor_misses(evaluation: dict[str, float], cfg_sel: DictConfig) -> list[str]:
-    """Why the chosen generator is below the quality floor (empty: it is not).
-
-    The class-share floor is relative to held-out real images of the class
-    (``eval/real_minority_share``, when recorded): a generator is held to
-    ``minority_share_floor`` times what real images reach, since the feature network, trained on
-    the imbalanced split, does not recognise every real minority image either.
-    """
-    misses = []
-    if evaluation["eval/recall"] < float(cfg_sel.recall_floor):
-        misses.append(
-            f"recall {evaluation['eval/recall']:.3f} < selection.recall_floor={cfg_sel.recall_floor}"
-            " (the samples cover little of the real class: mode collapse)"
-        )
-    share, floor = evaluation["eval/minority_share"], float(cfg_sel.minority_share_floor)
-    real = evaluation.get("eval/real_minority_share")
-    if share < (floor if real is None else floor * real):
-        against, of_that = (
-            ("", "")
-            if real is None
-            else (f", against {real:.3f} of held-out real images", " of that")
-        )
-        misses.append(
-            f"only {share:.3f} of the samples look like their class to the feature network"
-            f"{against} (< selection.minority_share_floor={floor}{of_that})"
-        )
-    return misses
 
 
 def train_generator(cfg: DictConfig, out: Path, split: Split | None = None) -> dict:

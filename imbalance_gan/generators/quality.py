@@ -9,6 +9,7 @@ precision and recall are the improved k-NN ones of Kynkäänniemi et al. (2019).
 from __future__ import annotations
 
 import torch
+from omegaconf import DictConfig
 from torch import Tensor, nn
 
 
@@ -136,3 +137,32 @@ def copy_statistics(
     line = torch.quantile(d_held, quantile)
     ratio = (d_fake.median() / d_held.median().clamp_min(1e-12)).item()
     return float((d_fake < line).sum().item()), ratio
+
+
+def quality_floor_misses(evaluation: dict[str, float], cfg_sel: DictConfig) -> list[str]:
+    """Why the chosen generator is below the quality floor (empty: it is not).
+
+    The class-share floor is relative to held-out real images of the class
+    (``eval/real_minority_share``, when recorded): a generator is held to
+    ``minority_share_floor`` times what real images reach, since the feature network, trained on
+    the imbalanced split, does not recognise every real minority image either.
+    """
+    misses = []
+    if evaluation["eval/recall"] < float(cfg_sel.recall_floor):
+        misses.append(
+            f"recall {evaluation['eval/recall']:.3f} < selection.recall_floor={cfg_sel.recall_floor}"
+            " (the samples cover little of the real class: mode collapse)"
+        )
+    share, floor = evaluation["eval/minority_share"], float(cfg_sel.minority_share_floor)
+    real = evaluation.get("eval/real_minority_share")
+    if share < (floor if real is None else floor * real):
+        against, of_that = (
+            ("", "")
+            if real is None
+            else (f", against {real:.3f} of held-out real images", " of that")
+        )
+        misses.append(
+            f"only {share:.3f} of the samples look like their class to the feature network"
+            f"{against} (< selection.minority_share_floor={floor}{of_that})"
+        )
+    return misses

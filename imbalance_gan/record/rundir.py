@@ -47,7 +47,10 @@ GENERATOR_KEYS = ("gan", "selection")
 #: the run's own copy of its resolved config
 CONFIG_FILE = "config.yaml"
 #: classes a config names by ``_target_`` that have been renamed since: old name -> new name
-RENAMED_TARGETS = {"imbalance_gan.data.ImbalancedDataModule": "imbalance_gan.data.ImbalancedData"}
+RENAMED_TARGETS = {
+    "imbalance_gan.data.ImbalancedDataModule": "imbalance_gan.data.ImbalancedData",
+    "imbalance_gan.data.sources.ArraySource": "imbalance_gan.data.arrays.ArraySource",
+}
 #: the identity of the run's data (which images, not where), written when the run starts
 DATA_FILE = "data.json"
 

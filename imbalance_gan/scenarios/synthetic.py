@@ -12,7 +12,8 @@ from omegaconf import DictConfig
 
 from imbalance_gan import record
 from imbalance_gan.data import Split
-from imbalance_gan.generators.pipeline import cached_generator, load_generator, quality_floor_misses
+from imbalance_gan.generators.pipeline import cached_generator, load_generator
+from imbalance_gan.generators.quality import quality_floor_misses
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import atomic_write, read_png
 from imbalance_gan.runtime.seeds import stream_seed
