@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 from imbalance_gan import record
 from imbalance_gan.classifier.metrics import classification_metrics, half_metrics
-from imbalance_gan.record.upgrade import CLASSIFY_STEPS, GAN_STEPS, upgrade
+from imbalance_gan.record.upgrade import CLASSIFY_STEPS, GENERATOR_STEPS, upgrade
 from imbalance_gan.reporting.collect import collect_runs
 from imbalance_gan.reporting.columns import to_row
 
@@ -78,7 +78,7 @@ def _committed_records() -> list[Path]:
 
 
 def test_one_step_per_version_for_each_kind_of_record() -> None:
-    assert len(CLASSIFY_STEPS) == len(GAN_STEPS) == record.SCHEMA_VERSION
+    assert len(CLASSIFY_STEPS) == len(GENERATOR_STEPS) == record.SCHEMA_VERSION
 
 
 def test_a_current_record_is_returned_as_it_is_and_the_given_one_is_never_changed() -> None:

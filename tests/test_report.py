@@ -338,7 +338,7 @@ def test_write_report_files(tmp_path: Path) -> None:
         "## Results",
         "## Paired comparison vs original",
         "single run, no interval",
-        "## GAN quality",
+        "## Generator quality",
         "## Figures",
     ):
         assert heading in text

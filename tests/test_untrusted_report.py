@@ -83,7 +83,7 @@ def test_a_sample_grid_that_is_not_a_small_png_of_the_run_is_left_out(
         "folder": "not a regular file",
     }[kind]
     (note,) = [ln for ln in text.splitlines() if "not shown" in ln]
-    assert "Samples from the dcgan GAN" in note and why in note
+    assert "Samples from the dcgan generator" in note and why in note
     assert "runs/seed0/dcgan/gan_samples.png" in note and str(tmp_path) not in note
     for path in out.rglob("*"):
         if path.is_file():

@@ -74,10 +74,10 @@ _HALF_METRICS_V1 = (
     "auroc",
     "ece",
 )
-#: the fields of a version-1 GAN record that a version-0 one may lack, but for ``eval/n_pr`` and
-#: ``selection_unit`` (below); ``hardware``, which a classify record's copy of the GAN record
-#: leaves out, is not filled
-_GAN_FIELDS_V1 = (
+#: the fields of a version-1 generator record (kind ``gan``, of any family) that a version-0 one
+#: may lack, but for ``eval/n_pr`` and ``selection_unit`` (below); ``hardware``, which a classify
+#: record's copy of the generator record leaves out, is not filled
+_GENERATOR_FIELDS_V1 = (
     "experiment",
     "epochs",
     "max_steps",
@@ -141,12 +141,12 @@ def _classify_v0_to_v1(record: Record) -> Record:
     return out
 
 
-def _gan_v0_to_v1(record: Record) -> Record:
+def _generator_v0_to_v1(record: Record) -> Record:
     out = {**record, "schema_version": 1}
-    for key in _GAN_FIELDS_V1:
+    for key in _GENERATOR_FIELDS_V1:
         out.setdefault(key, None)
-    # selection by step came in with version 1's fields (max_steps, best_step): before, a GAN
-    # was chosen by epoch
+    # selection by step came in with version 1's fields (max_steps, best_step): before, a
+    # generator was chosen by epoch
     out.setdefault("selection_unit", "epoch")
     if "eval/n_pr" not in out:
         # before eval/n_pr was recorded, precision/recall used min(n_real, n_fake) of each
@@ -159,7 +159,7 @@ def _gan_v0_to_v1(record: Record) -> Record:
 Step = Callable[[Record], Record]
 #: step k takes a record of version k to version k + 1: one step per version, per kind
 CLASSIFY_STEPS: tuple[Step, ...] = (_classify_v0_to_v1,)
-GAN_STEPS: tuple[Step, ...] = (_gan_v0_to_v1,)
+GENERATOR_STEPS: tuple[Step, ...] = (_generator_v0_to_v1,)
 
 
 def _chain(record: Record, steps: tuple[Step, ...], what: str) -> Record:
@@ -179,17 +179,20 @@ def _chain(record: Record, steps: tuple[Step, ...], what: str) -> Record:
 
 def upgrade(record: Record) -> Record:
     """``record`` (a run's ``metrics.json``, not a failure) in the current shape: a new dict, the
-    given one untouched. A classify record's copy of its GAN's record is upgraded by the GAN
-    record's own version (a cached GAN may be older than the run that used it). A record of
+    given one untouched. A classify record's copy of its generator's record is upgraded by that
+    record's own version (a cached generator may be older than the run that used it). A record of
     another kind is returned as it is. RecordError for a version newer than
     :data:`~imbalance_gan.record.SCHEMA_VERSION`, or a field an upgrade step cannot read."""
     kind = record.get("kind")
     if kind == "gan":
-        return _chain(record, GAN_STEPS, "GAN record")
+        return _chain(record, GENERATOR_STEPS, "generator record")
     if kind != "classify":
         return dict(record)
     out = _chain(record, CLASSIFY_STEPS, "record")
     gan = out.get("gan_run")
     if isinstance(gan, dict) and isinstance(gan.get("metrics"), dict):
-        out["gan_run"] = {**gan, "metrics": _chain(gan["metrics"], GAN_STEPS, "GAN record")}
+        out["gan_run"] = {
+            **gan,
+            "metrics": _chain(gan["metrics"], GENERATOR_STEPS, "generator record"),
+        }
     return out

@@ -90,7 +90,7 @@ def read_sweep_plan(root: str | Path) -> list[tuple[str, int]]:
     try:
         cfg = plain.load_plain(path)  # data only: nothing in it is resolved or built
         if plain.select(cfg, "task", "classify") != "classify":
-            return []  # a sweep of another entry point (train's GANs)
+            return []  # a sweep of another entry point (train's generators)
         params = plain.select(cfg, "hydra.sweeper.params") or {}
         task = plain.select(cfg, "hydra.overrides.task") or []
         if not isinstance(params, dict):

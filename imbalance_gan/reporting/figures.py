@@ -85,7 +85,7 @@ def gan_selection(
                 ax.plot([best], [scores[list(epochs).index(best)]], "o", color=line.get_color())
         used = textwrap.fill("used by " + ", ".join(users[gan]), 48)
         ax.set_title(f"{gan} (dot = chosen {unit})\n{used}", fontsize=9)
-        ax.set_xlabel(f"GAN training {unit}")
+        ax.set_xlabel(f"generator training {unit}")
         ax.set_ylabel("selection score (Fréchet distance, lower is better)", fontsize=8)
         ax.grid(alpha=0.3)
         ax.legend()
@@ -160,11 +160,11 @@ def write_figures(
             histories.setdefault(gan, []).append((r["seed"], epochs, scores, best, unit))
     if histories:
         gan_selection(
-            histories, add("GAN selection score over training", "gan_selection.png"), users
+            histories, add("Generator selection score over training", "gan_selection.png"), users
         )
     for gan, run in _first_seed_per_gan(rows).items():
         samples = run["path"] / GAN_SAMPLES
-        caption = f"Samples from the {gan} GAN (seed {run['seed']})"
+        caption = f"Samples from the {gan} generator (seed {run['seed']})"
         if not os.path.lexists(samples):
             continue  # no grid was copied into the run, or it was deleted
         try:  # copied and embedded as is: only a small PNG of the run's own folder

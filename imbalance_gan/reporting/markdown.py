@@ -140,7 +140,7 @@ def generator_quality(data: ReportData) -> list[str]:
         ]
         for s in scenarios
     ]
-    head = ["scenario", "GAN", "n seeds", "best epoch", "best step"]
+    head = ["scenario", "generator", "n seeds", "best epoch", "best step"]
     head += [*(f"`{c}`" for c in distances), "collapsed (seeds)"]
     second = [[s["scenario"], *(fmt(s, c, 3) for c in shares)] for s in scenarios]
     reasons = [
