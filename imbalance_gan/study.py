@@ -104,7 +104,9 @@ def study(cfg: DictConfig, overrides: list[str], launcher: DictConfig | None = N
         if finished or (cfg.resume and out.is_dir()):
             data = _identity(run_cfg.data, identities)
             check_run_dir(out, run_cfg, finished, resume=True, data=data)
-    split_from_config(cfg.data)  # data and counts valid?
+    split = split_from_config(cfg.data)  # data and counts valid?
+    if warning := split.rare_class_warning():
+        log.warning(warning)
     previous = read_json(root / "study.json") if (root / "study.json").is_file() else {}
     info = study_info(cfg, overrides, previous.get("wall_time_s", 0.0))
     write_json(root / "study.json", info)

@@ -43,6 +43,7 @@ def _overrides(folder: Path, tmp_path: Path) -> list[str]:
     return [
         "data=folder",
         f"data.path={folder}",
+        "data.minority_classes=[0]",
         "data.minority_count=30",
         "experiment=smoke",
         f"paths.artifact_dir={tmp_path / 'artifacts'}",

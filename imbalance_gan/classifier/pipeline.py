@@ -63,6 +63,8 @@ def classify(cfg: DictConfig) -> dict:
     out = output_dir(cfg)
     check_classify_config(cfg)
     split = split_from_config(cfg.data)
+    if warning := split.rare_class_warning():
+        log.warning(warning)
     kept = start_run(out, cfg, split.identity())  # resume: the same config and the same images
     if kept is not None:
         log.info("%s is finished; resume=true keeps its results", out)
@@ -227,10 +229,11 @@ def write_results(
 
 def _log_result(built: Built, elapsed: float) -> None:
     m = built.model.test_metrics
+    split = built.data.split
     per_class = ", ".join(
-        f"class-{k} precision {m['test/precision'][k]:.4f} recall {m['test/recall'][k]:.4f} "
+        f"class {split.class_label(k)} precision {m['test/precision'][k]:.4f} recall {m['test/recall'][k]:.4f} "
         f"f1 {m['test/f1'][k]:.4f}"
-        for k in built.data.split.minority
+        for k in split.minority
     )
     log.info(
         "test accuracy %.4f, f1_macro %.4f%s (%.0fs)",

@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 
 from imbalance_gan.classifier.adjust import TauNorm
 from imbalance_gan.classifier.augment import Mixup
+from imbalance_gan.data import cuts_nothing
 from imbalance_gan.generators.family import is_conditional
 from imbalance_gan.runtime.errors import UserError, raise_user_error
 from imbalance_gan.runtime.schemas import SCENARIO_FAMILIES
@@ -90,11 +91,21 @@ def check_head(cfg: DictConfig) -> None:
 
 
 def check_rare_class(cfg: DictConfig) -> None:
-    """``data.minority_classes=[]`` (no class cut) only in the balanced scenario."""
-    if not cfg.data.minority_classes and not cfg.scenario.get("balanced", False):
+    """``data.minority_classes=[]`` under a minority cut (no class cut) only in the balanced
+    scenario; with nothing cut (``data.minority_count=null``) it means "the classes below
+    ``data.rare_below``", and the balanced scenario would be the data as it is."""
+    balanced = cfg.scenario.get("balanced", False)
+    if balanced and cuts_nothing(cfg.data):
         raise UserError(
-            f"data.minority_classes=[] names no rare class, so scenario={cfg.scenario.name} would "
-            "train the balanced set; only scenario=full does that"
+            f"scenario={cfg.scenario.name} trains on every image the data has, and nothing is cut "
+            "here (data.minority_count=null): it would be scenario=original; leave it out"
+        )
+    if not cuts_nothing(cfg.data) and not cfg.data.minority_classes and not balanced:
+        raise UserError(
+            f"data.minority_classes=[] names no rare class to cut to data.minority_count="
+            f"{cfg.data.get('minority_count')}, so scenario={cfg.scenario.name} would train the "
+            "balanced set (only scenario=full does that): name it, data.minority_classes=[<name "
+            "or index>], or cut nothing, data.minority_count=null"
         )
 
 

@@ -12,6 +12,7 @@ from imbalance_gan.data.split import (
     ImbalancedData,
     Split,
     build_split,
+    cuts_nothing,
     to_uint8,
     to_unit_range,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "TrainingSet",
     "build_data",
     "build_split",
+    "cuts_nothing",
     "load_split",
     "resolve_class_counts",
     "select_imbalanced",

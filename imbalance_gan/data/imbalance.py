@@ -55,6 +55,17 @@ def whole(name: str, value: object) -> int:
     return value
 
 
+def check_classes(minority_classes: Sequence[int], num_classes: int) -> None:
+    """Refuse ``data.minority_classes`` that repeat a class or name one the data lacks."""
+    if len(set(minority_classes)) != len(minority_classes):
+        raise UserError(f"data.minority_classes={list(minority_classes)} repeats a class")
+    for c in minority_classes:
+        if not isinstance(c, int) or not 0 <= c < num_classes:
+            raise UserError(
+                f"data.minority_classes contains {c!r}; classes are 0..{num_classes - 1}"
+            )
+
+
 def resolve_class_counts(
     available: Sequence[int],
     minority_classes: Sequence[int] = (0,),
@@ -83,13 +94,8 @@ def resolve_class_counts(
                 )
         return counts
     counts = list(available)
-    if len(set(minority_classes)) != len(minority_classes):
-        raise UserError(f"data.minority_classes={list(minority_classes)} repeats a class")
+    check_classes(minority_classes, num_classes)
     for c in minority_classes:
-        if not isinstance(c, int) or not 0 <= c < num_classes:
-            raise UserError(
-                f"data.minority_classes contains {c!r}; classes are 0..{num_classes - 1}"
-            )
         if not 1 <= minority_count <= available[c]:
             raise UserError(
                 f"data.minority_count={minority_count} is impossible for class {c}, which has "

@@ -50,6 +50,23 @@ def top_up_plan(cfg_scenario: DictConfig, split: Split) -> dict[int, tuple[int, 
     return plan
 
 
+def check_adds_something(cfg: DictConfig, split: Split, plan: dict[int, tuple[int, int]]) -> None:
+    """Refuse a scenario that tops up the rare classes when none is below its target: it would
+    add nothing and silently equal ``original``."""
+    sc = cfg.scenario
+    if (sc.augment is None and not sc.use_generator) or any(a + b for a, b in plan.values()):
+        return
+    target = sc.get("target_count")
+    counts = class_histogram(split.train_y, split.num_classes)
+    rare = ", ".join(f"{split.class_label(c)}: {counts[c]}" for c in split.minority) or "none"
+    raise UserError(
+        f"scenario={sc.name} tops up the rare classes to "
+        f"{'the largest class' if target is None else target} training images, but none is "
+        f"below that (rare classes and their training images: {rare}), so it would add nothing "
+        "and equal scenario=original; raise data.top_up_to or study a rarer class"
+    )
+
+
 def _spread_to_every_class(
     cfg: DictConfig,
     split: Split,
@@ -106,6 +123,7 @@ def build_training_data(cfg: DictConfig, split: Split) -> ScenarioData:
     scenario makes (generated, augmented, spread to every class), with their loss weights."""
     sc = cfg.scenario  # checked: classifier/rules.py
     plan = top_up_plan(sc, split)
+    check_adds_something(cfg, split, plan)
     real_x, real_y = split.train_x, split.train_y
     counts = class_histogram(real_y, split.num_classes)
     training = TrainingSet.real(split)

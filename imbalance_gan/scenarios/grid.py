@@ -9,12 +9,16 @@ scenario file of that name (``elastic_la``), so studies made with either resume 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from hydra import compose
 from omegaconf import DictConfig, open_dict
 
+from imbalance_gan.data import cuts_nothing
 from imbalance_gan.runtime.errors import UserError
+
+log = logging.getLogger("imbalance_gan.study")
 
 
 def run_dir(root: Path, seed: int, scenario: str) -> Path:
@@ -144,12 +148,15 @@ def plan_runs(
     ]
     table = {f: list(cfg.study.fix_overrides[f]) for f in fixes}
     _check_fixes(keep, scenarios, table)
-    runs = []
+    runs, left_out = [], set()
     for seed in seeds:
         for scenario in scenarios:
             for fix in fixes:
                 name = run_name(scenario, fix)
                 run_cfg = _compose_run(keep, scenario, table[fix], seed)
+                if run_cfg.scenario.get("balanced") and cuts_nothing(run_cfg.data):
+                    left_out.add(name)  # the data as it is: that is original
+                    continue
                 with open_dict(run_cfg):
                     run_cfg.scenario.name = name
                     if fix != "none" and run_cfg.scenario.family == "reference":
@@ -163,5 +170,11 @@ def plan_runs(
     if named and family != "classic":
         raise UserError(
             f"study.best_classic={named} is not a classic scenario (its family: {family})"
+        )
+    if left_out:
+        log.warning(
+            "left out %s: nothing is cut (data.minority_count=null), so training on every image "
+            "the data has is scenario=original",
+            ", ".join(sorted(left_out)),
         )
     return runs
