@@ -77,3 +77,24 @@ def test_a_run_saved_before_configs_named_their_family_still_draws(gan_run, tmp_
         _generate(tmp_path / "o", f"run={old}"),
     )
     assert np.array_equal(new["images"], before["images"])
+
+
+def test_a_cache_entry_a_classify_run_trained_draws(gan_run, tmp_path):
+    """A generator a scenario trained into the cache keeps the classify run's config, whose
+    classifier names torch's optimiser and scheduler: code this package's configs name, never
+    built from the file. Code no config of the package names is still refused."""
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    entry = tmp_path / "entry"
+    shutil.copytree(gan_run, entry)
+    cfg = make_cfg("classify", ["scenario=projgan", "experiment=smoke"], entry)
+    OmegaConf.save(cfg, entry / "config.yaml", resolve=True)
+    assert "torch.optim" in (entry / "config.yaml").read_text()
+    drawn = _generate(tmp_path / "drawn", f"run={entry}")
+    assert np.array_equal(drawn["images"], _generate(tmp_path / "own", f"run={gan_run}")["images"])
+    cfg.classifier.scheduler._target_ = "builtins.eval"
+    OmegaConf.save(cfg, entry / "config.yaml", resolve=True)
+    with pytest.raises(UserError, match="classifier.scheduler._target_ is 'builtins.eval'"):
+        _generate(tmp_path / "evil", f"run={entry}")

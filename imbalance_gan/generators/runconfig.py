@@ -17,6 +17,7 @@ the requesting command's own, and nothing is downloaded for it.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ WHERE = (
 #: the largest whole number taken from a file (seeds and sizes beyond it are no run's)
 MAX_INT = 2**31
 _ABSENT = object()
+#: a config line naming what it builds: ``_target_: <path>`` or ``family: <path>``
+TARGET_LINE = re.compile(r"^\s*(_target_|family):\s*([A-Za-z_][\w.]*)\s*(#.*)?$")
 #: an interpolation that copies another key, with no resolver
 REFERENCE = re.compile(r"^\$\{[\w.\[\]]+\}$")
 
@@ -110,9 +113,24 @@ def _inert(theirs: Any, key: str, where: Path) -> None:
             _inert(v, f"{key}[{i}]", where)
 
 
+@functools.cache
+def package_targets() -> frozenset[str]:
+    """Every class or function a config of this package names to build (``_target_`` and a
+    generator's ``family``, in any file under ``conf/``): torch's optimisers and schedulers too."""
+    named = set()
+    for path in sorted(CONF_DIR.rglob("*.yaml")):
+        for line in path.read_text().splitlines():
+            match = TARGET_LINE.match(line)
+            if match:
+                named.add(match.group(2))
+    return frozenset(named)
+
+
 def _same_build_keys(own: Any, theirs: Any, key: str, where: Path) -> None:
-    """Refuse a part of the file that is not taken over when it names something to build other
-    than what this package's config there names."""
+    """Refuse a part of the file that is not taken over when it names something to build
+    that this package's config there does not, unless some config of this package names it
+    (a classify run's ``classifier.scheduler`` in a cache entry's config, say): it is never
+    built from the file, only read."""
     if not isinstance(theirs, dict | list):
         return
     if isinstance(theirs, list):
@@ -123,7 +141,8 @@ def _same_build_keys(own: Any, theirs: Any, key: str, where: Path) -> None:
     own = own if isinstance(own, dict) else {}
     for k, v in theirs.items():
         mine = own.get(k, _ABSENT)
-        if k in BUILD_KEYS and v != mine:
+        named = k in ("_target_", "family") and isinstance(v, str) and v in package_targets()
+        if k in BUILD_KEYS and v != mine and not named and not isinstance(v, bool):
             said = "lacks it" if mine is _ABSENT else f"says {mine!r}"
             raise _refuse(where, f"{key}.{k}", f"is {v!r} there; this package's config {said}")
         _same_build_keys(None if mine is _ABSENT else mine, v, f"{key}.{k}", where)
