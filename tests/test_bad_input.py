@@ -1,21 +1,22 @@
 """Every bad input a user can type ends the same way: one ``error:`` line, exit 2, no traceback,
 and a finished run already in the output dir is left byte-identical.
 
-Each case runs the real command (``python -m imbalance_gan.<command>``) with its output dir
+Each case runs the real command (``python -m imbalance_gan.<command>``, as a forked child of one
+process that imported the commands once: ``tests/forkrun.py``) with its output dir
 (``hydra.run.dir``) pointed at a copy of one finished ``experiment=smoke`` classify run. The
-cases run concurrently, once per session; each test then checks its own case. Hydra's record
+cases run two at a time, once per session; each test then checks its own case. Hydra's record
 of the latest invocation (``.hydra/``, ``<command>.log``) is not part of the run and is left
 out of the comparison."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,14 +194,55 @@ def write_hostile(root: Path) -> Path:
     return root
 
 
+def _run_many(
+    jobs: list[tuple[str, tuple[str, ...]]], cwd: Path
+) -> list[subprocess.CompletedProcess]:
+    """``python -m imbalance_gan.<command> args`` for each job, two at a time, as forked
+    children of one process that imported the commands once (``tests/forkrun.py``: each child
+    still runs the command as ``__main__`` with its own argv, environment and exit code)."""
+    env = {**os.environ, "IMBALANCE_GAN_DATA": str(DATA), "PYTHONPATH": str(ROOT)}
+    env.pop("HYDRA_FULL_ERROR", None)
+    spec = [
+        {
+            "module": f"imbalance_gan.{command}",
+            "args": list(args),
+            "cwd": str(cwd),
+            "env": env,
+            "stdout": str(cwd / f"job{k}.out"),
+            "stderr": str(cwd / f"job{k}.err"),
+        }
+        for k, (command, args) in enumerate(jobs)
+    ]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "forkrun.py"), "--jobs", "2"],
+        input=json.dumps(spec),
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    codes = json.loads(proc.stdout.strip().splitlines()[-1])
+    return [
+        subprocess.CompletedProcess(
+            [sys.executable, "-m", job["module"], *job["args"]],
+            code,
+            Path(job["stdout"]).read_text(),
+            Path(job["stderr"]).read_text(),
+        )
+        for job, code in zip(spec, codes, strict=True)
+    ]
+
+
 @pytest.fixture(scope="session")
 def outcomes(finished_run, tmp_path_factory):
-    """Each case's (process, output dir, snapshot before), run two at a time."""
+    """Each case's (process, output dir, snapshot before)."""
     root = tmp_path_factory.mktemp("cases")
     (root / "file").write_text("a file, not a folder\n")
     hostile = write_hostile(root / "hostile")
 
-    def one(k: int, case: Case):
+    def prepare(k: int, case: Case):
         place = root / f"case{k}"
         shutil.copytree(
             finished_run, place / "runs" / "seed0" / "original" if case.in_study else place
@@ -218,11 +260,11 @@ def outcomes(finished_run, tmp_path_factory):
         base = ("experiment=smoke", f"paths.artifact_dir={root / 'artifacts'}")
         if any(a.startswith("paths.artifact_dir=") for a in args):
             base = base[:1]
-        proc = _run(case.command, (*base, *args, f"hydra.run.dir={place}"), root)
-        return proc, place, before
+        return (case.command, (*base, *args, f"hydra.run.dir={place}")), place, before
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        done = list(pool.map(lambda kc: one(*kc), enumerate(CASES)))
+    prepared = [prepare(k, case) for k, case in enumerate(CASES)]
+    procs = _run_many([job for job, _, _ in prepared], root)
+    done = [(proc, place, before) for proc, (_, place, before) in zip(procs, prepared, strict=True)]
     return dict(zip(CASES, done, strict=True))
 
 
