@@ -7,12 +7,12 @@ from imbalance_gan.data.imbalance import (
     stratified_split,
 )
 from imbalance_gan.data.loader import TensorLoader
+from imbalance_gan.data.rare import cuts_nothing
 from imbalance_gan.data.sources import IDXSource, load_split
 from imbalance_gan.data.split import (
     ImbalancedData,
     Split,
     build_split,
-    cuts_nothing,
     to_uint8,
     to_unit_range,
 )

@@ -16,16 +16,21 @@ from dataclasses import dataclass
 
 import torch
 
-from imbalance_gan.data.cifar import long_tail_counts
 from imbalance_gan.data.imbalance import (
-    check_classes,
     check_every_class,
     check_label_range,
     class_histogram,
-    resolve_class_counts,
     select_imbalanced,
     stratified_split,
     whole,
+)
+from imbalance_gan.data.rare import (
+    class_indices,
+    cuts_nothing,
+    kept_counts,
+    rare_class_warning,
+    rare_classes,
+    share_of_largest,
 )
 from imbalance_gan.data.sources import IDXSource
 from imbalance_gan.runtime.errors import UserError
@@ -41,47 +46,6 @@ def to_unit_range(images: torch.Tensor) -> torch.Tensor:
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """Float images in [-1, 1] -> uint8 in [0, 255] (the inverse of :func:`to_unit_range`)."""
     return images.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
-
-
-#: with nothing cut and no class named: a class with fewer than this share of the largest
-#: class's training images is rare
-RARE_BELOW = 0.5
-
-
-def cuts_nothing(data) -> bool:
-    """Whether the data settings ``data`` (an :class:`ImbalancedData` or a ``data`` config)
-    study the data's own imbalance: no minority cut, no class counts, no long-tail ratio."""
-    return (
-        getattr(data, "minority_count", 300) is None
-        and getattr(data, "class_counts", None) is None
-        and not getattr(data, "imbalance_ratio", None)
-    )
-
-
-def _class_indices(classes: Sequence[int | str], source: object) -> tuple[int, ...]:
-    """``data.minority_classes`` as class indices: names are looked up in the source's class
-    names (an image folder's, in sorted order), indices kept."""
-    names = list(getattr(source, "classes", None) or [])
-    out = []
-    for c in classes:
-        if isinstance(c, str) and not c.lstrip("-").isdigit():
-            if c not in names:
-                known = f"its classes: {', '.join(names)}" if names else "its classes have no names"
-                raise UserError(
-                    f"data.minority_classes names {c!r}, which is no class of the data "
-                    f"({known}); name a class, or give its index"
-                )
-            c = names.index(c)
-        out.append(int(c))
-    return tuple(out)
-
-
-def _share(name: str, value: float | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-        raise UserError(f"{name}={value!r} must be a share of the largest class, in (0, 1]")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -142,11 +106,11 @@ class ImbalancedData:
         values = {
             "source": source,
             "root": root,
-            "minority_classes": _class_indices(self.minority_classes, source),
+            "minority_classes": class_indices(self.minority_classes, source),
             "minority_count": None
             if self.minority_count is None
             else whole("data.minority_count", self.minority_count),
-            "rare_below": _share("data.rare_below", self.rare_below),
+            "rare_below": share_of_largest("data.rare_below", self.rare_below),
             "class_counts": None if self.class_counts is None else tuple(self.class_counts),
             "imbalance_ratio": None
             if self.imbalance_ratio is None
@@ -255,33 +219,14 @@ class Split:
         """Real images of the minority classes in ``split`` (see :meth:`minority_split`)."""
         return self.minority_split(split, classes)[0]
 
+    def rare_class_warning(self) -> str | None:
+        """One line when the choice of rare classes looks wrong (see :func:`rare_class_warning`)."""
+        return rare_class_warning(self)
+
     def class_label(self, c: int) -> str:
         """Class ``c`` as a reader knows it: ``3 (`shirt`)``, or ``3`` without names."""
         names = self.class_names
         return f"{c} (`{names[c]}`)" if names else str(c)
-
-    def rare_class_warning(self) -> str | None:
-        """One line when the choice of rare classes looks wrong: a class left alone holds fewer
-        than ``rare_below`` of the largest class's training images in the source (so it is
-        rare in the data, and the study is not about it); None when none does."""
-        share = RARE_BELOW if self.data.rare_below is None else self.data.rare_below
-        largest = max(self.available_counts)
-        alone = [
-            c
-            for c, n in enumerate(self.available_counts)
-            if c not in self.minority and n < share * largest
-        ]
-        if not alone:
-            return None
-        said = ", ".join(f"{self.class_label(c)} with {self.available_counts[c]}" for c in alone)
-        rare = ", ".join(self.class_label(c) for c in self.minority) or "none"
-        name = self.class_names[alone[0]] if self.class_names else alone[0]
-        return (
-            f"the data's own rare class{'es' if len(alone) > 1 else ''} {said} training images "
-            f"(the largest class has {largest}) {'are' if len(alone) > 1 else 'is'} not studied "
-            f"as rare (the rare classes: {rare}); to study {'them' if len(alone) > 1 else 'it'}: "
-            f"data.minority_classes=[{name}]"
-        )
 
 
 def _checked_images(data: ImbalancedData) -> tuple[torch.Tensor, ...]:
@@ -307,48 +252,12 @@ def _checked_images(data: ImbalancedData) -> tuple[torch.Tensor, ...]:
     return images, labels, test_images, test_labels
 
 
-def _kept_counts(data: ImbalancedData, available: list[int]) -> list[int]:
-    """How many training images of each class the selection keeps."""
-    class_counts = data.class_counts
-    if data.imbalance_ratio is not None:
-        class_counts = long_tail_counts(min(available), data.imbalance_ratio, data.num_classes)
-    if data.minority_count is None and class_counts is None:  # nothing cut: the data as it is
-        check_classes(list(data.minority_classes), data.num_classes)
-        return list(available)
-    return resolve_class_counts(
-        available, list(data.minority_classes), data.minority_count or 0, class_counts
-    )
-
-
-def _rare_classes(data: ImbalancedData, available: list[int], counts: list[int]) -> tuple[int, ...]:
-    """The rare classes (see :class:`ImbalancedData`): the cut ones and, under a minority cut,
-    the named ones even if the cut kept every image; with nothing cut, the named ones or those
-    below ``rare_below`` of the largest class."""
-    if data.natural:
-        if data.minority_classes:
-            return tuple(sorted(data.minority_classes))
-        share = RARE_BELOW if data.rare_below is None else data.rare_below
-        rare = tuple(c for c, n in enumerate(available) if n < share * max(available))
-        if not rare:
-            raise UserError(
-                f"nothing is cut (data.minority_count=null) and no class has fewer than "
-                f"{share} x the largest class's {max(available)} training images "
-                "(data.rare_below): name the rare class (data.minority_classes=[<name or "
-                "index>]), or cut one (data.minority_count=<n>)"
-            )
-        return rare
-    cut = {c for c in range(data.num_classes) if counts[c] < available[c]}
-    if data.class_counts is None and not data.imbalance_ratio:
-        cut |= set(data.minority_classes)
-    return tuple(sorted(cut))
-
-
 def build_split(data: ImbalancedData) -> Split:
     """Load the source's images, select the imbalanced training set and hold out validation:
     a pure function of ``data`` (its seed draws the selection and the validation part)."""
     images, labels, test_images, test_labels = _checked_images(data)
     available = class_histogram(labels, data.num_classes)
-    counts = _kept_counts(data, available)
+    counts = kept_counts(data, available)
     selected = select_imbalanced(labels, counts, data.seed)
     train_pos, val_pos = stratified_split(
         labels[selected], data.val_fraction, data.seed, data.num_classes
@@ -364,7 +273,7 @@ def build_split(data: ImbalancedData) -> Split:
         test_y=test_labels,
         counts=tuple(counts),
         available_counts=tuple(available),
-        minority=_rare_classes(data, available, counts),
+        minority=rare_classes(data, available, counts),
         train_idx=train_idx,
         val_idx=val_idx,
     )
