@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from imbalance_gan import record
 from imbalance_gan.classifier.pipeline import run_one
+from imbalance_gan.classifier.plan import plan_line
 from imbalance_gan.classifier.rules import check_classify_config
 from imbalance_gan.data import build_data, split_from_config
 from imbalance_gan.generators import cache
@@ -107,6 +108,11 @@ def study(cfg: DictConfig, overrides: list[str], launcher: DictConfig | None = N
     split = split_from_config(cfg.data)  # data and counts valid?
     if warning := split.rare_class_warning():
         log.warning(warning)
+    todo = [r for r in runs if not record.is_finished(r[2].paths.output_dir)]
+    generators = [c for _, c in needed_gans(todo).values()]
+    log.info("%s", plan_line([c for *_, c in todo], len(runs) - len(todo), generators, split))
+    if cfg.study.get("plan_only"):
+        return 0
     previous = read_json(root / "study.json") if (root / "study.json").is_file() else {}
     info = study_info(cfg, overrides, previous.get("wall_time_s", 0.0))
     write_json(root / "study.json", info)

@@ -43,8 +43,12 @@ def _cfg(root: Path, tmp_path: Path, *overrides: str):
     return make_cfg("classify", [*data, *overrides], tmp_path / "run")
 
 
-@pytest.mark.parametrize("named", [None, "[rare]", "[2]"], ids=["below_rare_below", "name", "index"])
-def test_a_class_that_arrives_rare_is_the_rare_class_and_nothing_is_cut(named, rare_folder, tmp_path):
+@pytest.mark.parametrize(
+    "named", [None, "[rare]", "[2]"], ids=["below_rare_below", "name", "index"]
+)
+def test_a_class_that_arrives_rare_is_the_rare_class_and_nothing_is_cut(
+    named, rare_folder, tmp_path
+):
     extra = [f"data.minority_classes={named}"] if named else []
     split = split_from_config(_cfg(rare_folder, tmp_path, *extra).data)
     assert split.minority == (2,) and list(split.counts) == [60, 60, 12]
@@ -57,7 +61,11 @@ def test_every_top_up_adds_to_the_rare_class_and_the_report_names_it(rare_folder
     cfg = _cfg(rare_folder, tmp_path, "data.minority_classes=[rare]", "scenario=oversample")
     run = classify(cfg)
     counts = run["train_counts"]
-    assert run["minority_classes"] == [2] and counts["real"] == [54, 54, 11]  # 10% held out per class
+    assert run["minority_classes"] == [2] and counts["real"] == [
+        54,
+        54,
+        11,
+    ]  # 10% held out per class
     assert counts["added"] == [0, 0, 43] and counts["total"] == [54, 54, 54]
     out = tmp_path / "report"
     proc = run_module("imbalance_gan.report", str(tmp_path / "run"), "--out", str(out))
@@ -102,3 +110,32 @@ def test_a_named_class_on_mnist_is_cut_exactly_as_before():
     split = build_split(ImbalancedData(root=str(DATA), seed=0))
     assert split.minority == (0,) and split.counts[0] == 300 and split.rare_class_warning() is None
     assert split.train_idx[:3].tolist() == [0, 2, 3] and int(split.val_idx.sum()) == 162781415
+
+
+def test_quick_trains_a_small_folder_as_many_steps_as_mnist(rare_folder, tmp_path):
+    """The quick profile's floor of optimiser steps: 2 epochs of MNIST (191 steps each), as many
+    epochs as it takes on 119 images; the run records the epochs it trained."""
+    from imbalance_gan.classifier.pipeline import classifier_epochs
+
+    quick = make_cfg("classify", ["experiment=quick"], tmp_path / "mnist").classifier
+    assert classifier_epochs(quick, 48_697) == 2  # MNIST quick, 30 zeros: as before
+    assert classifier_epochs(quick, 119) == quick.min_steps == 380  # one step an epoch
+    cfg = _cfg(rare_folder, tmp_path, "classifier.min_steps=3", "trainer.limit_train_batches=1")
+    assert classify(cfg)["epochs"] == 3  # 2 epochs would be 2 steps
+
+
+def test_a_study_plan_only_prints_its_plan_and_runs_nothing(rare_folder, tmp_path):
+    out = tmp_path / "study"
+    proc = run_module(
+        "imbalance_gan.study",
+        "data=folder",
+        f"data.path={rare_folder}",
+        "experiment=smoke",
+        "study.scenarios=[original,oversample,projgan]",
+        "study.seeds=[0]",
+        "study.plan_only=true",
+        f"hydra.run.dir={out}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "plan: 3 runs (0 finished), 1 generator to train, about" in proc.stdout + proc.stderr
+    assert not (out / "runs").exists() and not (out / "study.json").exists()

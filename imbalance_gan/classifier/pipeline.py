@@ -51,6 +51,7 @@ class Built:
     counts: dict[str, list[int]]
     weights: list[float] | None
     signature: float | None
+    epochs: int
 
 
 def classify(cfg: DictConfig) -> dict:
@@ -87,11 +88,12 @@ def build(cfg: DictConfig, out: Path, split: Split | None = None) -> Built:
     split = split or split_from_config(cfg.data)
     scenario = build_training_data(cfg, split)
     training = scenario.training
-    retrain = instantiate(cfg.classifier.retrain) if cfg.classifier.get("retrain") else None
-    sampler = instantiate(cfg.classifier.sampler)
-    if retrain is not None:  # cRT: class-balanced batches for the head's retraining
-        sampler = retrain.sampler(sampler, int(cfg.classifier.max_epochs))
     c = cfg.classifier
+    epochs = classifier_epochs(c, len(training.labels))
+    retrain = instantiate(c.retrain) if c.get("retrain") else None
+    sampler = instantiate(c.sampler)
+    if retrain is not None:  # cRT: class-balanced batches for the head's retraining
+        sampler = retrain.sampler(sampler, epochs)
     data = ModelData(split, training, BatchPolicy(c.batch_size, c.eval_batch_size, sampler=sampler))
     counts = training.counts()
     added = training.added_images(split.minority)
@@ -109,15 +111,29 @@ def build(cfg: DictConfig, out: Path, split: Split | None = None) -> Built:
     weights = inverse_frequency_weights(counts["total"]) if cfg.scenario.class_weighting else None
     save_config(cfg, out)
     log.info(
-        "scenario %s, seed %d: training class counts %s",
+        "scenario %s, seed %d: training class counts %s, %d epochs of %d optimiser steps",
         cfg.scenario.name,
         cfg.seed,
         counts["total"],
+        epochs,
+        -(-len(training.labels) // int(c.batch_size)),
     )
     # re-seed so initialization does not depend on how much randomness the scenario drew
     seed_all(cfg.seed)
     model = build_model(cfg, counts["total"], weights, retrain)
-    return Built(scenario, data, model, counts, weights, signature)
+    return Built(scenario, data, model, counts, weights, signature, epochs)
+
+
+def classifier_epochs(c: DictConfig, n_train: int) -> int:
+    """The epochs a classifier trains: ``classifier.max_epochs``, or more when
+    ``classifier.min_steps`` needs more epochs of ``n_train`` images to reach its optimiser
+    steps (a budget that follows the data: the quick profile's steps on MNIST, on any data)."""
+    epochs = int(c.max_epochs)
+    min_steps = c.get("min_steps")  # checked: classifier/rules.py
+    if min_steps is None:
+        return epochs
+    per_epoch = -(-n_train // int(c.batch_size))
+    return max(epochs, -(-int(min_steps) // per_epoch))
 
 
 def build_model(
@@ -159,7 +175,7 @@ def fit(cfg: DictConfig, built: Built, out: Path, timer: Timer) -> tuple[pl.Trai
     )
     progress = BudgetProgress(f"classify {cfg.scenario.name}", show=cfg.classifier.monitor)
     trainer = build_trainer(
-        cfg.trainer, out, cfg.classifier.max_epochs, [best], progress=progress, started=timer.start
+        cfg.trainer, out, built.epochs, [best], progress=progress, started=timer.start
     )
     resume_from = ckpt_dir / "last.ckpt"
     resume = bool(cfg.resume) and resume_from.exists()
@@ -211,6 +227,7 @@ def write_results(
         val_counts=np.bincount(split.val_y.numpy(), minlength=split.num_classes).tolist(),
         minority=list(split.minority),
         class_names=split.class_names,
+        epochs=built.epochs,
         class_weights=built.weights,
         gan_run=built.scenario.generator_run,
         signature_auc=built.signature,

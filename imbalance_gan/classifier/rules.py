@@ -60,8 +60,8 @@ def _builds(node: DictConfig | None, kind: type) -> bool:
 
 
 def check_fixes(cfg: DictConfig) -> None:
-    """Each classifier fix is a ``_target_`` config (not an old ``augment=affine``), and a
-    retraining leaves room in the epoch budget."""
+    """Each classifier fix is a ``_target_`` config (not an old ``augment=affine``), a
+    retraining leaves room in the epoch budget, and a floor of steps is a whole number."""
     c = cfg.classifier
     for group in FIX_GROUPS:
         value = c.get(group)
@@ -77,6 +77,11 @@ def check_fixes(cfg: DictConfig) -> None:
         )
     if c.get("retrain") is not None:
         _built(c.retrain).first_epoch(int(c.max_epochs))
+    min_steps = c.get("min_steps")
+    if min_steps is not None and (
+        isinstance(min_steps, bool) or not isinstance(min_steps, int) or min_steps < 1
+    ):
+        raise UserError(f"classifier.min_steps={min_steps!r} must be a whole number >= 1 (or null)")
 
 
 def check_head(cfg: DictConfig) -> None:

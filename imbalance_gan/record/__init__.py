@@ -167,6 +167,7 @@ def classify_record(
     chosen_tau: float | None = None,
     synthetic_weight: float | None = None,
     class_names: list[str] | None = None,
+    epochs: int | None = None,
 ) -> dict[str, Any]:
     """The record of a classify run: what it trained on, every test metric, and the same
     metrics on the validation split for the checkpoint tested (for choices between scenarios).
@@ -175,6 +176,7 @@ def classify_record(
     chose on validation for the checkpoint tested (``None``: nothing chosen).
     ``synthetic_weight``: the loss weight of generated images (``None``: 1, like real ones).
     ``class_names``: the names of classes 0, 1, ... (an image folder's; ``None``: numbers only).
+    ``epochs``: the epochs trained (``None``: ``classifier.max_epochs``).
     """
     return {
         "kind": "classify",
@@ -184,7 +186,7 @@ def classify_record(
         "seed": int(cfg.seed),
         "experiment": cfg.get("experiment"),
         "dataset": cfg.data.dataset,
-        "epochs": int(cfg.classifier.max_epochs),
+        "epochs": int(cfg.classifier.max_epochs if epochs is None else epochs),
         "fixes": classifier_fixes(cfg.classifier),
         "best_epoch": best_epoch,
         "train_counts": train_counts,

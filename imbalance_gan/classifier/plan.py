@@ -1,0 +1,58 @@
+"""A study's plan before it starts: how many runs, how many generators to train, and about how
+long on this project's CPU (``runtime/costs.py``), from each run's budget and the data's size."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from imbalance_gan.classifier.pipeline import classifier_epochs
+from imbalance_gan.data import Split
+from imbalance_gan.data.imbalance import class_histogram
+from imbalance_gan.runtime.costs import cpu_seconds, generator_step_s, minutes
+
+
+def training_images(run_cfg: DictConfig, split: Split) -> int:
+    """About how many images a run trains on: the real training part, and for a scenario that
+    tops up the rare classes their deficits to its target."""
+    n = len(split.train_y)
+    sc = run_cfg.scenario
+    if sc.augment is None and not sc.use_generator:
+        return n
+    counts = class_histogram(split.train_y, split.num_classes)
+    target = sc.get("target_count")
+    target = max(counts) if target is None else int(target)
+    return n + sum(max(0, target - counts[c]) for c in split.minority)
+
+
+def classifier_steps(run_cfg: DictConfig, split: Split) -> int:
+    """The optimiser steps of a run's classifier (its epochs, ``classifier.min_steps`` included)."""
+    n = training_images(run_cfg, split)
+    per_epoch = -(-n // int(run_cfg.classifier.batch_size))
+    return classifier_epochs(run_cfg.classifier, n) * per_epoch
+
+
+def generator_steps(run_cfg: DictConfig, split: Split) -> int:
+    """The training steps of a run's generator: its budget in steps, or its epochs over the
+    real training part (an upper bound for one that learns the rare classes only)."""
+    g = run_cfg.gan
+    if g.get("max_steps"):
+        return int(g.max_steps)
+    return int(g.max_epochs) * -(-len(split.train_y) // int(g.batch_size))
+
+
+def plan_line(
+    runs: list[DictConfig], finished: int, generators: list[DictConfig], split: Split
+) -> str:
+    """``plan: 24 runs (8 finished), 3 generators to train, about 41 minutes on this CPU``, for
+    the unfinished ``runs`` and the unfinished cache entries ``generators`` (one config each)."""
+    seconds = cpu_seconds(
+        sum(classifier_steps(r, split) for r in runs),
+        sum(generator_steps(g, split) * generator_step_s(g.gan.family) for g in generators),
+        split.image_shape,
+    )
+    total = len(runs) + finished
+    return (
+        f"plan: {total} runs ({finished} finished), {len(generators)} generator"
+        f"{'' if len(generators) == 1 else 's'} to train, {minutes(seconds)} on a 2-core CPU "
+        "like this project's (runtime/costs.py; a GPU is much faster)"
+    )
