@@ -16,7 +16,7 @@ from imbalance_gan.generators import cache
 from imbalance_gan.generators.callback import cycled_labels
 from imbalance_gan.generators.gan.module import GANModule
 from imbalance_gan.generators.pipeline import as_synthetic, train_generator
-from imbalance_gan.generators.quality import quality_floor_misses
+from imbalance_gan.generators.quality import cannot_judge_reasons, quality_floor_misses
 from imbalance_gan.nets import DCGANDiscriminator, DCGANGenerator
 
 from .conftest import bare_trainer, make_cfg
@@ -62,6 +62,12 @@ def test_smoke_training_writes_every_artifact(gan, tmp_path, caplog):
         or saved["eval/minority_share"] < 0.95 * saved["eval/real_minority_share"]
     )
     assert saved["collapsed"] is below and bool(saved["collapse_reason"]) is below
+    # whether those numbers can judge it at all: the feature network's recall on the validation
+    # zeros, and the test zeros the quality is measured on (980 in MNIST's test set)
+    assert saved["eval/n_held_out"] == 980 and 0 <= saved["selection/feature_val_recall"] <= 1
+    unjudged = saved["selection/feature_val_recall"] < 0.25
+    assert saved["cannot_judge"] is unjudged and bool(saved["cannot_judge_reason"]) is unjudged
+    assert saved["selection/fd_real_halves"] >= 0  # the score's scale: real vs real
     # like for like: 270 training zeros and as many test zeros; precision/recall on 270 of each
     assert (saved["eval/n_real"], saved["eval/n_fake"], saved["eval/n_pr"]) == (270, 400, 270)
     assert saved == json.loads(json.dumps(m))
@@ -92,6 +98,9 @@ def test_selection_uses_no_test_image(tmp_path):
     assert poisoned["score_history"] == clean["score_history"]
     assert poisoned["best_epoch"] == clean["best_epoch"]
     assert poisoned["eval/fd_test"] != clean["eval/fd_test"]  # the test set did change
+    # nor does the feature network's recall (on validation images) or the real-vs-real scale
+    for key in ("selection/feature_val_recall", "selection/fd_real_halves"):
+        assert poisoned[key] == clean[key]
 
 
 def test_cache_reuses_finished_entry_and_ignores_unfinished(tmp_path):
@@ -122,6 +131,10 @@ def test_cache_key_follows_config_and_seed(tmp_path):
     # the quality floor labels a finished GAN; it does not change how one is trained
     floor = make_cfg("train", ["experiment=smoke", "selection.recall_floor=0.9"], tmp_path / "e")
     assert cache.cache_key(base) == cache.cache_key(floor)
+    # so do the settings that say when its numbers cannot judge it
+    judge = ["selection.feature_recall_floor=0.9", "selection.min_held_out=5000"]
+    judged = make_cfg("train", ["experiment=smoke", *judge], tmp_path / "f")
+    assert cache.cache_key(base) == cache.cache_key(judged)
     assert cache.cache_key(base) != cache.cache_key(other_seed)
     assert cache.cache_key(base) != cache.cache_key(other_gan)
 
@@ -136,13 +149,18 @@ def test_gan_scenario_trains_on_real_plus_synthetic(tmp_path):
     assert counts["total"][0] == 270 + 64
     assert m["gan_run"]["gan"] == "dcgan"
     assert cache.is_finished(cache.entry_dir(cfg))
-    # a second run with the same data/GAN/seed reuses the GAN instead of training it again
+    # the smoke feature network (10 batches) recognises no validation zero: flagged, still used
+    assert m["gan_run"]["metrics"]["cannot_judge"] is True and counts["added"][0] == 64
+    # a second run with the same data/GAN/seed reuses the GAN instead of training it again,
+    # and judges it against its own settings of when the numbers can judge it
     entry = cache.entry_dir(cfg)
     stamp = (entry / "metrics.json").stat().st_mtime_ns
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp_path / "run2")
-    classify(cfg)
+        cfg.selection.feature_recall_floor = 0.0
+    again = classify(cfg)
     assert (entry / "metrics.json").stat().st_mtime_ns == stamp
+    assert again["gan_run"]["metrics"]["cannot_judge"] is False
 
 
 def test_quality_floor_names_each_miss():
@@ -158,6 +176,22 @@ def test_quality_floor_names_each_miss():
     assert quality_floor_misses({**real, "eval/minority_share": 0.86}, floor) == []
     (miss,) = quality_floor_misses({**real, "eval/minority_share": 0.85}, floor)
     assert "against 0.900 of held-out real images" in miss
+
+
+def test_a_generator_the_numbers_cannot_judge_is_flagged_with_the_reason():
+    floor = OmegaConf.create({"feature_recall_floor": 0.25, "min_held_out": 50})
+    good = {"selection/feature_val_recall": 0.9, "eval/n_held_out": 980}
+    assert cannot_judge_reasons(good, floor) == []
+    # the user's folder: a network that recognised no real shirt, 20 test shirts
+    blind, few = cannot_judge_reasons(
+        {"selection/feature_val_recall": 0.0, "eval/n_held_out": 20}, floor
+    )
+    assert "recognises 0.000" in blind and "selection.feature_recall_floor=0.25" in blind
+    assert "only 20 held-out images" in few and "selection.min_held_out=50" in few
+    (none,) = cannot_judge_reasons({**good, "selection/feature_val_recall": None}, floor)
+    assert "no validation image" in none
+    # a record from before these were measured: not judged either way
+    assert cannot_judge_reasons({"eval/recall": 0.5}, floor) is None
 
 
 class _LabelPainter(nn.Module):

@@ -187,6 +187,21 @@ def test_filter_keeps_confident_novel_samples_only():
     assert novel.tolist() == [True, False, False, True, True]
 
 
+def test_the_feature_network_recall_and_the_real_vs_real_scale_draw_nothing_from_the_run():
+    train = torch.stack([_image(0.1 * k, -0.5) for k in range(8)])
+    selector = Selector(_FixedNet(), train, torch.zeros(8, dtype=torch.int64), k=1)
+    # two class-0 images it recognises, one it puts in class 1; one class-1 image
+    images = torch.stack([_image(0.5, -0.5), _image(0.2, 0.0), _image(-0.5, 0.5), _image(-1, 1)])
+    labels = torch.tensor([0, 0, 0, 1])
+    state = torch.random.get_rng_state()
+    assert selector.class_recalls(images, labels) == pytest.approx({0: 2 / 3, 1: 1.0})
+    scale = selector.real_halves_distance(seed=3)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global stream is untouched
+    assert scale == selector.real_halves_distance(seed=3) and scale >= 0
+    few = Selector(_FixedNet(), train[:3], torch.zeros(3, dtype=torch.int64), k=1)
+    assert few.real_halves_distance(seed=3) is None  # halves of one image have no covariance
+
+
 def test_draw_synthetic_with_a_filter_counts_what_it_dropped():
     torch.manual_seed(0)
     model = _gan()

@@ -36,7 +36,8 @@ CFG = OmegaConf.create(
 
 def _gan_record() -> dict:
     """A GAN record as the current builder writes it."""
-    evaluation = {name: 0.5 for name in (*record.GAN_EVAL, *record.GAN_EVAL_SIZES)}
+    names = (*record.GAN_EVAL, *record.GAN_EVAL_SIZES, *record.GAN_JUDGE)
+    evaluation = {name: 0.5 for name in names}
     return record.gan_record(
         CFG,
         best_epoch=2,
@@ -46,6 +47,7 @@ def _gan_record() -> dict:
         minority=[0],
         real_minority_train=27,
         collapse_reasons=[],
+        cannot_judge_reasons=[],
         device="cpu",
         hardware="test box",
         wall_time_s=1.0,
@@ -121,6 +123,10 @@ def test_what_an_old_record_lacks_is_none_and_no_number_is_made_up(tmp_path: Pat
     gan = got["gan_run"]["metrics"]
     assert gan["best_step"] is None and gan["max_steps"] is None
     assert gan["eval/real_minority_share"] is None and gan["copy/near_share"] is None
+    # nor whether its quality numbers could judge it (version 2): not judged, not passed
+    for key in (*record.GAN_JUDGE, "cannot_judge", "cannot_judge_reason"):
+        assert gan[key] is None
+    assert got["signature_warn_above"] is None  # no shortcut threshold was in force
     # what the record itself says: a GAN of version 0 was chosen by epoch, and its precision and
     # recall used min(n_real, n_fake) images of each kind
     assert gan["selection_unit"] == "epoch" and gan["eval/n_pr"] == 270
@@ -149,6 +155,25 @@ def test_a_current_run_keeps_its_gan_record_of_an_older_version_upgraded() -> No
     assert gan["schema_version"] == record.SCHEMA_VERSION and gan["best_step"] is None
     assert gan["selection_unit"] == "epoch" and gan["eval/n_pr"] == 0.5
     assert math.isclose(gan["eval/fd_test"], 0.5)
+
+
+def test_a_version_1_record_reads_whether_its_generator_could_be_judged_as_not_recorded() -> None:
+    current = _classify_record()
+    v1 = {k: v for k, v in current.items() if k != "signature_warn_above"}
+    gan = {
+        k: v
+        for k, v in current["gan_run"]["metrics"].items()
+        if k not in (*record.GAN_JUDGE, "cannot_judge", "cannot_judge_reason")
+    }
+    v1.update(
+        schema_version=1, gan_run={**current["gan_run"], "metrics": {**gan, "schema_version": 1}}
+    )
+    got = upgrade(v1)
+    assert got["schema_version"] == record.SCHEMA_VERSION and got["signature_warn_above"] is None
+    upgraded = got["gan_run"]["metrics"]
+    assert upgraded["schema_version"] == record.SCHEMA_VERSION and upgraded["cannot_judge"] is None
+    assert all(upgraded[key] is None for key in record.GAN_JUDGE)
+    assert upgraded["collapsed"] is False  # what version 1 recorded is kept as it was
 
 
 def test_a_record_of_a_newer_version_is_refused_and_listed_as_a_failed_run(

@@ -32,8 +32,9 @@ GENERATOR_MARKER = record.RECORD_FILE
 #: generator keys that only hold a profile's budget (``quick``): what they set is in the
 #: resolved keys (``max_steps``, ...), so they are no part of the key
 PROFILE_KEYS = ("quick",)
-#: selection keys that only label a finished generator (the quality floor), not how it is trained
-LABEL_KEYS = ("recall_floor", "minority_share_floor")
+#: selection keys that only label a finished generator (the quality floor, and when its numbers
+#: cannot judge it), not how it is trained
+LABEL_KEYS = ("recall_floor", "minority_share_floor", "feature_recall_floor", "min_held_out")
 #: net arguments that repeat ``data.image_shape``'s sides, which the data identity holds: no part
 #: of a key, so nets trained before they took their size keep their keys
 IMPLIED_NET_KEYS = ("img_size",)

@@ -29,8 +29,8 @@ from imbalance_gan.generators import cache
 from imbalance_gan.generators.callback import SelectionCallback, sample_grid
 from imbalance_gan.generators.family import family_of
 from imbalance_gan.generators.filtering import check_filter, draw_synthetic
-from imbalance_gan.generators.quality import quality_floor_misses
-from imbalance_gan.generators.selection import Selector, load_or_train_feature_net
+from imbalance_gan.generators.quality import cannot_judge_reasons, quality_floor_misses
+from imbalance_gan.generators.selection import Selector, judge_basis, load_or_train_feature_net
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import atomic_write, torch_save
 from imbalance_gan.runtime.progress import BudgetProgress
@@ -190,12 +190,17 @@ def fit_and_generate(cfg: DictConfig, out: Path, split: Split) -> dict:
         minority=list(split.minority),
         real_minority_train=len(selector.real_train),
         collapse_reasons=quality_floor_misses(evaluation, cfg.selection),
+        cannot_judge_reasons=cannot_judge_reasons(evaluation, cfg.selection) or [],
         device=str(trainer.strategy.root_device),
         hardware=hardware(),
         wall_time_s=round(timer.elapsed + earlier_attempts_s, 2),
     )
     if run["collapsed"]:
         log.warning("%s is below the quality floor: %s", cfg.gan.name, run["collapse_reason"])
+    if run["cannot_judge"]:
+        log.warning(
+            "%s cannot be judged (still used): %s", cfg.gan.name, run["cannot_judge_reason"]
+        )
     record.write(out, run)  # last: marks the run finished
     log.info(
         "%s: best epoch %d, fd_train %.3f, fd_test %.3f, precision %.3f, recall %.3f (%.0fs)",
@@ -283,12 +288,14 @@ def write_samples(
 ) -> tuple[dict[str, float], dict]:
     """Draw the synthetic set from the selected ``model`` (filtered by ``gan.filter``), score it
     against held-out real images (reported only, after the choice), and write ``synthetic.pt``
-    and ``samples.png``. Returns the evaluation and the filter's counts."""
+    and ``samples.png``. Returns the evaluation (with what says whether it can judge the
+    generator: :func:`judge_basis`) and the filter's counts."""
     fake, fake_labels, filter_info = draw_synthetic(
         model, selector, list(split.minority), int(cfg.gan.num_synthetic), cfg.seed, cfg.gan.filter
     )
     held_out, held_out_labels = split.minority_split("test")
     evaluation = selector.evaluate(fake, fake_labels, held_out, held_out_labels, seed=cfg.seed)
+    evaluation.update(judge_basis(split, selector, cfg.seed))
     images, labels = as_synthetic(fake, fake_labels)
     torch_save(out / "synthetic.pt", {"images": images, "labels": labels})
     grid = sample_grid(model, grid_classes, seed=cfg.seed)

@@ -8,9 +8,13 @@ precision and recall are the improved k-NN ones of Kynkäänniemi et al. (2019).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
+
+from imbalance_gan.record import FEATURE_VAL_RECALL, N_HELD_OUT
 
 
 class FeatureExtractor(nn.Module):
@@ -166,3 +170,39 @@ def quality_floor_misses(evaluation: dict[str, float], cfg_sel: DictConfig) -> l
             f"{against} (< selection.minority_share_floor={floor}{of_that})"
         )
     return misses
+
+
+def cannot_judge_reasons(measured: dict, cfg_sel: DictConfig) -> list[str] | None:
+    """Why the quality numbers cannot judge the chosen generator (empty: they can; None: the
+    record measured neither, as records before version 2 did).
+
+    Every distance, share and recall of the floor is measured in the feature network's space
+    and against held-out real images. A network that does not recognise the rare class on the
+    validation split (``selection/feature_val_recall`` below ``selection.feature_recall_floor``)
+    tells no real image of the class from a wrong one, so ``eval/real_minority_share`` is near 0
+    and the class-share floor passes whatever the generator makes; too few held-out images of
+    a rare class (``eval/n_held_out`` below ``selection.min_held_out``) leave the recall and the
+    distances to chance. Such a generator is neither passed nor failed, only flagged.
+    """
+    if FEATURE_VAL_RECALL not in measured and N_HELD_OUT not in measured:
+        return None
+    reasons = []
+    recall, floor = measured.get(FEATURE_VAL_RECALL), float(cfg_sel.feature_recall_floor)
+    if recall is None or (isinstance(recall, float) and math.isnan(recall)):
+        reasons.append(
+            "no validation image of a rare class to measure the feature network on "
+            "(its space may not tell the class apart)"
+        )
+    elif recall < floor:
+        reasons.append(
+            f"the feature network recognises {recall:.3f} of the validation images of a rare "
+            f"class (< selection.feature_recall_floor={floor}): its distances and class shares "
+            "do not tell the class apart"
+        )
+    held, least = measured.get(N_HELD_OUT), int(cfg_sel.min_held_out)
+    if held is not None and held < least:
+        reasons.append(
+            f"only {int(held)} held-out images of a rare class to measure quality on "
+            f"(< selection.min_held_out={least})"
+        )
+    return reasons

@@ -25,8 +25,10 @@ from imbalance_gan.generators.quality import (
     frechet_distance_features,
     precision_recall,
 )
+from imbalance_gan.record import FEATURE_VAL_RECALL, N_HELD_OUT, REAL_HALVES
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import torch_save
+from imbalance_gan.runtime.seeds import stream_seed
 
 #: the file of a finished feature-network cache entry
 FEATURE_NET_MARKER = "net.pt"
@@ -126,6 +128,27 @@ class Selector:
         """Share of ``images`` the feature network puts in their class (``labels``, on the CPU)."""
         return (self.predict(images) == labels).double().mean().item()
 
+    def class_recalls(self, images: torch.Tensor, labels: torch.Tensor) -> dict[int, float]:
+        """Per class of ``labels`` (on the CPU), the share of its ``images`` the feature network
+        puts in it: its recall on those images."""
+        hits = self.predict(images) == labels
+        return {c: hits[labels == c].double().mean().item() for c in sorted(set(labels.tolist()))}
+
+    def real_halves_distance(self, seed: int) -> float | None:
+        """The selection score's scale: the Fréchet distance between two random halves of the
+        training minority images (real vs real, each half N // 2 images; None under 4 images).
+        Drawn from its own ``seed``, not the global random stream. A generator's score is
+        measured with more images on each side, so it is biased less: a score near this one is
+        as close to the class as a second draw of real images is."""
+        n = len(self.real_train) // 2
+        if n < 2:
+            return None
+        order = torch.randperm(len(self.real_train), generator=torch.Generator().manual_seed(seed))
+        order = order.to(self.real_train.device)
+        return frechet_distance_features(
+            self.real_train[order[:n]], self.real_train[order[n : 2 * n]]
+        )
+
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """The feature network's class probabilities for each image: [N, classes] (on the CPU)."""
         return extract_features(self.extractor.classifier, images).softmax(dim=1).cpu()
@@ -164,7 +187,8 @@ class Selector:
         ``eval/real_minority_share`` the same for the held-out real images (its reference: the
         network, trained on the imbalanced split, misses some real ones); ``copy/*`` compares each
         generated image's distance to its nearest training image with that of held-out real
-        images of its class (see :func:`copy_statistics`).
+        images of its class (see :func:`copy_statistics`); ``eval/n_held_out``: the fewest
+        held-out images of any class generated.
         """
         fake_labels, held_out_labels = fake_labels.cpu(), held_out_labels.cpu()
         fake_f, held_f = self.features(fake), self.features(held_out)
@@ -200,4 +224,23 @@ class Selector:
             "eval/real_minority_share": self.class_share(held_out, held_out_labels),
             "copy/near_share": near / judged if judged else float("nan"),
             "copy/nn_ratio": min(ratios) if ratios else float("nan"),
+            N_HELD_OUT: min(
+                int((held_out_labels == c).sum()) for c in sorted(set(fake_labels.tolist()))
+            ),
         }
+
+
+def judge_basis(split: Split, selector: Selector, seed: int) -> dict[str, float | None]:
+    """What says whether the quality numbers can judge a generator, and the selection score's
+    scale (the GAN_JUDGE fields but ``eval/n_held_out``, which the evaluation counts): the
+    feature network's recall on the validation images of each rare class, the lowest kept
+    (never the test split: the network chose the epoch), and the real-vs-real distance of
+    :meth:`Selector.real_halves_distance`. Draws nothing from the global random stream, so the
+    run's numbers stay what they were."""
+    val_x, val_y = split.minority_split("val")
+    recalls = selector.class_recalls(val_x, val_y)
+    seen = [recalls[c] for c in split.minority if c in recalls]
+    return {
+        FEATURE_VAL_RECALL: min(seen) if len(seen) == len(split.minority) else None,
+        REAL_HALVES: selector.real_halves_distance(stream_seed(seed, "selection.real_halves")),
+    }

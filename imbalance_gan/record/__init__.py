@@ -16,17 +16,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from imbalance_gan.runtime.files import read_json, write_json
 
 #: the shape of the records this version writes (``schema_version`` in each): 1 for the
-#: records from 2026-12-07 on; a record without the field is of version 0, so a reader tells a
+#: records from 2026-12-07 on, 2 from 2026-12-08 on (a generator's ``cannot_judge`` and what
+#: decides it, the selection score's real-vs-real scale, a classify run's
+#: ``signature_warn_above``); a record without the field is of version 0, so a reader tells a
 #: record's age from its version instead of from which keys it lacks (:func:`schema_version`).
 #: A reader takes older records to this shape once, as it reads them
 #: (:func:`imbalance_gan.record.upgrade.upgrade`, one step per version: a change to what the
 #: builders write raises this and adds a step there)
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: written last by a run: its presence marks the run finished
 RECORD_FILE = "metrics.json"
 #: written by a run that failed (and the traceback beside it)
@@ -50,6 +52,19 @@ GAN_EVAL = (
 #: the sizes behind GAN_EVAL: real images on each side of the distances, generated images,
 #: and images of each kind for precision/recall
 GAN_EVAL_SIZES = ("eval/n_real", "eval/n_fake", "eval/n_pr")
+#: the feature network's recall on the validation split's images of the rare class it
+#: recognises least (trained on the training part only; None: a rare class has no validation
+#: image): below ``selection.feature_recall_floor`` its space cannot judge the generator
+FEATURE_VAL_RECALL = "selection/feature_val_recall"
+#: the fewest held-out (test) real images of any rare class the quality is measured against:
+#: below ``selection.min_held_out`` the numbers cannot judge the generator
+N_HELD_OUT = "eval/n_held_out"
+#: the selection score's scale: the same Fréchet distance between two random halves of the
+#: training minority images (real vs real; training images only, like the score)
+REAL_HALVES = "selection/fd_real_halves"
+#: what a generator record (version 2 on) holds beside GAN_EVAL to say whether the quality
+#: numbers can judge it, and the scale of its selection score
+GAN_JUDGE = (FEATURE_VAL_RECALL, N_HELD_OUT, REAL_HALVES)
 
 
 class RecordError(ValueError):
@@ -60,6 +75,13 @@ class RecordError(ValueError):
 def collapse_fields(reasons: Sequence[str]) -> dict[str, Any]:
     """A generator record's ``collapsed``/``collapse_reason`` from the quality floor's misses."""
     return {"collapsed": bool(reasons), "collapse_reason": "; ".join(reasons) or None}
+
+
+def judge_fields(reasons: Sequence[str]) -> dict[str, Any]:
+    """A generator record's ``cannot_judge``/``cannot_judge_reason`` from why its quality numbers
+    cannot judge it (:func:`~imbalance_gan.generators.quality.cannot_judge_reasons`): such a
+    generator is neither passed nor failed by the floor, only flagged (its samples are used)."""
+    return {"cannot_judge": bool(reasons), "cannot_judge_reason": "; ".join(reasons) or None}
 
 
 def gan_record(
@@ -75,14 +97,18 @@ def gan_record(
     filter_info: dict[str, int] | None = None,
     real_minority_train: int,
     collapse_reasons: list[str],
+    cannot_judge_reasons: list[str],
     device: str,
     hardware: str,
     wall_time_s: float,
 ) -> dict[str, Any]:
     """The record of a generator run: its chosen epoch (and step, for a budget in steps), scores and
     what it generated (``filter/*``: how many samples a ``gan.filter`` drew and kept). A
-    generator below the quality floor (``collapse_reasons`` not empty) is marked ``collapsed``.
-    ``score_history`` holds (epoch or step, score) pairs, as ``selection_unit`` says."""
+    generator below the quality floor (``collapse_reasons`` not empty) is marked ``collapsed``;
+    one its quality numbers cannot judge (``cannot_judge_reasons`` not empty: the feature
+    network does not recognise the rare class, or too few held-out images) ``cannot_judge``.
+    ``evaluation`` holds GAN_EVAL, GAN_EVAL_SIZES and GAN_JUDGE. ``score_history`` holds (epoch or
+    step, score) pairs, as ``selection_unit`` says."""
     return {
         "kind": "gan",
         "schema_version": SCHEMA_VERSION,
@@ -97,6 +123,8 @@ def gan_record(
         SELECTION_SCORE: selection_score,
         **{name: evaluation[name] for name in (*GAN_EVAL, *GAN_EVAL_SIZES)},
         **collapse_fields(collapse_reasons),
+        **{name: evaluation[name] for name in GAN_JUDGE},
+        **judge_fields(cannot_judge_reasons),
         "score_history": score_history,
         "num_synthetic": int(cfg.gan.num_synthetic),
         **(filter_info or {}),
@@ -129,8 +157,6 @@ FIX_SLOTS = ("loss", "sampler", "augment", "logit_adjustment", "retrain", "sched
 def classifier_fixes(cfg_classifier: DictConfig) -> dict[str, Any]:
     """What the classifier trained with in each slot: the resolved ``_target_`` config of its
     loss, sampler, batch augmentation, logit adjustment and schedule (None: none)."""
-    from omegaconf import OmegaConf
-
     out: dict[str, Any] = {}
     for slot in FIX_SLOTS:
         value = cfg_classifier.get(slot)
@@ -147,6 +173,10 @@ def fixes_summary(fixes: dict[str, Any] | None) -> str:
             args = ", ".join(f"{k}={v}" for k, v in value.items() if not str(k).startswith("_"))
             parts.append(f"{slot}={str(value['_target_']).rsplit('.', 1)[-1]}({args})")
     return "; ".join(parts)
+
+
+def _number_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def classify_record(
@@ -177,6 +207,8 @@ def classify_record(
     ``synthetic_weight``: the loss weight of generated images (``None``: 1, like real ones).
     ``class_names``: the names of classes 0, 1, ... (an image folder's; ``None``: numbers only).
     ``epochs``: the epochs trained (``None``: ``classifier.max_epochs``).
+    ``signature_warn_above`` (from ``probe.warn_above``): above this ``signature_auc`` the report
+    warns of a shortcut (``None``: no warning).
     """
     return {
         "kind": "classify",
@@ -196,6 +228,7 @@ def classify_record(
         "class_weights": class_weights,
         "gan_run": gan_run,
         "signature_auc": signature_auc,
+        "signature_warn_above": _number_or_none(OmegaConf.select(cfg, "probe.warn_above")),
         "chosen_tau": chosen_tau,
         "synthetic_weight": synthetic_weight,
         "device": device,

@@ -155,11 +155,44 @@ def _generator_v0_to_v1(record: Record) -> Record:
     return out
 
 
+# -- version 1 -> 2 -------------------------------------------------------------------------------
+# Version 2 records whether a generator's quality numbers can judge it, and the threshold of a
+# classify run's shortcut warning. A version-1 run measured none of it: None (not recorded),
+# never a verdict; the report judges nothing it was not told.
+
+#: the fields a version-2 classify record adds
+_CLASSIFY_FIELDS_V2 = ("signature_warn_above",)
+#: the fields a version-2 generator record adds: the feature network's validation recall on the
+#: rare class, the fewest held-out rare images, the real-vs-real scale of the selection score,
+#: and the verdict they make
+_GENERATOR_FIELDS_V2 = (
+    "selection/feature_val_recall",
+    "eval/n_held_out",
+    "selection/fd_real_halves",
+    "cannot_judge",
+    "cannot_judge_reason",
+)
+
+
+def _classify_v1_to_v2(record: Record) -> Record:
+    out = {**record, "schema_version": 2}
+    for key in _CLASSIFY_FIELDS_V2:
+        out.setdefault(key, None)
+    return out
+
+
+def _generator_v1_to_v2(record: Record) -> Record:
+    out = {**record, "schema_version": 2}
+    for key in _GENERATOR_FIELDS_V2:
+        out.setdefault(key, None)
+    return out
+
+
 # -- the chains -----------------------------------------------------------------------------------
 Step = Callable[[Record], Record]
 #: step k takes a record of version k to version k + 1: one step per version, per kind
-CLASSIFY_STEPS: tuple[Step, ...] = (_classify_v0_to_v1,)
-GENERATOR_STEPS: tuple[Step, ...] = (_generator_v0_to_v1,)
+CLASSIFY_STEPS: tuple[Step, ...] = (_classify_v0_to_v1, _classify_v1_to_v2)
+GENERATOR_STEPS: tuple[Step, ...] = (_generator_v0_to_v1, _generator_v1_to_v2)
 
 
 def _chain(record: Record, steps: tuple[Step, ...], what: str) -> Record:

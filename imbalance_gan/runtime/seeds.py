@@ -39,6 +39,9 @@ STREAMS: dict[str, Stream] = {
     "classifier.retrain_head": Stream(offset=17),
     # the stratified halves of the test set: choosing the best fix, reporting (classifier/)
     "test.halves": Stream(offset=19),
+    # the two halves of the training minority whose distance scales the selection score
+    # (generators/selection.py)
+    "selection.real_halves": Stream(offset=23),
 }
 
 

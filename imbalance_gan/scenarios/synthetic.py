@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from imbalance_gan import record
 from imbalance_gan.data import Split
 from imbalance_gan.generators.pipeline import cached_generator, load_generator
-from imbalance_gan.generators.quality import quality_floor_misses
+from imbalance_gan.generators.quality import cannot_judge_reasons, quality_floor_misses
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import atomic_write, read_png
 from imbalance_gan.runtime.seeds import stream_seed
@@ -118,4 +118,7 @@ def synthetic_for_scenario(
     gan = record.read(entry / record.RECORD_FILE)
     # judged against this run's quality floor: the cached generator may have been made under another
     gan.update(record.collapse_fields(quality_floor_misses(gan, cfg.selection)))
+    unjudged = cannot_judge_reasons(gan, cfg.selection)
+    if unjudged is not None:  # None: a generator from before records said (upgraded on read)
+        gan.update(record.judge_fields(unjudged))
     return images, labels, record.gan_run_info(entry, gan)
