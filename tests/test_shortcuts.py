@@ -7,9 +7,10 @@ import pytest
 import torch
 from torch import nn
 
+from imbalance_gan import record
 from imbalance_gan.classifier.augment import RandomAffine, RandomElastic
 from imbalance_gan.classifier.module import ClassifierModule
-from imbalance_gan.scenarios.signature import signature_auc
+from imbalance_gan.scenarios.signature import probe_arguments, signature_auc
 
 from .conftest import make_cfg
 
@@ -37,6 +38,28 @@ def test_probe_is_not_fooled_by_copies_of_its_own_training_images(mnist_split):
 def test_probe_needs_a_few_images_of_each_kind():
     x = torch.zeros(5, 1, 28, 28)
     assert torch.isnan(torch.tensor(signature_auc(x, x)))
+
+
+def test_the_shortcut_threshold_is_recorded_for_the_report_and_is_no_probe_argument(tmp_path):
+    cfg = make_cfg("classify", ["scenario=oversample", "probe.warn_above=0.7"], tmp_path)
+    arguments = probe_arguments(cfg.probe)
+    assert "warn_above" not in arguments and arguments["epochs"] == cfg.probe.epochs
+    run = record.classify_record(
+        cfg,
+        best_epoch=1,
+        train_counts={},
+        val_counts=[],
+        minority=[0],
+        class_weights=None,
+        gan_run=None,
+        device="cpu",
+        hardware="test box",
+        wall_time_s=1.0,
+        metrics={},
+        val_metrics={},
+        signature_auc=0.97,
+    )
+    assert run["signature_warn_above"] == 0.7  # the report warns above it
 
 
 class _Recorder(nn.Module):

@@ -35,7 +35,7 @@ from imbalance_gan.runtime.trainer import (
     seed_all,
 )
 from imbalance_gan.scenarios import ScenarioData, build_training_data, inverse_frequency_weights
-from imbalance_gan.scenarios.signature import signature_auc
+from imbalance_gan.scenarios.signature import probe_arguments, signature_auc
 
 log = logging.getLogger("imbalance_gan.classify")
 
@@ -103,7 +103,7 @@ def build(cfg: DictConfig, out: Path, split: Split | None = None) -> Built:
             split.minority_images("train"),
             added,
             cfg.seed,
-            **instantiate(cfg.probe, _convert_="all"),
+            **probe_arguments(cfg.probe),
         )
         if len(added)
         else None

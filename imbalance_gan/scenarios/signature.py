@@ -20,8 +20,14 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import DictConfig
 from sklearn.metrics import roc_auc_score
 from torch import nn
+
+#: keys of the probe's config (``conf/probe/``) that are no argument of :func:`signature_auc`:
+#: ``warn_above``, the AUC above which the report warns of a shortcut (kept in the run record)
+WARNING_KEYS = ("warn_above",)
 
 
 def probe_net(in_channels: int, channels: Sequence[int] = (16, 32)) -> nn.Module:
@@ -38,6 +44,13 @@ def probe_net(in_channels: int, channels: Sequence[int] = (16, 32)) -> nn.Module
         nn.Flatten(),
         nn.Linear(c2, 1),
     )
+
+
+def probe_arguments(cfg_probe: DictConfig) -> dict:
+    """The keyword arguments of :func:`signature_auc` that the probe's config sets (its net
+    built as ``net(in_channels)``), without :data:`WARNING_KEYS`."""
+    arguments = instantiate(cfg_probe, _convert_="all")
+    return {k: v for k, v in arguments.items() if k not in WARNING_KEYS}
 
 
 def _split_with_sources(
