@@ -337,7 +337,6 @@ def test_write_report_files(tmp_path: Path) -> None:
         "## Protocol",
         "## Results",
         "## Paired comparison vs original",
-        "single run, no interval",
         "## Generator quality",
         "## Figures",
     ):

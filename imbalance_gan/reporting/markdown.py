@@ -10,6 +10,7 @@ from imbalance_gan.record import GAN_EVAL, SELECTION_SCORE, gan_metrics
 from imbalance_gan.reporting.aggregate import is_number
 from imbalance_gan.reporting.columns import SIGNATURE
 from imbalance_gan.reporting.comparisons import SMALL_VALIDATION, best_classic, comparison
+from imbalance_gan.reporting.deviations import deviations as deviations_of
 from imbalance_gan.reporting.prose import prose
 from imbalance_gan.reporting.published import published
 from imbalance_gan.reporting.report_data import ReportData
@@ -46,7 +47,7 @@ def protocol(data: ReportData) -> list[str]:
     if "deviations" not in study:
         deviations = prose("protocol", "unknown_deviations")
     else:
-        listed = [prose("protocol", "deviation", deviation=d) for d in study["deviations"]]
+        listed = [prose("protocol", "deviation", deviation=d) for d in deviations_of(study, rows)]
         deviations = "\n".join(listed) or prose("protocol", "no_deviations")
     return [
         prose(

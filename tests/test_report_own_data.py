@@ -1,0 +1,130 @@
+"""A report about the data it was run on: the original study's published numbers only in the
+setting they were measured in, and deviations rendered from what the runs recorded."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from imbalance_gan.reporting.build import write_report
+from imbalance_gan.reporting.deviations import deviations
+from imbalance_gan.reporting.published import PUBLISHED, STUDY
+
+from .test_report import SEEDS, make_study
+
+#: MNIST's training images per class with class 0 cut to 300 (training, then validation)
+MNIST_REAL = [270, 6068, 5362, 5518, 5258, 4879, 5326, 5639, 5266, 5354]
+MNIST_VAL = [30, 674, 596, 613, 584, 542, 592, 626, 585, 595]
+#: what the quick profile's deviations say, interpolated from its config
+QUICK = [
+    "classifier trained {epochs} epochs instead of 20 (the LR schedule never fires)",
+    "generators trained on a budget in generator steps instead of their paper epochs",
+    "seeds {seeds} (the paper profile runs 5)",
+]
+
+
+def _edit(root: Path, **fields) -> Path:
+    """Every classify record under ``root`` with ``fields`` set (a callable: of the record)."""
+    for path in root.rglob("runs/*/*/metrics.json"):
+        record = json.loads(path.read_text())
+        record.update({k: v(record) if callable(v) else v for k, v in fields.items()})
+        path.write_text(json.dumps(record))
+    return root
+
+
+def _mnist(root: Path, cut: int = 300) -> Path:
+    """The hand-made study as runs of MNIST with class 0 cut to ``cut`` (all 10,000 tested)."""
+    real = [cut - cut // 10, *MNIST_REAL[1:]]
+    return _edit(
+        root,
+        dataset="mnist",
+        val_counts=[cut // 10, *MNIST_VAL[1:]],
+        train_counts=lambda r: {**r["train_counts"], "real": real},
+        metrics=lambda r: {**r["metrics"], "test/confusion_matrix": [[1000] * 10] + [[0] * 10] * 9},
+    )
+
+
+def test_a_folder_study_holds_no_published_numbers_and_cites_no_outside_file(tmp_path):
+    """Fashion-MNIST shirts in a folder: nothing of MNIST's published table, anywhere."""
+    root = _mnist(make_study(tmp_path / "folder"))
+    names = ["pullover", "shirt", "t-shirt"] + [f"other{k}" for k in range(7)]
+    _edit(root, dataset="folder", class_names=names)
+    text = write_report(root).read_text()
+    assert "## Published numbers" not in text
+    assert "published (single run" not in text
+    assert not [f"{v:.4f}" for v in PUBLISHED["original"] if f"{v:.4f}" in text]
+    assert "shared/" not in text and "../" not in text
+    assert "rare class 0 (`pullover`)" in text.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"dataset": "fashion_mnist"},
+        {"dataset": "cifar10"},
+        {"minority_classes": [3]},  # another rare class
+    ],
+    ids=["fashion_mnist", "cifar", "another_class"],
+)
+def test_published_numbers_need_mnist_with_class_0_cut_to_300(tmp_path, change):
+    root = _mnist(make_study(tmp_path / "s"))
+    text = write_report(root, tmp_path / "mnist").read_text()
+    # the published setting: the table, citing the paper, never a path outside the repository
+    assert "## Published numbers from the original study" in text and STUDY in text
+    assert "0.9859" in text and "shared/" not in text and "reference/" not in text
+    cut30 = write_report(_mnist(make_study(tmp_path / "cut30"), cut=30), tmp_path / "o30")
+    assert "## Published numbers" not in cut30.read_text()
+    _edit(root, **change)
+    other = write_report(root, tmp_path / "other").read_text()
+    assert "## Published numbers" not in other and "0.9859" not in other
+
+
+def _rows(epochs, seeds=SEEDS, schedule=None) -> list[dict]:
+    fixes = {"scheduler": schedule} if schedule else None
+    return [{"seed": s, "epochs": e, "record": {"fixes": fixes}} for s in seeds for e in [epochs]]
+
+
+def test_a_deviation_the_recorded_values_contradict_is_not_printed():
+    quick = [line.format(epochs=20, seeds=[0, 1, 2, 3, 4]) for line in QUICK]
+    lines = deviations({"deviations": quick, "seeds": [0, 1, 2, 3, 4]}, _rows(20))
+    # 20 epochs and 5 seeds are no deviation: neither line, and no "X instead of X"
+    assert lines == [QUICK[1]]
+    # the epochs the runs trained, whatever the profile's line said (min_steps may add some)
+    budget = [
+        "classifier trained 2 epochs (or more, to 380 optimiser steps on small data) "
+        "instead of 20 (the LR schedule never fires)"
+    ]
+    assert deviations({"deviations": budget}, _rows(2)) == [
+        "classifier trained 2 epochs instead of 20 (the LR schedule never fires)"
+    ]
+    # 35 epochs: the plateau schedule can fire, so the line does not say it never does
+    assert deviations({"deviations": budget}, _rows(35)) == [
+        "classifier trained 35 epochs instead of 20"
+    ]
+    cosine = {"_target_": "imbalance_gan.classifier.schedules.cosine"}
+    assert deviations({"deviations": budget}, _rows(2, schedule=cosine)) == [
+        "classifier trained 2 epochs instead of 20"
+    ]
+    three = [line.format(epochs=2, seeds=[0, 1, 2]) for line in QUICK]
+    assert deviations({"deviations": three, "seeds": [0, 1, 2]}, _rows(2, (0, 1, 2))) == three
+    # a profile that lists no epochs line still gets one when the runs trained other epochs
+    assert deviations({"deviations": ["other"]}, _rows(5)) == [
+        "classifier trained 5 epochs instead of 20",
+        "other",
+    ]
+    assert deviations({"deviations": ["dcgan 2000 steps instead of 2000 steps"]}, _rows(20)) == []
+
+
+def test_the_report_prints_no_deviation_equal_to_the_original(tmp_path):
+    root = _edit(make_study(tmp_path), epochs=20)
+    quick = [line.format(epochs=20, seeds=list(SEEDS)) for line in QUICK]
+    study = {"experiment": "quick", "seeds": list(SEEDS), "deviations": quick}
+    (root / "study.json").write_text(json.dumps(study))
+    text = write_report(root).read_text()
+    listed = text.split("- Deviations from the original study:")[1].split("\n\n")[0]
+    assert "instead of 20" not in listed and "classifier trained" not in listed
+    assert "generators trained on a budget" in listed and "seeds [0, 1, 2]" in listed
+    assert not re.search(r"\b(\d+) (\w+) instead of \1\b", text)
