@@ -177,17 +177,20 @@ def study_info(cfg: DictConfig, overrides: list[str], wall_time_s: float) -> dic
 class RunProgress:
     """One log line per run of the study, the same for every executor: ``[k/N] seed s,
     <scenario> <what> (elapsed, ETA)``, k counting the runs done (started: the one under way).
-    The ETA is the mean wall time of the runs this process made so far times the runs it has
-    still to make (none made yet: no ETA)."""
+    The ETA is the time per run this process made so far, counted from when its first run
+    started (the generators trained before it are not runs), times the runs it has still to
+    make (none made yet: no ETA)."""
 
     def __init__(self, total: int, to_make: int, timer: Timer) -> None:
         self.total, self.left, self.timer = total, to_make, timer
         self.done = 0  # runs skipped or ended so far
         self.made = 0
+        self.first_start: float | None = None  # the study's elapsed seconds at the first run
 
     def _log(self, k: int, seed: int, scenario: str, what: str) -> None:
         elapsed = self.timer.elapsed
-        eta = f", ETA {clock(elapsed / self.made * self.left)}" if self.made and self.left else ""
+        per_run = (elapsed - (self.first_start or 0.0)) / max(self.made, 1)
+        eta = f", ETA {clock(per_run * self.left)}" if self.made and self.left else ""
         when = f"elapsed {clock(elapsed)}{eta}"
         log.info("[%d/%d] seed %d, %s %s (%s)", k, self.total, seed, scenario, what, when)
 
@@ -196,6 +199,8 @@ class RunProgress:
         self._log(self.done, seed, scenario, "already finished, skipped")
 
     def started(self, seed: int, scenario: str) -> None:
+        if self.first_start is None:
+            self.first_start = self.timer.elapsed
         self._log(self.done + 1, seed, scenario, "started")
 
     def ended(self, seed: int, scenario: str, finished: bool, why: str = "see failed.json") -> None:
@@ -212,10 +217,15 @@ def gans_first(todo: list[tuple[int, str, DictConfig]], train) -> None:
         return
     labels, cfgs = zip(*generators.values(), strict=True)
     log.info("%d generators first, each trained once into the cache", len(generators))
+    timer, ended = Timer(), []
 
     def done(i: int, ok: bool, value) -> None:
+        ended.append(i)
+        left = len(labels) - len(ended)
+        eta = f", ETA {clock(timer.elapsed / len(ended) * left)}" if left else ""
         outcome = "trained" if ok else f"failed: {value}"
-        log.log(logging.INFO if ok else logging.ERROR, "%s %s", labels[i], outcome)
+        when = f"[{len(ended)}/{len(labels)}] (elapsed {clock(timer.elapsed)}{eta})"
+        log.log(logging.INFO if ok else logging.ERROR, "%s %s %s", labels[i], outcome, when)
 
     train(list(cfgs), done)
 

@@ -137,5 +137,5 @@ def test_a_study_plan_only_prints_its_plan_and_runs_nothing(rare_folder, tmp_pat
         f"hydra.run.dir={out}",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "plan: 3 runs (0 finished), 1 generator to train, about" in proc.stdout + proc.stderr
+    assert "plan: 3 runs (0 finished), 1 generator to train, " in proc.stdout + proc.stderr
     assert not (out / "runs").exists() and not (out / "study.json").exists()

@@ -1,5 +1,6 @@
 """A report about the data it was run on: the original study's published numbers only in the
-setting they were measured in, and deviations rendered from what the runs recorded."""
+setting they were measured in, deviations rendered from what the runs recorded, and the answer to
+the title's question first."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from imbalance_gan.reporting.build import write_report
 from imbalance_gan.reporting.deviations import deviations
 from imbalance_gan.reporting.published import PUBLISHED, STUDY
 
-from .test_report import SEEDS, make_study
+from .test_report import SEEDS, _metrics_json, make_study
 
 #: MNIST's training images per class with class 0 cut to 300 (training, then validation)
 MNIST_REAL = [270, 6068, 5362, 5518, 5258, 4879, 5326, 5639, 5266, 5354]
@@ -128,3 +129,76 @@ def test_the_report_prints_no_deviation_equal_to_the_original(tmp_path):
     assert "instead of 20" not in listed and "classifier trained" not in listed
     assert "generators trained on a budget" in listed and "seeds [0, 1, 2]" in listed
     assert not re.search(r"\b(\d+) (\w+) instead of \1\b", text)
+
+
+def _answer(text: str) -> str:
+    """What stands between the title and the first section."""
+    head, rest = text.split("\n\n", 1)
+    assert head.startswith("# Does synthetic data help")
+    return rest.split("## ", 1)[0]
+
+
+#: per-seed class-0 F1 on the test set, and on validation: on the test set `oversample` and
+#: `cgan` lead, on validation `affine` and `dcgan` (what the answer must choose by)
+TEST_F1 = {
+    "original": [0.960, 0.950, 0.970],
+    "oversample": [0.990, 0.985, 0.995],
+    "affine": [0.970, 0.975, 0.965],
+    "dcgan": [0.980, 0.986, 0.975],
+    "cgan": [0.988, 0.990, 0.992],
+}
+VAL_F1 = {"original": 0.90, "oversample": 0.93, "affine": 0.99, "dcgan": 0.97, "cgan": 0.95}
+FAMILIES = {"affine": "classic", "cgan": "generative"}
+
+
+def _chosen_on_validation(root: Path) -> Path:
+    known = {name: (f1, f1) for name, f1 in TEST_F1.items()}
+    for seed in SEEDS:
+        for name in TEST_F1:
+            run = root / "runs" / f"seed{seed}" / name
+            _metrics_json(run, name, seed, family=FAMILIES.get(name), known=known)
+    return _edit(
+        root,
+        val_metrics=lambda r: {
+            **r["val_metrics"],
+            "val/f1": [VAL_F1[r["scenario"]] + r["seed"] / 1000] * 10,
+        },
+    )
+
+
+def test_the_answer_comes_first_and_names_fix_generator_difference_and_verdict(tmp_path):
+    text = write_report(_chosen_on_validation(tmp_path)).read_text()
+    answer = _answer(text)
+    assert answer.startswith("**The answer** (class-0 F1 on the test set): ")
+    # each the best of its kind on validation, not on the test set
+    assert "- best classic fix: `affine`, 0.9700 ± " in answer
+    assert "- best generative scenario: `dcgan`, 0.9803 ± " in answer
+    # the difference, interval, p and verdict of the report's own best-classic table
+    (row,) = [
+        line
+        for line in text.splitlines()
+        if line.startswith("| dcgan | affine | validation val/f1_c0 |")
+    ]
+    _, _, _, _, n, diff, ci, p, p_holm, verdict = row.removesuffix(" |").split(" | ")
+    assert (
+        f"- generative − fix, paired by seed: {diff}, 95% CI {ci} (n = {n}); p {p}, "
+        f"Holm p {p_holm}; significant at 0.05: {verdict}"
+    ) in answer
+    assert verdict == "yes (also after Holm)" and diff.startswith("+")
+    assert "**yes**: the best generative scenario beats the best classic fix" in answer
+
+
+def test_without_a_generator_or_a_fix_the_answer_says_so(tmp_path):
+    for seed in SEEDS:
+        for scenario, family in (("original", "reference"), ("oversample", "classic")):
+            _metrics_json(tmp_path / "fixes" / f"{scenario}{seed}", scenario, seed, family=family)
+        for scenario, family in (("original", "reference"), ("dcgan", "generative")):
+            _metrics_json(tmp_path / "gens" / f"{scenario}{seed}", scenario, seed, family=family)
+        _metrics_json(tmp_path / "none" / f"original{seed}", "original", seed)
+    fixes = _answer(write_report(tmp_path / "fixes").read_text())
+    assert "no generative scenario" in fixes and "best classic fix on the validation" in fixes
+    assert "`oversample`" in fixes and "Against `original` (test set): `oversample` −" in fixes
+    gens = _answer(write_report(tmp_path / "gens").read_text())
+    assert "no classic fix" in gens and "best generative scenario on the validation" in gens
+    none = _answer(write_report(tmp_path / "none").read_text())
+    assert "no generative scenario and no classic fix" in none and "here: original" in none

@@ -61,3 +61,22 @@ def test_a_bad_jobs_value_is_one_line(value, tmp_path):
     said = proc.stdout + proc.stderr
     assert "study.jobs=" in said and "Traceback" not in said
     assert not (tmp_path / "study.json").exists()  # refused before anything is written
+
+
+def test_the_run_eta_leaves_out_the_generators_trained_before_the_first_run(caplog):
+    """Generators train first; the ETA of the runs counts from the first run's start."""
+    import logging
+
+    from imbalance_gan.study import RunProgress
+
+    class Clock:
+        elapsed = 0.0
+
+    clock = Clock()
+    progress = RunProgress(total=4, to_make=4, timer=clock)
+    clock.elapsed = 3600.0  # an hour of generator training
+    with caplog.at_level(logging.INFO, logger="imbalance_gan.study"):
+        progress.started(0, "original")
+        clock.elapsed += 60.0  # one run: one minute
+        progress.ended(0, "original", True)
+    assert caplog.records[-1].getMessage().endswith("(elapsed 1:01:00, ETA 0:03:00)")

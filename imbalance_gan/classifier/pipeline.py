@@ -23,6 +23,7 @@ from imbalance_gan.classifier.rules import check_classify_config
 from imbalance_gan.classifier.tensorboard import log_test_views
 from imbalance_gan.data import BatchPolicy, ModelData, Split, split_from_config
 from imbalance_gan.record.rundir import start_run
+from imbalance_gan.runtime.costs import cpu_seconds, minutes
 from imbalance_gan.runtime.files import savez
 from imbalance_gan.runtime.progress import BudgetProgress
 from imbalance_gan.runtime.resilience import check_checkpoint, resumed_seconds
@@ -110,18 +111,34 @@ def build(cfg: DictConfig, out: Path, split: Split | None = None) -> Built:
     )
     weights = inverse_frequency_weights(counts["total"]) if cfg.scenario.class_weighting else None
     save_config(cfg, out)
+    per_epoch = -(-len(training.labels) // int(c.batch_size))
+    expected = ""
+    if cfg.trainer.get("accelerator") == "cpu":  # say what a long run costs before it starts
+        seconds = cpu_seconds(
+            epochs * trained_batches(cfg, per_epoch), image_shape=split.image_shape
+        )
+        expected = f", {minutes(seconds)} on a 2-core CPU like this project's"
     log.info(
-        "scenario %s, seed %d: training class counts %s, %d epochs of %d optimiser steps",
+        "scenario %s, seed %d: training class counts %s, %d epoch(s) of %d optimiser steps%s",
         cfg.scenario.name,
         cfg.seed,
         counts["total"],
         epochs,
-        -(-len(training.labels) // int(c.batch_size)),
+        per_epoch,
+        expected,
     )
     # re-seed so initialization does not depend on how much randomness the scenario drew
     seed_all(cfg.seed)
     model = build_model(cfg, counts["total"], weights, retrain)
     return Built(scenario, data, model, counts, weights, signature, epochs)
+
+
+def trained_batches(cfg: DictConfig, per_epoch: int) -> int:
+    """The batches an epoch trains under ``trainer.limit_train_batches`` (a count or a share)."""
+    limit = cfg.trainer.get("limit_train_batches")
+    if limit is None:
+        return per_epoch
+    return min(per_epoch, int(limit)) if isinstance(limit, int) else int(per_epoch * limit)
 
 
 def classifier_epochs(c: DictConfig, n_train: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from imbalance_gan.classifier.pipeline import classifier_epochs
+from imbalance_gan.classifier.pipeline import classifier_epochs, trained_batches
 from imbalance_gan.data import Split
 from imbalance_gan.data.imbalance import class_histogram
 from imbalance_gan.runtime.costs import cpu_seconds, generator_step_s, minutes
@@ -28,7 +28,7 @@ def classifier_steps(run_cfg: DictConfig, split: Split) -> int:
     """The optimiser steps of a run's classifier (its epochs, ``classifier.min_steps`` included)."""
     n = training_images(run_cfg, split)
     per_epoch = -(-n // int(run_cfg.classifier.batch_size))
-    return classifier_epochs(run_cfg.classifier, n) * per_epoch
+    return classifier_epochs(run_cfg.classifier, n) * trained_batches(run_cfg, per_epoch)
 
 
 def generator_steps(run_cfg: DictConfig, split: Split) -> int:

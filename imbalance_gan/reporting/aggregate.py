@@ -117,14 +117,16 @@ def compare_to_baseline(
     return _holm(_paired(rows, baseline, metrics))
 
 
-def classic_ranking(rows: Sequence[dict], val_metrics: Sequence[str]) -> list[tuple[str, list]]:
-    """The classic scenarios (``family: classic``), best first, by their mean of each of
-    ``val_metrics`` over seeds (validation split), the first metric first and the next ones
-    breaking ties (a validation split of a few dozen minority images often ties); then by name
-    order. Each entry: (scenario, [mean of each metric])."""
+def classic_ranking(
+    rows: Sequence[dict], val_metrics: Sequence[str], family: str = "classic"
+) -> list[tuple[str, list]]:
+    """The classic scenarios (``family: classic``; or those of another ``family``), best first,
+    by their mean of each of ``val_metrics`` over seeds (validation split), the first metric
+    first and the next ones breaking ties (a validation split of a few dozen minority images
+    often ties); then by name order. Each entry: (scenario, [mean of each metric])."""
     ranked = []
     for scenario, group in _by_scenario(rows).items():
-        if group[0].get("family") != "classic":
+        if group[0].get("family") != family:
             continue
         means = [
             float(np.mean(values))

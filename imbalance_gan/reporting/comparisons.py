@@ -16,23 +16,33 @@ from imbalance_gan.reporting.tables import label, p_text, table
 SMALL_VALIDATION = 50
 
 
+def interval(c: dict) -> str:
+    """A comparison's 95% interval of the mean difference, ``[low, high]``."""
+    return f"[{c['low']:+.4f}, {c['high']:+.4f}]" if is_number(c["low"]) else "—"
+
+
+def verdict(c: dict) -> str:
+    """A comparison's verdict at its ``alpha``: ``no``, ``yes (also after Holm)``, ``yes (not
+    after Holm)`` or ``no test (why)``."""
+    if not c["tested"]:
+        enough = c["n"] >= MIN_PAIRS_FOR_TEST
+        why = "same difference on every seed" if enough else f"n<{MIN_PAIRS_FOR_TEST}"
+        return f"no test ({why})"
+    alpha = c.get("alpha", ALPHA)
+    after_holm = "also" if c["p_holm"] < alpha else "not"
+    return "no" if c["p_value"] >= alpha else f"yes ({after_holm} after Holm)"
+
+
 def _comparison_table(comparisons: Sequence[dict], with_baseline: bool = False) -> list[str]:
     body = []
     for c in comparisons:
-        ci = f"[{c['low']:+.4f}, {c['high']:+.4f}]" if is_number(c["low"]) else "—"
-        if not c["tested"]:
-            enough = c["n"] >= MIN_PAIRS_FOR_TEST
-            why = "same difference on every seed" if enough else f"n<{MIN_PAIRS_FOR_TEST}"
-            verdict, p, p_holm = f"no test ({why})", "—", "—"
-        else:
-            p, p_holm = p_text(c["p_value"]), p_text(c["p_holm"])
-            alpha = c.get("alpha", ALPHA)
-            after_holm = "also" if c["p_holm"] < alpha else "not"
-            verdict = "no" if c["p_value"] >= alpha else f"yes ({after_holm} after Holm)"
+        ci = interval(c)
+        tested = c["tested"]
+        p, p_holm = (p_text(c["p_value"]), p_text(c["p_holm"])) if tested else ("—", "—")
         diff = f"{c['mean_diff']:+.4f}" if is_number(c["mean_diff"]) else "—"
         base = [c["baseline"], c.get("chosen_on", "")] if with_baseline else []
         body.append(
-            [c["scenario"], *base, label(c["metric"]), c["n"], diff, ci, p, p_holm, verdict]
+            [c["scenario"], *base, label(c["metric"]), c["n"], diff, ci, p, p_holm, verdict(c)]
         )
     header = ["scenario", *(["compared with", "chosen on"] if with_baseline else []), "metric"]
     alpha = comparisons[0].get("alpha", ALPHA) if comparisons else ALPHA

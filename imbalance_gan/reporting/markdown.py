@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from imbalance_gan.record import GAN_EVAL, SELECTION_SCORE, gan_metrics
 from imbalance_gan.reporting.aggregate import is_number
+from imbalance_gan.reporting.answer import answer
 from imbalance_gan.reporting.columns import SIGNATURE
 from imbalance_gan.reporting.comparisons import SMALL_VALIDATION, best_classic, comparison
 from imbalance_gan.reporting.deviations import deviations as deviations_of
@@ -199,6 +200,7 @@ def figures(data: ReportData) -> list[str]:
 
 #: report.md's sections, in order: each returns its lines ([] to leave itself out)
 SECTIONS: tuple[Callable[[ReportData], list[str]], ...] = (
+    answer,
     protocol,
     results,
     signature,

@@ -44,4 +44,6 @@ def minutes(seconds: float) -> str:
     """``about 41 minutes`` / ``about 2.5 hours``, for a plan line."""
     if seconds >= 5400:
         return f"about {seconds / 3600:.1f} hours"
+    if seconds < 45:
+        return "under a minute"
     return f"about {max(1, round(seconds / 60))} minute{'s' if seconds >= 90 else ''}"
