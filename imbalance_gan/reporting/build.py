@@ -105,7 +105,7 @@ def build_report(
         skipped_figures=skipped,
     )
     text = render_report(data)
-    table = results_table(summary, minority, data.collapsed)
+    table = results_table(summary, minority, data.collapsed, data.shortcuts)
     write_text(out / "report.html", to_html(text, out, [p for _, p in figures]))
     return write_text(out / "report.md", text), table, failures
 

@@ -10,7 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from imbalance_gan.record import GAN_EVAL, SELECTION_SCORE, fixes_summary
+from imbalance_gan.record import (
+    FEATURE_VAL_RECALL,
+    GAN_EVAL,
+    N_HELD_OUT,
+    REAL_HALVES,
+    SELECTION_SCORE,
+    fixes_summary,
+)
 from imbalance_gan.runtime.errors import UserError
 
 #: classifier test metrics: scalars, and per-class lists (flattened to ``<name>_c<k>``)
@@ -28,6 +35,9 @@ PER_CLASS = ("precision", "recall", "f1")
 RANKING_PER_CLASS = ("average_precision", "auroc")
 #: the signature probe's ROC AUC (scenarios/signature.py): a column of results.csv
 SIGNATURE = "probe/signature_auc"
+#: the AUC above which a run's signature is a shortcut warning (``probe.warn_above``, as the run
+#: recorded it; empty for runs before it was recorded): a column of results.csv
+SIGNATURE_WARN = "probe/signature_warn_above"
 #: copied as they are from a classify record into its row (``chosen_tau``: the τ a logit
 #: adjustment chose on validation, empty when none was chosen or none was recorded;
 #: ``synthetic_weight``: the loss weight of generated images, empty for 1)
@@ -45,16 +55,26 @@ GAN_COLUMNS = {
     "best_epoch": "gan/best_epoch",
     "best_step": "gan/best_step",
     SELECTION_SCORE: SELECTION_SCORE,
+    REAL_HALVES: REAL_HALVES,
     **{name: name for name in GAN_EVAL},
+    FEATURE_VAL_RECALL: FEATURE_VAL_RECALL,
+    N_HELD_OUT: N_HELD_OUT,
     "wall_time_s": "gan/wall_time_s",
 }
 
 
 #: quantities that only take whole values: shown per seed, never with a t-interval
-DISCRETE = ("gan/best_epoch", "gan/best_step")
+DISCRETE = ("gan/best_epoch", "gan/best_step", N_HELD_OUT)
 #: unbounded generator quantities (distances, ratios, seconds); every other metric lies in
 #: [0, 1]
-UNBOUNDED = (SELECTION_SCORE, "eval/fd_train", "eval/fd_test", "copy/nn_ratio", "gan/wall_time_s")
+UNBOUNDED = (
+    SELECTION_SCORE,
+    REAL_HALVES,
+    "eval/fd_train",
+    "eval/fd_test",
+    "copy/nn_ratio",
+    "gan/wall_time_s",
+)
 
 
 def is_bounded(name: str) -> bool:
@@ -123,6 +143,7 @@ def run_columns(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
         ap_metric(minority, "val"),
         *half_columns(minority),
         SIGNATURE,
+        SIGNATURE_WARN,
         *(f"n_real_c{k}" for k in minority),
         *(f"n_added_c{k}" for k in minority),
         *(f"n_val_c{k}" for k in minority),
@@ -130,6 +151,8 @@ def run_columns(minority: Sequence[int] = (0,)) -> tuple[str, ...]:
         *GAN_COLUMNS.values(),
         "gan/collapsed",
         "gan/collapse_reason",
+        "gan/cannot_judge",
+        "gan/cannot_judge_reason",
         "gan_dir",
         "run_dir",
     )
@@ -213,6 +236,7 @@ def to_row(
             values = _class_metrics(metrics, half, minority)
             row.update({name: values[name] for name in half_metrics(minority, half)})
     row[SIGNATURE] = _num(record["signature_auc"])
+    row[SIGNATURE_WARN] = _num(record["signature_warn_above"])
     for k in minority:
         row[f"n_real_c{k}"] = counts["real"][k] if "real" in counts else None
         row[f"n_added_c{k}"] = counts["added"][k] if "added" in counts else None
@@ -223,6 +247,8 @@ def to_row(
         row.update({col: _num(gan["metrics"][key]) for key, col in GAN_COLUMNS.items()})
         row["gan/collapsed"] = gan["metrics"]["collapsed"]
         row["gan/collapse_reason"] = gan["metrics"]["collapse_reason"]
+        row["gan/cannot_judge"] = gan["metrics"]["cannot_judge"]
+        row["gan/cannot_judge_reason"] = gan["metrics"]["cannot_judge_reason"]
         row["gan_dir"] = gan["dir"]
     row["run_dir"] = run_dir
     row["record"] = record  # not CSV columns: for figures

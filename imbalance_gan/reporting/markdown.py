@@ -6,19 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from imbalance_gan.record import GAN_EVAL, SELECTION_SCORE, gan_metrics
 from imbalance_gan.reporting.aggregate import is_number
 from imbalance_gan.reporting.answer import answer
-from imbalance_gan.reporting.columns import SIGNATURE
+from imbalance_gan.reporting.columns import SIGNATURE, SIGNATURE_WARN
 from imbalance_gan.reporting.comparisons import SMALL_VALIDATION, best_classic, comparison
 from imbalance_gan.reporting.deviations import deviations as deviations_of
+from imbalance_gan.reporting.generator_quality import generator_quality
 from imbalance_gan.reporting.prose import prose
 from imbalance_gan.reporting.published import published
 from imbalance_gan.reporting.report_data import ReportData
+from imbalance_gan.reporting.shortcuts import shortcut
 from imbalance_gan.reporting.tables import fmt, results_table, table
-
-#: the GANs that follow the original study's recipe (conf/gan/<name>.yaml)
-STUDY_GANS = ("vanilla", "dcgan", "cgan")
 
 
 def _duration(seconds: float) -> str:
@@ -70,7 +68,7 @@ def protocol(data: ReportData) -> list[str]:
 
 
 def results(data: ReportData) -> list[str]:
-    text = results_table(data.summary, data.minority, data.collapsed)
+    text = results_table(data.summary, data.minority, data.collapsed, data.shortcuts)
     return [prose("results", "section", table=text), "", *_chosen_tau(data.rows, data.minority)]
 
 
@@ -92,85 +90,46 @@ def _chosen_tau(rows: Sequence[dict], minority: Sequence[int]) -> list[str]:
     return [line, ""]
 
 
+def _shortcut_seeds(rows: Sequence[dict]) -> dict[str, str]:
+    """Scenario -> "flagged/judged" seeds of :func:`shortcut`, for the scenarios it can judge."""
+    flags: dict[str, list[bool]] = {}
+    for r in rows:
+        if (flag := shortcut(r)) is not None:
+            flags.setdefault(r["scenario"], []).append(flag)
+    return {scenario: f"{sum(f)}/{len(f)}" for scenario, f in flags.items()}
+
+
 def signature(data: ReportData) -> list[str]:
-    """The signature probe per augmenting scenario."""
+    """The signature probe per augmenting scenario, and the runs whose signature is a shortcut
+    warning (its AUC above the ``probe.warn_above`` the run recorded; the column is there only
+    where some run recorded one)."""
+    seeds = _shortcut_seeds(data.rows)
+    warn = ["⚠ shortcut (seeds)"] if seeds else []
     body = [
-        [s["scenario"], s["n_seeds"], fmt(s, SIGNATURE, 3)]
+        [
+            s["scenario"],
+            s["n_seeds"],
+            fmt(s, SIGNATURE, 3),
+            *(seeds.get(s["scenario"], "—") for _ in warn),
+        ]
         for s in data.summary
         if f"{SIGNATURE}/mean" in s
     ]
     if not body:
         return []
-    return [
-        prose("signature", "section", table=table(["scenario", "n seeds", "signature AUC"], body))
+    lines = [
+        prose(
+            "signature",
+            "section",
+            table=table(["scenario", "n seeds", "signature AUC", *warn], body),
+        )
     ]
-
-
-def _sizes(rows: Sequence[dict]) -> str:
-    sizes = set()
-    for r in rows:
-        m = gan_metrics(r["record"]) if r.get("gan") else {}
-        if m and m["eval/n_real"] is not None and m["eval/n_fake"] is not None:
-            sizes.add((m["eval/n_real"], m["eval/n_fake"], m["eval/n_pr"]))
-    text = " or ".join(
-        prose("generator_quality", "sizes", real=real, fake=f"{fake:,}", pr=pr)
-        for real, fake, pr in sorted(sizes)
-    )
-    return text or prose("generator_quality", "sizes_not_recorded")
-
-
-def generator_quality(data: ReportData) -> list[str]:
-    """Each generator's selection score, distances, fidelity, coverage, class shares and copies,
-    and which fell below the quality floor."""
-    summary, rows = data.summary, data.rows
-    gans = {r["scenario"]: r["gan"] for r in rows if r.get("gan")}
-    if not gans:
-        return [prose("generator_quality", "none")]
-    # two tables, so that each fits a page: the selection and the distances; then fidelity,
-    # coverage, class shares and copies
-    distances, shares = (SELECTION_SCORE, *GAN_EVAL[:2]), GAN_EVAL[2:]
-    scenarios = [s for s in summary if s["scenario"] in gans]
-    first = [
-        [
-            s["scenario"],
-            gans[s["scenario"]],
-            s["n_seeds"],
-            fmt(s, "gan/best_epoch", 0),
-            fmt(s, "gan/best_step", 0),
-            *(fmt(s, c, 3) for c in distances),
-            "{}/{}".format(*data.collapsed[s["scenario"]]),
-        ]
-        for s in scenarios
+    flagged = [
+        f"- {r['scenario']}, seed {r['seed']}: AUC {r[SIGNATURE]:.3f} > {r[SIGNATURE_WARN]:g}"
+        for r in data.rows
+        if shortcut(r)
     ]
-    head = ["scenario", "generator", "n seeds", "best epoch", "best step"]
-    head += [*(f"`{c}`" for c in distances), "collapsed (seeds)"]
-    second = [[s["scenario"], *(fmt(s, c, 3) for c in shares)] for s in scenarios]
-    reasons = [
-        f"- {r['scenario']}, seed {r['seed']}: {r['gan/collapse_reason']}"
-        for r in rows
-        if r.get("gan/collapsed")
-    ]
-    if reasons:
-        floor = [prose("generator_quality", "below_floor"), "", *reasons]
-    else:
-        floor = [prose("generator_quality", "all_above_floor")]
-    section = prose(
-        "generator_quality",
-        "section",
-        score=SELECTION_SCORE,
-        sizes=_sizes(rows),
-        distances=table(head, first),
-        shares=table(["scenario", *(f"`{c}`" for c in shares)], second),
-    )
-    return [section, "", *floor, *_study_recipe_note(rows)]
-
-
-def _study_recipe_note(rows: Sequence[dict]) -> list[str]:
-    """Say whose failure a collapsed study GAN is."""
-    names = sorted(
-        {r["gan"] for r in rows if r.get("gan/collapsed") and r.get("gan") in STUDY_GANS}
-    )
-    return ["", prose("generator_quality", "study_recipe", gans=", ".join(names))] if names else []
+    return [*lines, "", prose("signature", "shortcuts"), "", *flagged] if flagged else lines
 
 
 def failed(data: ReportData) -> list[str]:

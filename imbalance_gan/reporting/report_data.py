@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from imbalance_gan.reporting.columns import key_metrics
+from imbalance_gan.reporting.shortcuts import shortcut_counts
 from imbalance_gan.reporting.tables import collapsed_counts
 from imbalance_gan.runtime.errors import UserError
 
@@ -58,6 +59,10 @@ class ReportData:
     @cached_property
     def collapsed(self) -> dict[str, tuple[int, int]]:
         return collapsed_counts(self.rows)
+
+    @cached_property
+    def shortcuts(self) -> dict[str, tuple[int, int, str]]:
+        return shortcut_counts(self.rows)
 
 
 def class_names(rows: Sequence[dict]) -> list[str] | None:

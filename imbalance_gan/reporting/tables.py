@@ -65,15 +65,29 @@ def collapsed_counts(rows: Sequence[dict]) -> dict[str, tuple[int, int]]:
     return out
 
 
-def scenario_name(scenario: str, collapsed: dict[str, tuple[int, int]]) -> str:
+def scenario_name(
+    scenario: str,
+    collapsed: dict[str, tuple[int, int]],
+    shortcuts: dict[str, tuple[int, int, str]] | None = None,
+) -> str:
+    """The scenario's name with a ⚠ mark for each warning: a generator below the quality floor
+    (``collapsed``: :func:`collapsed_counts`), a signature strong enough to be a shortcut
+    (``shortcuts``: :func:`~imbalance_gan.reporting.shortcuts.shortcut_counts`)."""
+    name = scenario
     bad, n = collapsed.get(scenario, (0, 0))
-    return f"{scenario} ⚠ collapsed generator ({bad}/{n} seeds)" if bad else scenario
+    if bad:
+        name += f" ⚠ collapsed generator ({bad}/{n} seeds)"
+    flagged, judged, above = (shortcuts or {}).get(scenario, (0, 0, ""))
+    if flagged:
+        name += f" ⚠ shortcut: signature AUC > {above} ({flagged}/{judged} seeds)"
+    return name
 
 
 def results_table(
     summary: Sequence[dict],
     minority: Sequence[int],
     collapsed: dict[str, tuple[int, int]] | None = None,
+    shortcuts: dict[str, tuple[int, int, str]] | None = None,
 ) -> str:
     """The results table: one row per scenario, mean ± CI half-width of each test metric (a
     metric no run recorded is left out)."""
@@ -82,7 +96,7 @@ def results_table(
         ["scenario", "n seeds", *map(label, names)],
         [
             [
-                scenario_name(s["scenario"], collapsed or {}),
+                scenario_name(s["scenario"], collapsed or {}, shortcuts),
                 s["n_seeds"],
                 *(fmt(s, m) for m in names),
             ]
