@@ -1,6 +1,6 @@
 """A report about the data it was run on: the original study's published numbers only in the
-setting they were measured in, deviations rendered from what the runs recorded, and the answer to
-the title's question first."""
+setting they were measured in, deviations rendered from what the runs recorded, the answer to
+the title's question first, and results tables narrow enough for a page."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from imbalance_gan.reporting.aggregate import summarize
 from imbalance_gan.reporting.build import write_report
+from imbalance_gan.reporting.collect import collect_runs
 from imbalance_gan.reporting.deviations import deviations
 from imbalance_gan.reporting.published import PUBLISHED, STUDY
+from imbalance_gan.reporting.tables import fmt
 
 from .test_report import SEEDS, _metrics_json, make_study
 
@@ -202,3 +205,32 @@ def test_without_a_generator_or_a_fix_the_answer_says_so(tmp_path):
     assert "no classic fix" in gens and "best generative scenario on the validation" in gens
     none = _answer(write_report(tmp_path / "none").read_text())
     assert "no generative scenario and no classic fix" in none and "here: original" in none
+
+
+def _tables(text: str) -> list[list[str]]:
+    """The header rows of every markdown table in ``text``."""
+    lines = text.splitlines()
+    return [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line, below in zip(lines, lines[1:], strict=False)
+        if line.startswith("| ") and below.startswith("|---")
+    ]
+
+
+def test_the_results_are_a_macro_table_and_one_table_per_rare_class(tmp_path):
+    for seed in SEEDS:
+        for scenario in ("original", "oversample"):
+            _metrics_json(tmp_path / f"{scenario}{seed}", scenario, seed, minority=(3, 5))
+    text = write_report(tmp_path).read_text()
+    results = text.split("## Results")[1].split("\n## ")[0]
+    headers = _tables(results)
+    assert headers[0][:4] == ["scenario", "n seeds", "accuracy", "macro-F1"]
+    assert not [h for h in headers[0] if "class" in h or "minority" in h]
+    assert headers[1:] == [["scenario", "precision", "recall", "F1"]] * 3
+    captions = re.findall(r"^(.*) metrics \(one row per scenario, as above\):$", results, re.M)
+    assert captions == ["class-3", "class-5", "minority mean"]
+    assert all(len(h) <= 8 for h in headers)  # none as wide as the 13+ columns were
+    rows, _, _ = collect_runs(tmp_path)
+    for s in summarize(rows):  # each cell the mean ± CI of its scenario and class
+        cells = [fmt(s, f"test/{m}_c5") for m in ("precision", "recall", "f1")]
+        assert f"| {s['scenario']} | {' | '.join(cells)} |" in results.split("class-5 metrics")[1]

@@ -14,6 +14,10 @@ from imbalance_gan.reporting.tables import label, p_text, table
 # A validation split with fewer images of a minority class than this chooses the best classic
 # scenario nearly at random (several tie at recall 1.0): the report says so.
 SMALL_VALIDATION = 50
+#: the most classic scenarios one table of the every-classic comparison has as columns: more
+#: (a study of every long-tail fix has 17) are shown in several tables, each narrow enough for a
+#: page
+CLASSICS_PER_TABLE = 6
 
 
 def interval(c: dict) -> str:
@@ -93,8 +97,11 @@ def _every_classic(every: Sequence[dict], on_halves: bool = False) -> list[str]:
     lines = [intro, ""]
     for metric in dict.fromkeys(c["metric"] for c in every):
         cells = {(c["scenario"], c["baseline"]): c for c in every if c["metric"] == metric}
-        body = [[g, *(_cell(cells.get((g, k))) for k in classics)] for g in generators]
-        lines += [f"{label(metric)}:", "", table(["generator", *classics], body), ""]
+        lines += [f"{label(metric)}:", ""]
+        for start in range(0, len(classics), CLASSICS_PER_TABLE):
+            part = classics[start : start + CLASSICS_PER_TABLE]
+            body = [[g, *(_cell(cells.get((g, k))) for k in part)] for g in generators]
+            lines += [table(["generator", *part], body), ""]
     return lines
 
 

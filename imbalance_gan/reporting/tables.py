@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from imbalance_gan.reporting.aggregate import is_number
-from imbalance_gan.reporting.columns import metric_names
+from imbalance_gan.reporting.columns import MACRO_METRICS, metric_names
+from imbalance_gan.reporting.prose import prose
 
 LABELS = {
     "test/accuracy": "accuracy",
@@ -87,19 +88,32 @@ def results_table(
     summary: Sequence[dict],
     minority: Sequence[int],
     collapsed: dict[str, tuple[int, int]] | None = None,
-    shortcuts: dict[str, tuple[int, int, str]] | None = None,
 ) -> str:
-    """The results table: one row per scenario, mean ± CI half-width of each test metric (a
-    metric no run recorded is left out)."""
+    """The results tables, each narrow enough for a page: one row per scenario, mean ± CI
+    half-width of each test metric; first the macro metrics, then one table per rare class
+    (and one of their mean, with several) of its precision, recall, F1, AP and AUROC, each
+    under its caption. A metric no run recorded is left out."""
     names = [m for m in metric_names(minority) if any(f"{m}/mean" in s for s in summary)]
-    return table(
-        ["scenario", "n seeds", *map(label, names)],
-        [
+    groups = [("", [m for m in names if m in MACRO_METRICS])]
+    for who in [f"c{k}" for k in minority] + (["minority"] if len(minority) > 1 else []):
+        groups.append((who, [m for m in names if m.endswith(f"_{who}")]))
+    parts = []
+    for who, metrics in groups:
+        if not metrics:
+            continue
+        head = ["scenario", "n seeds"] if not who else ["scenario"]
+        head += [label(m).split(" ")[-1] if who else label(m) for m in metrics]
+        body = [
             [
-                scenario_name(s["scenario"], collapsed or {}, shortcuts),
-                s["n_seeds"],
-                *(fmt(s, m) for m in names),
+                scenario_name(s["scenario"], collapsed or {}),
+                *([s["n_seeds"]] if not who else []),
+                *(fmt(s, m) for m in metrics),
             ]
             for s in summary
-        ],
-    )
+        ]
+        text = table(head, body)
+        if who:
+            caption = label(f"test/f1_{who}").removesuffix(" F1")
+            text = prose("results", "class_table", who=caption, table=text)
+        parts.append(text)
+    return "\n\n".join(parts)
