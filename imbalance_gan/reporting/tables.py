@@ -88,6 +88,7 @@ def results_table(
     summary: Sequence[dict],
     minority: Sequence[int],
     collapsed: dict[str, tuple[int, int]] | None = None,
+    shortcuts: dict[str, tuple[int, int, str]] | None = None,
 ) -> str:
     """The results tables, each narrow enough for a page: one row per scenario, mean ± CI
     half-width of each test metric; first the macro metrics, then one table per rare class
@@ -105,7 +106,7 @@ def results_table(
         head += [label(m).split(" ")[-1] if who else label(m) for m in metrics]
         body = [
             [
-                scenario_name(s["scenario"], collapsed or {}),
+                scenario_name(s["scenario"], collapsed or {}, shortcuts),
                 *([s["n_seeds"]] if not who else []),
                 *(fmt(s, m) for m in metrics),
             ]
