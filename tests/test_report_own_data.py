@@ -234,3 +234,18 @@ def test_the_results_are_a_macro_table_and_one_table_per_rare_class(tmp_path):
     for s in summarize(rows):  # each cell the mean ± CI of its scenario and class
         cells = [fmt(s, f"test/{m}_c5") for m in ("precision", "recall", "f1")]
         assert f"| {s['scenario']} | {' | '.join(cells)} |" in results.split("class-5 metrics")[1]
+
+
+def test_a_generator_against_many_classic_fixes_is_shown_in_tables_a_page_wide(tmp_path):
+    classics = [f"fix{k}" for k in range(8)]
+    known = {name: ([0.97, 0.975, 0.965], [0.95, 0.96, 0.94]) for name in ["dcgan", *classics]}
+    for seed in SEEDS:
+        for name in known:
+            family = "generative" if name == "dcgan" else "classic"
+            _metrics_json(tmp_path / f"{name}{seed}", name, seed, family=family, known=known)
+    text = write_report(tmp_path).read_text()
+    every = text.split("Every generative scenario against every classic one")[1].split("\n## ")[0]
+    headers = _tables(every)
+    assert len(headers) == 4  # F1 and recall, each in two tables
+    assert all(len(h) <= 7 for h in headers)
+    assert [c for h in headers[:2] for c in h if c != "generator"] == classics

@@ -135,11 +135,13 @@ window.addEventListener('load', () => {
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
-def test_the_report_of_a_real_study_fits_a_1400px_window(tmp_path):
-    """The committed 300-zero comparison (10 scenarios, 3 GANs), rendered as a person sees it:
-    no table, figure or paragraph is wider than the page or needs its own scroll bar."""
+@pytest.mark.parametrize("study", ["compare_300", "fixes_30"])
+def test_the_report_of_a_real_study_fits_a_1400px_window(tmp_path, study):
+    """The committed 300-zero comparison (10 scenarios, 3 GANs) and the study of every long-tail
+    fix (17 classic scenarios), rendered as a person sees them: no table, figure or paragraph is
+    wider than the page or needs its own scroll bar."""
     out = tmp_path / "report"
-    build_report(ROOT / "results" / "compare_300", out)
+    build_report(ROOT / "results" / study, out)
     page = (out / "report.html").read_text()
     probe = out / "probe.html"
     probe.write_text(page.replace("</body>", PROBE + "</body>"))
