@@ -81,8 +81,9 @@ def _best_fix(data: ReportData, metric: str) -> str | None:
 
 
 def _shown(name: str, data: ReportData) -> str:
-    """A scenario's name as code, with the mark of a generator below the quality floor."""
-    return f"`{name}`{scenario_name(name, data.collapsed)[len(name) :]}"
+    """A scenario's name as code, with the marks of a generator below the quality floor and
+    of a signature strong enough to be a shortcut."""
+    return f"`{name}`{scenario_name(name, data.collapsed, data.shortcuts)[len(name) :]}"
 
 
 def _alone(data: ReportData, block: str, name: str, metric: str, chosen: str) -> str:
