@@ -139,3 +139,24 @@ def test_a_study_plan_only_prints_its_plan_and_runs_nothing(rare_folder, tmp_pat
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "plan: 3 runs (0 finished), 1 generator to train, " in proc.stdout + proc.stderr
     assert not (out / "runs").exists() and not (out / "study.json").exists()
+
+
+def test_a_run_made_before_min_steps_is_kept_only_when_it_trained_those_epochs(tmp_path):
+    """Runs recorded before classifier.min_steps existed (the committed studies) resume under
+    the quick profile when the floor changes nothing for them: the same epochs."""
+    from omegaconf import OmegaConf
+
+    from imbalance_gan.record.rundir import check_run_dir
+
+    out = tmp_path / "run"
+    classify(make_cfg("classify", ["experiment=smoke"], out))
+    saved = OmegaConf.load(out / "config.yaml")
+    del saved.classifier["min_steps"]  # as a run's config.yaml held before the key
+    OmegaConf.save(saved, out / "config.yaml")
+    for steps, kept in ((380, True), (1000, False)):  # 2 epochs of 192 steps; 6 epochs
+        cfg = make_cfg("classify", ["experiment=smoke", f"classifier.min_steps={steps}"], out)
+        if kept:
+            assert check_run_dir(out, cfg, finished=True, resume=True)
+        else:
+            with pytest.raises(UserError, match="classifier.min_steps is '<unset>' there"):
+                check_run_dir(out, cfg, finished=True, resume=True)

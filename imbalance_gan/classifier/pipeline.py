@@ -23,7 +23,7 @@ from imbalance_gan.classifier.rules import check_classify_config
 from imbalance_gan.classifier.tensorboard import log_test_views
 from imbalance_gan.data import BatchPolicy, ModelData, Split, split_from_config
 from imbalance_gan.record.rundir import start_run
-from imbalance_gan.runtime.costs import cpu_seconds, minutes
+from imbalance_gan.runtime.costs import cpu_seconds, epochs_with_floor, minutes
 from imbalance_gan.runtime.files import savez
 from imbalance_gan.runtime.progress import BudgetProgress
 from imbalance_gan.runtime.resilience import check_checkpoint, resumed_seconds
@@ -145,12 +145,8 @@ def classifier_epochs(c: DictConfig, n_train: int) -> int:
     """The epochs a classifier trains: ``classifier.max_epochs``, or more when
     ``classifier.min_steps`` needs more epochs of ``n_train`` images to reach its optimiser
     steps (a budget that follows the data: the quick profile's steps on MNIST, on any data)."""
-    epochs = int(c.max_epochs)
-    min_steps = c.get("min_steps")  # checked: classifier/rules.py
-    if min_steps is None:
-        return epochs
-    per_epoch = -(-n_train // int(c.batch_size))
-    return max(epochs, -(-int(min_steps) // per_epoch))
+    # min_steps checked: classifier/rules.py
+    return epochs_with_floor(c.max_epochs, c.get("min_steps"), c.batch_size, n_train)
 
 
 def build_model(

@@ -19,6 +19,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from imbalance_gan.record.plain import load_plain
+from imbalance_gan.runtime.costs import epochs_with_floor
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import write_json
 
@@ -34,6 +35,11 @@ NEUTRAL = (
     "data.source.memory_limit_gb",  # limits refuse a file; they never change what is read
     "data.source.max_pixels",
     "data.source.num_classes",  # a copy of data.num_classes, which is compared
+    # what labels a generator or a run (the quality floor's "cannot judge", the shortcut
+    # warning), never what is computed; a resumed run keeps its record's labels
+    "selection.feature_recall_floor",
+    "selection.min_held_out",
+    "probe.warn_above",
     "resume",
     "study",
     "deviations",
@@ -90,10 +96,13 @@ def _result_keys(cfg: dict) -> dict[str, Any]:
     }
 
 
-def first_difference(recorded: dict, requested: dict) -> str | None:
+def first_difference(recorded: dict, requested: dict, same: tuple[str, ...] = ()) -> str | None:
     """The first key (in the requested config's order) whose value would change results, as
-    ``key: <there> there, <here> now``; None when the two configs compute the same run."""
+    ``key: <there> there, <here> now``; None when the two configs compute the same run.
+    ``same``: keys known to change nothing for this run."""
     old, new = _result_keys(recorded), _result_keys(requested)
+    old = {k: v for k, v in old.items() if k not in same}
+    new = {k: v for k, v in new.items() if k not in same}
     # a key set to null is the same as a key an older config lacks (a slot added since, unused)
     old = {k: v for k, v in old.items() if v is not None}
     new = {k: v for k, v in new.items() if v is not None}
@@ -166,7 +175,8 @@ def check_run_dir(
         if not isinstance(recorded, dict):
             raise UserError(f"{path} is not a mapping of config keys; nothing was changed")
         requested = OmegaConf.to_container(cfg, resolve=True)
-        difference = first_difference(recorded or {}, requested)
+        same = ("classifier.min_steps",) if _same_epochs(out, requested) and finished else ()
+        difference = first_difference(recorded or {}, requested, same)
         if difference:
             raise UserError(
                 f"{out} holds another run ({difference}), which resume=true would continue; "
@@ -176,6 +186,22 @@ def check_run_dir(
     if resume and data is not None:
         check_same_data(out, data)
     return finished and resume
+
+
+def _same_epochs(out: Path, requested: dict) -> bool:
+    """Whether the finished classify run in ``out`` trained the epochs ``requested`` would
+    train on its images (``classifier.min_steps``, added since some runs were made, then
+    changes nothing for it)."""
+    from imbalance_gan import record
+
+    try:
+        run = _read_record(Path(out) / record.RECORD_FILE)
+        c = requested["classifier"]
+        n = sum(run["train_counts"]["total"])
+        want = epochs_with_floor(c["max_epochs"], c.get("min_steps"), c["batch_size"], n)
+        return run.get("kind") == "classify" and int(run["epochs"]) == want
+    except (UserError, KeyError, TypeError, ValueError):
+        return False
 
 
 #: what a finished record must hold to be kept, by kind: what the commands return from it

@@ -26,6 +26,15 @@ GENERATOR_STEP_S = {"GANFamily": 0.35, "DiffusionFamily": 1.0}
 MEASURED_PIXELS = 28 * 28
 
 
+def epochs_with_floor(max_epochs: int, min_steps: int | None, batch_size: int, n: int) -> int:
+    """The epochs a classifier trains on ``n`` images: ``max_epochs``, or as many as
+    ``min_steps`` optimiser steps of ``batch_size`` need when that is more."""
+    if min_steps is None:
+        return int(max_epochs)
+    per_epoch = max(1, -(-int(n) // int(batch_size)))
+    return max(int(max_epochs), -(-int(min_steps) // per_epoch))
+
+
 def generator_step_s(family: str) -> float:
     """Seconds per training step of a generator of ``family`` (its import path)."""
     return GENERATOR_STEP_S.get(str(family).rsplit(".", 1)[-1], GENERATOR_STEP_S["GANFamily"])
