@@ -23,7 +23,8 @@ from imbalance_gan.classifier.rules import check_classify_config
 from imbalance_gan.classifier.tensorboard import log_test_views
 from imbalance_gan.data import BatchPolicy, ModelData, Split, split_from_config
 from imbalance_gan.record.rundir import start_run
-from imbalance_gan.runtime.costs import cpu_seconds, epochs_with_floor, minutes
+from imbalance_gan.runtime.costs import classifier_seconds, epochs_with_floor, minutes
+from imbalance_gan.runtime.costs import trained_batches as limited_batches
 from imbalance_gan.runtime.files import savez
 from imbalance_gan.runtime.progress import BudgetProgress
 from imbalance_gan.runtime.resilience import check_checkpoint, resumed_seconds
@@ -114,9 +115,7 @@ def build(cfg: DictConfig, out: Path, split: Split | None = None) -> Built:
     per_epoch = -(-len(training.labels) // int(c.batch_size))
     expected = ""
     if cfg.trainer.get("accelerator") == "cpu":  # say what a long run costs before it starts
-        seconds = cpu_seconds(
-            epochs * trained_batches(cfg, per_epoch), image_shape=split.image_shape
-        )
+        seconds = classifier_seconds(epochs * trained_batches(cfg, per_epoch), split.image_shape)
         expected = f", {minutes(seconds)} on a 2-core CPU like this project's"
     log.info(
         "scenario %s, seed %d: training class counts %s, %d epoch(s) of %d optimiser steps%s",
@@ -135,10 +134,7 @@ def build(cfg: DictConfig, out: Path, split: Split | None = None) -> Built:
 
 def trained_batches(cfg: DictConfig, per_epoch: int) -> int:
     """The batches an epoch trains under ``trainer.limit_train_batches`` (a count or a share)."""
-    limit = cfg.trainer.get("limit_train_batches")
-    if limit is None:
-        return per_epoch
-    return min(per_epoch, int(limit)) if isinstance(limit, int) else int(per_epoch * limit)
+    return limited_batches(per_epoch, cfg.trainer.get("limit_train_batches"))
 
 
 def classifier_epochs(c: DictConfig, n_train: int) -> int:

@@ -8,7 +8,8 @@ from omegaconf import DictConfig
 from imbalance_gan.classifier.pipeline import classifier_epochs, trained_batches
 from imbalance_gan.data import Split
 from imbalance_gan.data.imbalance import class_histogram
-from imbalance_gan.runtime.costs import cpu_seconds, generator_step_s, minutes
+from imbalance_gan.generators.budget import generator_run_seconds
+from imbalance_gan.runtime.costs import classifier_seconds, minutes
 
 
 def training_images(run_cfg: DictConfig, split: Split) -> int:
@@ -31,25 +32,13 @@ def classifier_steps(run_cfg: DictConfig, split: Split) -> int:
     return classifier_epochs(run_cfg.classifier, n) * trained_batches(run_cfg, per_epoch)
 
 
-def generator_steps(run_cfg: DictConfig, split: Split) -> int:
-    """The training steps of a run's generator: its budget in steps, or its epochs over the
-    real training part (an upper bound for one that learns the rare classes only)."""
-    g = run_cfg.gan
-    if g.get("max_steps"):
-        return int(g.max_steps)
-    return int(g.max_epochs) * -(-len(split.train_y) // int(g.batch_size))
-
-
 def plan_line(
     runs: list[DictConfig], finished: int, generators: list[DictConfig], split: Split
 ) -> str:
     """``plan: 24 runs (8 finished), 3 generators to train, about 41 minutes on this CPU``, for
     the unfinished ``runs`` and the unfinished cache entries ``generators`` (one config each)."""
-    seconds = cpu_seconds(
-        sum(classifier_steps(r, split) for r in runs),
-        sum(generator_steps(g, split) * generator_step_s(g.gan.family) for g in generators),
-        split.image_shape,
-    )
+    seconds = sum(classifier_seconds(classifier_steps(r, split), split.image_shape) for r in runs)
+    seconds += sum(generator_run_seconds(g, split) for g in generators)
     total = len(runs) + finished
     return (
         f"plan: {total} runs ({finished} finished), {len(generators)} generator"

@@ -26,11 +26,13 @@ from imbalance_gan.data import (
     to_uint8,
 )
 from imbalance_gan.generators import cache
+from imbalance_gan.generators.budget import generator_run_seconds, generator_work
 from imbalance_gan.generators.callback import SelectionCallback, sample_grid
 from imbalance_gan.generators.family import family_of
 from imbalance_gan.generators.filtering import check_filter, draw_synthetic
 from imbalance_gan.generators.quality import cannot_judge_reasons, quality_floor_misses
 from imbalance_gan.generators.selection import Selector, judge_basis, load_or_train_feature_net
+from imbalance_gan.runtime.costs import minutes
 from imbalance_gan.runtime.errors import UserError
 from imbalance_gan.runtime.files import atomic_write, torch_save
 from imbalance_gan.runtime.progress import BudgetProgress
@@ -165,6 +167,16 @@ def fit_and_generate(cfg: DictConfig, out: Path, split: Split) -> dict:
     """Train a checked ``cfg.gan`` into ``out``; write best/last checkpoints, ``synthetic.pt``,
     ``samples.png`` and, last, ``metrics.json``. Returns the run record."""
     timer = Timer()
+    if cfg.trainer.get("accelerator") == "cpu":  # say what a long run costs before it starts
+        steps, images = generator_work(cfg, split)
+        log.info(
+            "generator %s: %d training steps, %d images drawn, %s on a 2-core CPU like this "
+            "project's",
+            cfg.gan.name,
+            steps,
+            images,
+            minutes(generator_run_seconds(cfg, split)),
+        )
     seed_all(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out)

@@ -1,28 +1,67 @@
-"""What a run costs on a CPU like this project's (2 cores), to plan a study and to warn before a
-long run: seconds per optimiser step, for 1 x 28 x 28 images (scaled by the pixels of others).
+"""What a run costs on this project's CPU (2 cores, shared), to plan a study and to say before a
+long run how long it takes: seconds per optimiser step and per generated image, measured on
+28 x 28 images (others scale with their pixels, H x W: a third channel costs these nets little;
+the committed rgb_digits_30 runs took as long as MNIST's).
 
-Measured from the committed quick studies' records on the project's 2-core CPU (AMD EPYC,
-2 torch threads, December 2026), wall time over steps, evaluation included:
-- classifier (the study's CNN, batches of 256, 384 steps: two MNIST epochs, each validated,
-  then the test set): `original` took 80-171 s (diffusion_300, fashion_300, quick), 0.2-0.45 s
-  a step; 0.3 is taken;
-- generator (selection scoring included): projgan's 4,000 quick steps took 1,258 s
-  (fashion_300), dcgan's 2,000 726 s, the diffusion model's 1,500 1,499 s (compare_30,
-  diffusion_30): 0.31, 0.36 and 1.0 s a step; 0.35 is taken for GANs, 1.0 for diffusion.
-Runs made with several at once (study.jobs) or one thread each take up to twice as long.
-A GPU is many times faster; the numbers say nothing about one.
+Measured 2026-12-08 on this machine (AMD EPYC, 2 cores), one torch thread (OMP_NUM_THREADS=1),
+MNIST with 300 zeros, from short runs: the CPU seconds (user + sys) of two runs of a different
+length, so start-up, loading and testing cancel out:
+- classifier (the study's CNN, batches of 256): ``classify classifier.max_epochs=1
+  trainer.limit_train_batches=20`` 15.2 s, ``=100`` 27.2 s: 0.15 s a step, 12 s besides
+  (start, loading, validation, the test set);
+- generators, ``train experiment=quick gan.max_steps=50`` vs ``=150`` (scored once, at the end):
+  vanilla 9.5 / 14.0 s, dcgan 16.1 / 24.9 s, cgan 17.8 / 30.4 s, projgan 15.8 / 27.2 s, diffusion
+  67.2 / 95.4 s: 0.045, 0.088, 0.127, 0.115 and 0.28 s a step; a selection score (500 images
+  drawn and measured; ``selection.every_n_steps=50``, 3 scores instead of 1) costs the diffusion
+  model 41 s, 0.08 s an image (its 6,000 final images, in larger batches, 0.065 each: a
+  10-step run took 461 s), projgan 0.2 s (``every_n_steps=10``, 15 scores), 0.0004 an image.
+Whole runs in the committed quick studies (results/*, one thread, beside other work on the
+machine) took 1.05-1.8x what these give, most about 1.4x (classify `original` 80-160 s against
+69 s; projgan 610-800 s against 474 s; dcgan 200-250 s against 188 s at 300 zeros; diffusion
+1,390-2,360 s against 1,323 s): the estimates take 1.4x. (The short runs' wall time, beside
+other engineers' work at a load of 4-6, was 1.2-2.5x their CPU time: hence CPU seconds.) Runs
+with two threads took about as long in the committed studies (results/quick: `original` 71-171
+s). A GPU is many times faster; nothing here says how much.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-#: seconds per classifier optimiser step (batch 256) on 1 x 28 x 28 images, this CPU
-CLASSIFIER_STEP_S = 0.3
-#: seconds per generator training step (selection scoring included) on 1 x 28 x 28 images, by
-#: family (the part of gan.family after its last dot); others take the GANs'
-GENERATOR_STEP_S = {"GANFamily": 0.35, "DiffusionFamily": 1.0}
-#: the pixels the step costs were measured at
+#: seconds of one classifier optimiser step (the study's CNN, a batch of 256) at 28 x 28
+CLASSIFIER_STEP_S = 0.15
+#: seconds a classify run spends besides its steps: start, loading, validation, testing
+CLASSIFIER_RUN_S = 12.0
+
+
+@dataclass(frozen=True)
+class GeneratorCost:
+    """What one generator costs at 28 x 28: seconds a training step, and a generated image
+    (each selection score draws ``selection.num_samples``, the end ``gan.num_synthetic`` a
+    rare class)."""
+
+    step_s: float
+    image_s: float
+
+
+#: by ``gan.name``; another generator takes its family's entry (the part of ``gan.family``
+#: after its last dot), and an unknown family the GANs'
+GENERATOR_COSTS = {
+    "vanilla": GeneratorCost(0.045, 0.0004),
+    "dcgan": GeneratorCost(0.088, 0.0004),
+    "cgan": GeneratorCost(0.127, 0.0004),
+    "projgan": GeneratorCost(0.115, 0.0004),
+    "diffusion": GeneratorCost(0.28, 0.08),
+    "GANFamily": GeneratorCost(0.127, 0.0004),
+    "DiffusionFamily": GeneratorCost(0.28, 0.08),
+}
+#: seconds a generator run spends besides its steps and images: start, loading, evaluation
+GENERATOR_RUN_S = 12.0
+#: whole runs on this shared machine over the short runs' CPU seconds (the committed studies)
+SHARED_MACHINE = 1.4
+#: the pixels (H x W) the costs were measured at
 MEASURED_PIXELS = 28 * 28
 
 
@@ -35,18 +74,47 @@ def epochs_with_floor(max_epochs: int, min_steps: int | None, batch_size: int, n
     return max(int(max_epochs), -(-int(min_steps) // per_epoch))
 
 
-def generator_step_s(family: str) -> float:
-    """Seconds per training step of a generator of ``family`` (its import path)."""
-    return GENERATOR_STEP_S.get(str(family).rsplit(".", 1)[-1], GENERATOR_STEP_S["GANFamily"])
+def trained_batches(per_epoch: int, limit: int | float | None) -> int:
+    """The batches an epoch of ``per_epoch`` trains under ``trainer.limit_train_batches``
+    ``limit`` (a count, a share, or None: all)."""
+    if limit is None:
+        return per_epoch
+    return min(per_epoch, int(limit)) if isinstance(limit, int) else int(per_epoch * limit)
 
 
-def cpu_seconds(
-    classifier_steps: int = 0, generator_seconds: float = 0.0, image_shape=(1, 28, 28)
+def generator_steps(
+    max_steps: int | None, max_epochs: int, batch_size: int, n: int, limit=None
+) -> int:
+    """The training steps of a generator that learns ``n`` images: ``max_steps`` when set,
+    else ``max_epochs`` epochs of batches of ``batch_size`` (``limit``: as
+    :func:`trained_batches`)."""
+    if max_steps:
+        return int(max_steps)
+    return int(max_epochs) * trained_batches(max(1, -(-int(n) // int(batch_size))), limit)
+
+
+def _scale(image_shape: Sequence[int]) -> float:
+    return math.prod(image_shape[-2:]) / MEASURED_PIXELS
+
+
+def classifier_seconds(steps: int, image_shape: Sequence[int] = (1, 28, 28)) -> float:
+    """The expected seconds of one classify run of ``steps`` optimiser steps on this CPU."""
+    return SHARED_MACHINE * (_scale(image_shape) * steps * CLASSIFIER_STEP_S + CLASSIFIER_RUN_S)
+
+
+def generator_cost(name: str, family: str) -> GeneratorCost:
+    """The cost entry of generator ``name`` (``gan.name``) of ``family`` (its import path)."""
+    family = str(family).rsplit(".", 1)[-1]
+    return GENERATOR_COSTS.get(str(name), GENERATOR_COSTS.get(family, GENERATOR_COSTS["GANFamily"]))
+
+
+def generator_seconds(
+    cost: GeneratorCost, steps: int, images: int, image_shape: Sequence[int] = (1, 28, 28)
 ) -> float:
-    """The expected seconds of ``classifier_steps`` classifier steps and generator work that
-    takes ``generator_seconds`` at 1 x 28 x 28, on this project's CPU at ``image_shape``."""
-    scale = math.prod(image_shape) / MEASURED_PIXELS
-    return scale * (classifier_steps * CLASSIFIER_STEP_S + generator_seconds)
+    """The expected seconds of training one generator ``steps`` steps and drawing ``images``
+    images (its selection scores' and its final ones) on this CPU."""
+    work = steps * cost.step_s + images * cost.image_s
+    return SHARED_MACHINE * (_scale(image_shape) * work + GENERATOR_RUN_S)
 
 
 def minutes(seconds: float) -> str:
