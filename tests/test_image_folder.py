@@ -127,7 +127,7 @@ def test_tinted_rgb_digits_run_classify_with_a_generator_and_their_class_names(d
     report = run_module("imbalance_gan.report", str(out), "--out", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr[-3000:]
     text = (tmp_path / "report" / "report.md").read_text()
-    assert "class 0 (`eight`)" in text and "class `eight` recall" in text
+    assert "class 0 (`eight`)" in text and "class `eight` metrics" in text
 
 
 def _empty_class(root: Path) -> None:

@@ -71,7 +71,7 @@ def test_every_top_up_adds_to_the_rare_class_and_the_report_names_it(rare_folder
     proc = run_module("imbalance_gan.report", str(tmp_path / "run"), "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (out / "report.md").read_text()
-    assert "rare class 2 (`rare`)" in text.splitlines()[0] and "class `rare` recall" in text
+    assert "rare class 2 (`rare`)" in text.splitlines()[0] and "class `rare` metrics" in text
 
 
 def test_a_top_up_with_nothing_to_add_is_refused_in_one_line(rare_folder, tmp_path):
