@@ -7,9 +7,9 @@ from omegaconf import DictConfig
 
 from imbalance_gan.classifier.pipeline import classifier_epochs, trained_batches
 from imbalance_gan.data import Split
-from imbalance_gan.data.imbalance import class_histogram
 from imbalance_gan.generators.budget import generator_run_seconds
 from imbalance_gan.runtime.costs import classifier_seconds, minutes
+from imbalance_gan.scenarios import top_up_plan
 
 
 def training_images(run_cfg: DictConfig, split: Split) -> int:
@@ -19,10 +19,7 @@ def training_images(run_cfg: DictConfig, split: Split) -> int:
     sc = run_cfg.scenario
     if sc.augment is None and not sc.use_generator:
         return n
-    counts = class_histogram(split.train_y, split.num_classes)
-    target = sc.get("target_count")
-    target = max(counts) if target is None else int(target)
-    return n + sum(max(0, target - counts[c]) for c in split.minority)
+    return n + sum(made + copied for made, copied in top_up_plan(sc, split).values())
 
 
 def classifier_steps(run_cfg: DictConfig, split: Split) -> int:
