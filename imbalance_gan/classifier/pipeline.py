@@ -23,7 +23,7 @@ from imbalance_gan.classifier.rules import check_classify_config
 from imbalance_gan.classifier.tensorboard import log_test_views
 from imbalance_gan.data import BatchPolicy, ModelData, Split, split_from_config
 from imbalance_gan.record.rundir import start_run
-from imbalance_gan.runtime.costs import classifier_seconds, epochs_with_floor, minutes
+from imbalance_gan.runtime.costs import batches, classifier_seconds, epochs_with_floor, minutes
 from imbalance_gan.runtime.costs import trained_batches as limited_batches
 from imbalance_gan.runtime.files import savez
 from imbalance_gan.runtime.progress import BudgetProgress
@@ -112,7 +112,7 @@ def build(cfg: DictConfig, out: Path, split: Split | None = None) -> Built:
     )
     weights = inverse_frequency_weights(counts["total"]) if cfg.scenario.class_weighting else None
     save_config(cfg, out)
-    per_epoch = -(-len(training.labels) // int(c.batch_size))
+    per_epoch = batches(len(training.labels), c.batch_size)
     expected = ""
     if cfg.trainer.get("accelerator") == "cpu":  # say what a long run costs before it starts
         seconds = classifier_seconds(epochs * trained_batches(cfg, per_epoch), split.image_shape)

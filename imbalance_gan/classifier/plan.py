@@ -8,7 +8,7 @@ from omegaconf import DictConfig
 from imbalance_gan.classifier.pipeline import classifier_epochs, trained_batches
 from imbalance_gan.data import Split
 from imbalance_gan.generators.budget import generator_run_seconds
-from imbalance_gan.runtime.costs import classifier_seconds, minutes
+from imbalance_gan.runtime.costs import batches, classifier_seconds, minutes
 from imbalance_gan.scenarios import top_up_plan
 
 
@@ -25,7 +25,7 @@ def training_images(run_cfg: DictConfig, split: Split) -> int:
 def classifier_steps(run_cfg: DictConfig, split: Split) -> int:
     """The optimiser steps of a run's classifier (its epochs, ``classifier.min_steps`` included)."""
     n = training_images(run_cfg, split)
-    per_epoch = -(-n // int(run_cfg.classifier.batch_size))
+    per_epoch = batches(n, run_cfg.classifier.batch_size)
     return classifier_epochs(run_cfg.classifier, n) * trained_batches(run_cfg, per_epoch)
 
 

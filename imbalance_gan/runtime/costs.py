@@ -65,13 +65,17 @@ SHARED_MACHINE = 1.4
 MEASURED_PIXELS = 28 * 28
 
 
+def batches(n: int, batch_size: int) -> int:
+    """The batches of an epoch of ``n`` images (the last one may be short), at least one."""
+    return max(1, -(-int(n) // int(batch_size)))
+
+
 def epochs_with_floor(max_epochs: int, min_steps: int | None, batch_size: int, n: int) -> int:
     """The epochs a classifier trains on ``n`` images: ``max_epochs``, or as many as
     ``min_steps`` optimiser steps of ``batch_size`` need when that is more."""
     if min_steps is None:
         return int(max_epochs)
-    per_epoch = max(1, -(-int(n) // int(batch_size)))
-    return max(int(max_epochs), -(-int(min_steps) // per_epoch))
+    return max(int(max_epochs), -(-int(min_steps) // batches(n, batch_size)))
 
 
 def trained_batches(per_epoch: int, limit: int | float | None) -> int:
@@ -90,7 +94,7 @@ def generator_steps(
     :func:`trained_batches`)."""
     if max_steps:
         return int(max_steps)
-    return int(max_epochs) * trained_batches(max(1, -(-int(n) // int(batch_size))), limit)
+    return int(max_epochs) * trained_batches(batches(n, batch_size), limit)
 
 
 def _scale(image_shape: Sequence[int]) -> float:
